@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Race-safe local DynamoDB engine: moto served by ONE thread.
+
+Stock `moto_server` serves requests on many threads, and moto's DynamoDB
+backend is not thread-safe: two conditional PutItems can both win and a
+failing TransactWriteItems can erase items other writers were told were
+stored. Serving moto's WSGI app with werkzeug's run_simple(threaded=False)
+processes one request at a time, which makes every DynamoDB call atomic.
+
+Usage: motoserver.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
+Port 0 picks a free port; the chosen port is written to --port-file (if
+given) and printed as "listening on http://HOST:PORT" once it accepts.
+"""
+import argparse
+import os
+import socket
+import sys
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file", default="")
+    args = p.parse_args()
+
+    try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+    except ImportError as exc:  # a message, never a stack trace
+        sys.stderr.write(
+            "motoserver: moto with its server extras is not installed (%s).\n"
+            "Install it with:  pip install 'moto[server]'\n" % exc
+        )
+        return 3
+
+    app = DomainDispatcherApplication(create_backend_app)
+    # make_server(threaded=False) is what run_simple(threaded=False) uses;
+    # binding first lets port 0 resolve to a real free port we can report.
+    try:
+        srv = make_server(args.host, args.port, app, threaded=False, processes=1)
+    except OSError as exc:
+        sys.stderr.write("motoserver: cannot listen on %s:%d: %s\n" % (args.host, args.port, exc))
+        return 4
+    port = srv.socket.getsockname()[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(port))
+        os.replace(tmp, args.port_file)
+    sys.stdout.write("listening on http://%s:%d\n" % (args.host, port))
+    sys.stdout.flush()
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
