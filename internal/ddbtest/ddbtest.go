@@ -167,18 +167,15 @@ func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Cli
 	return dynamodb.NewFromConfig(cfg, opts...)
 }
 
-// Main is the body of a TestMain that needs one engine: it starts it, stores
-// it in *engine, runs the tests and stops it. A missing prerequisite stops
-// the run with the message that says how to install it.
-func Main(m *testing.M, start func() (*Engine, error), engine **Engine) int {
-	e, err := start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ddbtest:", err)
-		return 2
+// Main is the body of a TestMain: it starts an engine, stores it in *engine,
+// then runs inner (by default m.Run) and stops the engine. A missing
+// prerequisite stops the run with the message that says how to install it.
+func Main(m *testing.M, start func() (*Engine, error), engine **Engine, inner ...func() int) int {
+	run := m.Run
+	if len(inner) > 0 {
+		run = inner[0]
 	}
-	*engine = e
-	defer e.Stop()
-	return m.Run()
+	return mainWith(start, engine, run)
 }
 
 // UniqueName returns prefix plus a random suffix, for per-test table names.
@@ -234,4 +231,21 @@ func NewTable(t testing.TB, c *dynamodb.Client, hashKey string) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// mainWith starts the engine, runs inner, then stops the engine.
+func mainWith(start func() (*Engine, error), engine **Engine, inner func() int) int {
+	e, err := start()
+	if err != nil {
+		return Fail(err)
+	}
+	*engine = e
+	defer e.Stop()
+	return inner()
+}
+
+// Fail prints why an engine could not start and returns the exit code.
+func Fail(err error) int {
+	fmt.Fprintln(os.Stderr, "ddbtest:", err)
+	return 2
 }

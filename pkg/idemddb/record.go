@@ -1,0 +1,165 @@
+package idemddb
+
+import (
+	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// TTLAttribute is the attribute holding a record's expiry in epoch seconds.
+// Enable DynamoDB TTL on it (template.yaml does).
+const TTLAttribute = "expires_at"
+
+// Record attribute names. Short, so a claim item stays well under 1 KB.
+const (
+	attrStatus      = "status"      // S: IN_PROGRESS | COMPLETED
+	attrFingerprint = "fp"          // B: SHA-256 of the request fingerprint
+	attrOwner       = "lease_owner" // S: lease token of the current owner
+	attrLease       = "lease_until" // N: lease end, epoch milliseconds
+	attrResourceID  = "rid"         // S: resource id fixed at the first claim
+	attrCreated     = "created_at"  // N: epoch milliseconds
+	attrCompleted   = "completed_at"
+	attrResult      = "result" // B: encoded result
+	attrEncoding    = "enc"    // N: resultRaw | resultDeflate | resultNotRetained
+	attrResultSize  = "size"   // N: encoded size when not retained
+	attrVersion     = "v"      // N: schema version
+)
+
+// Record status values.
+const (
+	StatusInProgress = "IN_PROGRESS"
+	StatusCompleted  = "COMPLETED"
+)
+
+const schemaVersion = "1"
+
+const (
+	resultRaw         = 0
+	resultDeflate     = 1
+	resultNotRetained = 2
+)
+
+// record is the decoded form of an item.
+type record struct {
+	status     string
+	fp         []byte
+	owner      string
+	leaseUntil int64 // ms
+	expiresAt  int64 // s
+	rid        string
+	result     []byte
+	enc        int
+	size       int
+}
+
+func fingerprintDigest(fp []byte) []byte {
+	sum := sha256.Sum256(fp)
+	return sum[:]
+}
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+// decodeRecord reads an item. Unknown or malformed attributes decode as zero
+// values, which the callers treat as "not usable" rather than panicking.
+func decodeRecord(item map[string]types.AttributeValue) record {
+	var r record
+	getS := func(name string) string {
+		if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+			return v.Value
+		}
+		return ""
+	}
+	getN := func(name string) int64 {
+		if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+			n, err := strconv.ParseInt(v.Value, 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+		return 0
+	}
+	r.status = getS(attrStatus)
+	r.owner = getS(attrOwner)
+	r.rid = getS(attrResourceID)
+	r.leaseUntil = getN(attrLease)
+	r.expiresAt = getN(TTLAttribute)
+	r.enc = int(getN(attrEncoding))
+	r.size = int(getN(attrResultSize))
+	if v, ok := item[attrFingerprint].(*types.AttributeValueMemberB); ok {
+		r.fp = v.Value
+	}
+	if v, ok := item[attrResult].(*types.AttributeValueMemberB); ok {
+		r.result = v.Value
+	}
+	return r
+}
+
+// expired reports whether the record's retention has passed at now.
+func (r *record) expired(now time.Time) bool {
+	return r.expiresAt <= now.Unix()
+}
+
+// encodeResult returns the bytes to store and their encoding: deflated when
+// data is at least minCompress long and deflating saves space.
+func (s *Store) encodeResult(data []byte) ([]byte, int) {
+	if s.cfg.CompressMinBytes < 0 || len(data) < s.cfg.CompressMinBytes {
+		return data, resultRaw
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(data) / 2)
+	w := s.writers.Get().(*flate.Writer)
+	w.Reset(&buf)
+	_, err := w.Write(data)
+	if err == nil {
+		err = w.Close()
+	}
+	s.writers.Put(w)
+	if err != nil || buf.Len() >= len(data) {
+		return data, resultRaw
+	}
+	return buf.Bytes(), resultDeflate
+}
+
+// maxDecoded bounds inflation so a corrupt or hostile record cannot exhaust
+// memory: 6 MB is Lambda's synchronous response limit.
+const maxDecoded = 6 << 20
+
+// decodeResult returns the stored result.
+func (s *Store) decodeResult(r *record) ([]byte, error) {
+	switch r.enc {
+	case resultRaw:
+		return r.result, nil
+	case resultDeflate:
+		fr := flate.NewReader(bytes.NewReader(r.result))
+		defer fr.Close()
+		out, err := io.ReadAll(io.LimitReader(fr, maxDecoded+1))
+		if err != nil {
+			return nil, &StoreError{Op: "decode result", Err: err}
+		}
+		if len(out) > maxDecoded {
+			return nil, &ResultTooLargeError{Size: len(out), Limit: maxDecoded}
+		}
+		return out, nil
+	case resultNotRetained:
+		return nil, &ResultTooLargeError{Size: r.size, Limit: s.cfg.MaxResultBytes}
+	default:
+		return nil, &StoreError{Op: "decode result", Err: errUnknownEncoding(r.enc)}
+	}
+}
+
+type errUnknownEncoding int
+
+func (e errUnknownEncoding) Error() string {
+	return "unknown result encoding " + strconv.Itoa(int(e))
+}
+
+func msOf(t time.Time) int64 { return t.UnixMilli() }
