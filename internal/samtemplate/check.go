@@ -1,0 +1,533 @@
+package samtemplate
+
+import (
+	"fmt"
+	"go/ast"
+	"go/build"
+	"go/parser"
+	"go/token"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Problem is one finding of a check.
+type Problem struct {
+	Where string // logical ID, optionally with a property path
+	Msg   string
+}
+
+func (p Problem) String() string { return p.Where + ": " + p.Msg }
+
+type problems []Problem
+
+func (ps *problems) add(where, format string, args ...any) {
+	*ps = append(*ps, Problem{Where: where, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Expect is what the template must agree with outside itself.
+type Expect struct {
+	// Root is the repository root; CodeUri paths are relative to it.
+	Root string
+	// IdempotencyTable is the logical ID of the idempotency table, which
+	// every function receives as IDEMPOTENCY_TABLE.
+	IdempotencyTable string
+	// KeyAttribute and TTLAttribute are the idempotency library's partition
+	// key and expiry attribute.
+	KeyAttribute string
+	TTLAttribute string
+}
+
+// Check runs every check and returns the problems found.
+func Check(t *Template, e Expect) []Problem {
+	return slices.Concat(
+		CheckFunctions(t),
+		CheckCode(t, e.Root),
+		CheckRoutes(t),
+		CheckIdempotencyTable(t, e.IdempotencyTable, e.KeyAttribute, e.TTLAttribute),
+		CheckEnvPolicies(t, e.IdempotencyTable),
+		CheckLeastPrivilege(t),
+	)
+}
+
+// CheckFunctions: after the Globals merge every function is a zip package
+// for provided.al2023 on arm64 with the handler bootstrap.
+func CheckFunctions(t *Template) []Problem {
+	var ps problems
+	fns := t.Functions()
+	if len(fns) == 0 {
+		ps.add("Resources", "no %s", TypeFunction)
+	}
+	for _, f := range fns {
+		if v := f.Props["Runtime"]; v != "provided.al2023" {
+			ps.add(f.ID, "Runtime is %v, want provided.al2023", v)
+		}
+		if v := f.Props["Handler"]; v != "bootstrap" {
+			ps.add(f.ID, "Handler is %v, want bootstrap", v)
+		}
+		if a, ok := f.Props["Architectures"].([]any); !ok || len(a) != 1 || a[0] != "arm64" {
+			ps.add(f.ID, "Architectures is %v, want [arm64]", f.Props["Architectures"])
+		}
+		if v, ok := f.Props["PackageType"]; ok && v != "Zip" {
+			ps.add(f.ID, "PackageType is %v, want Zip", v)
+		}
+	}
+	return ps
+}
+
+// CheckCode: each function's CodeUri is a directory of the repository
+// holding a Go main package (as built for linux/arm64 with lambda.norpc)
+// with a func main, and its build method is one SAM can build Go with.
+func CheckCode(t *Template, root string) []Problem {
+	var ps problems
+	for _, f := range t.Functions() {
+		switch bm := f.Metadata["BuildMethod"]; bm {
+		case "go1.x", "makefile":
+		default:
+			ps.add(f.ID, "Metadata.BuildMethod is %v, want go1.x (or makefile)", bm)
+		}
+		uri, ok := f.Props["CodeUri"].(string)
+		if !ok || uri == "" {
+			ps.add(f.ID, "CodeUri is %v, want a directory path", f.Props["CodeUri"])
+			continue
+		}
+		rel := filepath.Clean(filepath.FromSlash(uri))
+		if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			ps.add(f.ID, "CodeUri %q is outside the repository", uri)
+			continue
+		}
+		dir := filepath.Join(root, rel)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			ps.add(f.ID, "CodeUri %q: no such directory", uri)
+			continue
+		}
+		ctx := build.Default
+		ctx.GOOS, ctx.GOARCH, ctx.CgoEnabled = "linux", "arm64", false
+		ctx.BuildTags = []string{"lambda.norpc"}
+		pkg, err := ctx.ImportDir(dir, 0)
+		if err != nil {
+			ps.add(f.ID, "CodeUri %q: %v", uri, err)
+			continue
+		}
+		if pkg.Name != "main" {
+			ps.add(f.ID, "CodeUri %q holds package %s, want package main", uri, pkg.Name)
+			continue
+		}
+		if !hasFuncMain(dir, pkg.GoFiles) {
+			ps.add(f.ID, "CodeUri %q: package main has no func main", uri)
+		}
+	}
+	return ps
+}
+
+func hasFuncMain(dir string, files []string) bool {
+	fset := token.NewFileSet()
+	for _, name := range files {
+		file, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			continue
+		}
+		for _, d := range file.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Name.Name == "main" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Route is one HttpApi event of a function.
+type Route struct {
+	Function string
+	Event    string
+	API      string // logical ID from ApiId
+	Method   string // upper case
+	Path     string
+}
+
+func (r Route) String() string { return r.Method + " " + r.Path }
+
+// Routes returns every HttpApi event of every function.
+func (t *Template) Routes() []Route {
+	var out []Route
+	for _, f := range t.Functions() {
+		events, _ := f.Props["Events"].(map[string]any)
+		for _, name := range slices.Sorted(maps.Keys(events)) {
+			ev, _ := events[name].(map[string]any)
+			if ev["Type"] != "HttpApi" {
+				continue
+			}
+			p, _ := ev["Properties"].(map[string]any)
+			r := Route{Function: f.ID, Event: name}
+			r.API, _ = RefTarget(p["ApiId"])
+			m, _ := p["Method"].(string)
+			r.Method = strings.ToUpper(m)
+			r.Path, _ = p["Path"].(string)
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+var (
+	httpMethods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
+	literalSeg   = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,;=:@%-]+$`)
+	paramSeg     = regexp.MustCompile(`^\{[A-Za-z0-9._-]+\}$`)
+	greedyParSeg = regexp.MustCompile(`^\{[A-Za-z0-9._-]+\+\}$`)
+)
+
+// CheckRoutes: every HttpApi event has a valid method and path, belongs to
+// an HttpApi resource of this template, is authorized by a JWT authorizer
+// the API defines, and no two events claim the same route.
+func CheckRoutes(t *Template) []Problem {
+	var ps problems
+	seen := map[string]string{}
+	for _, r := range t.Routes() {
+		where := r.Function + ".Events." + r.Event
+		if !slices.Contains(httpMethods, r.Method) {
+			ps.add(where, "Method %q is not one of %v", r.Method, httpMethods)
+		}
+		for _, msg := range pathProblems(r.Path) {
+			ps.add(where, "Path %q: %s", r.Path, msg)
+		}
+		api, ok := t.Resources[r.API]
+		switch {
+		case r.API == "":
+			ps.add(where, "ApiId must be !Ref to an HttpApi of this template (without it SAM creates an implicit API with no authorizer)")
+		case !ok || (api.Type != TypeHTTPAPI && api.Type != TypeAPIGWv2API):
+			ps.add(where, "ApiId references %q, which is not an HttpApi resource of this template", r.API)
+		default:
+			ps = append(ps, routeAuthProblems(t, where, r)...)
+		}
+		key := r.API + " " + r.Method + " " + normalizePath(r.Path)
+		if prev, dup := seen[key]; dup {
+			ps.add(where, "route %s duplicates %s", r, prev)
+		} else {
+			seen[key] = where
+		}
+	}
+	return ps
+}
+
+func routeAuthProblems(t *Template, where string, r Route) []Problem {
+	var ps problems
+	api := t.Resources[r.API]
+	if api.Type != TypeHTTPAPI {
+		return nil
+	}
+	auth, _ := api.Properties["Auth"].(map[string]any)
+	authorizers, _ := auth["Authorizers"].(map[string]any)
+	chosen, _ := auth["DefaultAuthorizer"].(string)
+	f, _ := t.Resources[r.Function].Properties["Events"].(map[string]any)
+	ev, _ := f[r.Event].(map[string]any)
+	props, _ := ev["Properties"].(map[string]any)
+	if evAuth, ok := props["Auth"].(map[string]any); ok {
+		if a, ok := evAuth["Authorizer"].(string); ok {
+			chosen = a
+		}
+	}
+	switch {
+	case chosen == "" || chosen == "NONE":
+		ps.add(where, "route %s is not authorized (no DefaultAuthorizer on %s, or Authorizer NONE)", r, r.API)
+	case authorizers[chosen] == nil:
+		ps.add(where, "authorizer %q is not defined in %s.Auth.Authorizers", chosen, r.API)
+	default:
+		a, _ := authorizers[chosen].(map[string]any)
+		if _, ok := a["JwtConfiguration"]; !ok {
+			ps.add(where, "authorizer %q has no JwtConfiguration", chosen)
+		}
+	}
+	return ps
+}
+
+func pathProblems(p string) []string {
+	if !strings.HasPrefix(p, "/") {
+		return []string{"must begin with /"}
+	}
+	if p == "/" {
+		return nil
+	}
+	var out []string
+	segs := strings.Split(p[1:], "/")
+	params := map[string]bool{}
+	for i, s := range segs {
+		switch {
+		case s == "":
+			out = append(out, "empty segment (// or trailing /)")
+			continue
+		case greedyParSeg.MatchString(s):
+			if i != len(segs)-1 {
+				out = append(out, fmt.Sprintf("greedy parameter %s must be the last segment", s))
+			}
+		case paramSeg.MatchString(s):
+		case strings.ContainsAny(s, "{}"):
+			out = append(out, fmt.Sprintf("malformed path parameter in segment %q (want the whole segment as {name} or {name+})", s))
+			continue
+		case !literalSeg.MatchString(s):
+			out = append(out, fmt.Sprintf("invalid characters in segment %q", s))
+			continue
+		default:
+			continue
+		}
+		name := strings.TrimSuffix(strings.Trim(s, "{}"), "+")
+		if params[name] {
+			out = append(out, fmt.Sprintf("parameter {%s} appears twice", name))
+		}
+		params[name] = true
+	}
+	return out
+}
+
+// normalizePath replaces parameter names, so /a/{x} and /a/{y} collide as
+// API Gateway considers them.
+func normalizePath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		switch {
+		case greedyParSeg.MatchString(s):
+			segs[i] = "{+}"
+		case paramSeg.MatchString(s):
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// CheckIdempotencyTable: the idempotency table exists, its only key is the
+// string partition key the library uses, and TTL is enabled on the
+// attribute the library writes.
+func CheckIdempotencyTable(t *Template, id, keyAttr, ttlAttr string) []Problem {
+	var ps problems
+	r, ok := t.Resources[id]
+	if !ok || r.Type != TypeTable {
+		ps.add(id, "no %s named %s", TypeTable, id)
+		return ps
+	}
+	ks, _ := r.Properties["KeySchema"].([]any)
+	if len(ks) != 1 {
+		ps.add(id, "KeySchema has %d elements, want only the HASH key %q", len(ks), keyAttr)
+	} else if k, _ := ks[0].(map[string]any); k["AttributeName"] != keyAttr || k["KeyType"] != "HASH" {
+		ps.add(id, "KeySchema is %v, want HASH key %q", ks[0], keyAttr)
+	}
+	defs, _ := r.Properties["AttributeDefinitions"].([]any)
+	found := false
+	for _, d := range defs {
+		if d, _ := d.(map[string]any); d["AttributeName"] == keyAttr {
+			found = true
+			if d["AttributeType"] != "S" {
+				ps.add(id, "key attribute %q has type %v, want S", keyAttr, d["AttributeType"])
+			}
+		}
+	}
+	if !found {
+		ps.add(id, "AttributeDefinitions lacks the key attribute %q", keyAttr)
+	}
+	ttl, _ := r.Properties["TimeToLiveSpecification"].(map[string]any)
+	if ttl == nil {
+		ps.add(id, "no TimeToLiveSpecification; records would never expire")
+		return ps
+	}
+	if ttl["AttributeName"] != ttlAttr {
+		ps.add(id, "TTL attribute is %v, but the idempotency library writes %q", ttl["AttributeName"], ttlAttr)
+	}
+	if e := ttl["Enabled"]; e != true && e != "true" {
+		ps.add(id, "TimeToLiveSpecification.Enabled is %v, want true", e)
+	}
+	return ps
+}
+
+// CheckEnvPolicies: for each function, the tables its environment names
+// (Ref) are exactly the tables its policies grant access to, and
+// IDEMPOTENCY_TABLE is a Ref to the idempotency table.
+func CheckEnvPolicies(t *Template, idemTable string) []Problem {
+	var ps problems
+	for _, f := range t.Functions() {
+		env := f.Env()
+		if ref, ok := RefTarget(env["IDEMPOTENCY_TABLE"]); !ok || ref != idemTable {
+			ps.add(f.ID, "environment IDEMPOTENCY_TABLE is %v, want !Ref %s", env["IDEMPOTENCY_TABLE"], idemTable)
+		}
+		envTables := map[string]string{} // table -> variable
+		for _, name := range slices.Sorted(maps.Keys(env)) {
+			if ref, ok := RefTarget(env[name]); ok && t.Resources[ref].Type == TypeTable {
+				envTables[ref] = name
+			}
+		}
+		polTables := map[string]bool{}
+		for _, st := range statements(f) {
+			if st.Effect != "Allow" {
+				continue
+			}
+			for _, res := range st.Resources {
+				table, err := tableOfResource(t, res)
+				if err != nil {
+					ps.add(f.ID, "policy statement %s: %v", st.Name, err)
+					continue
+				}
+				polTables[table] = true
+			}
+		}
+		for _, table := range slices.Sorted(maps.Keys(polTables)) {
+			if _, ok := envTables[table]; !ok {
+				ps.add(f.ID, "policies grant access to %s but no environment variable is !Ref %s", table, table)
+			}
+		}
+		for _, table := range slices.Sorted(maps.Keys(envTables)) {
+			if !polTables[table] {
+				ps.add(f.ID, "environment %s names %s but no policy grants access to it", envTables[table], table)
+			}
+		}
+	}
+	return ps
+}
+
+var subRef = regexp.MustCompile(`\$\{([A-Za-z0-9]+)(\.Arn)?\}`)
+
+// tableOfResource resolves a policy Resource to the logical ID of a table
+// of this template: !GetAtt T.Arn, or !Sub "${T.Arn}/index/*".
+func tableOfResource(t *Template, res any) (string, error) {
+	if id, attr, ok := GetAttTarget(res); ok {
+		if t.Resources[id].Type != TypeTable {
+			return "", fmt.Errorf("resource !GetAtt %s.%s is not a DynamoDB table of this template", id, attr)
+		}
+		if attr != "Arn" {
+			return "", fmt.Errorf("resource !GetAtt %s.%s: want %s.Arn", id, attr, id)
+		}
+		return id, nil
+	}
+	if ref, ok := RefTarget(res); ok {
+		return "", fmt.Errorf("resource !Ref %s is a name, not an ARN (use !GetAtt %s.Arn)", ref, ref)
+	}
+	if m, ok := res.(map[string]any); ok && len(m) == 1 {
+		s, _ := m["Fn::Sub"].(string)
+		if l, ok := m["Fn::Sub"].([]any); ok && len(l) > 0 {
+			s, _ = l[0].(string)
+		}
+		if sm := subRef.FindStringSubmatch(s); sm != nil && sm[2] != "" && strings.HasPrefix(s, sm[0]) &&
+			t.Resources[sm[1]].Type == TypeTable {
+			return sm[1], nil
+		}
+	}
+	return "", fmt.Errorf("resource %v is not !GetAtt <Table>.Arn of a table of this template", res)
+}
+
+type statement struct {
+	Name      string // Sid, or the index
+	Effect    string
+	Actions   []any
+	Resources []any
+	Raw       map[string]any
+}
+
+// statements returns the function's inline policy statements.
+func statements(f Function) []statement {
+	var out []statement
+	pols, _ := f.Props["Policies"].([]any)
+	if m, ok := f.Props["Policies"].(map[string]any); ok {
+		pols = []any{m}
+	}
+	for i, p := range pols {
+		doc, _ := p.(map[string]any)
+		sts, _ := doc["Statement"].([]any)
+		if m, ok := doc["Statement"].(map[string]any); ok {
+			sts = []any{m}
+		}
+		for j, s := range sts {
+			sm, _ := s.(map[string]any)
+			st := statement{Raw: sm, Name: fmt.Sprintf("Policies[%d].Statement[%d]", i, j)}
+			if sid, ok := sm["Sid"].(string); ok {
+				st.Name = sid
+			}
+			st.Effect, _ = sm["Effect"].(string)
+			st.Actions = asList(sm["Action"])
+			st.Resources = asList(sm["Resource"])
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func asList(v any) []any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return v
+	default:
+		return []any{v}
+	}
+}
+
+// CheckLeastPrivilege: functions use inline policy statements only (no
+// managed policies, SAM policy templates or a Role of their own); no Allow
+// statement has a wildcard action, NotAction, NotResource, or a wildcard
+// resource other than a table's index ARNs.
+func CheckLeastPrivilege(t *Template) []Problem {
+	var ps problems
+	for _, f := range t.Functions() {
+		if _, ok := f.Props["Role"]; ok {
+			ps.add(f.ID, "Role is set, so Policies are ignored; let SAM create the role from inline Policies")
+		}
+		pols, _ := f.Props["Policies"].([]any)
+		if m, ok := f.Props["Policies"].(map[string]any); ok {
+			pols = []any{m}
+		}
+		if len(pols) == 0 {
+			ps.add(f.ID, "no Policies")
+		}
+		for i, p := range pols {
+			doc, ok := p.(map[string]any)
+			switch {
+			case !ok:
+				ps.add(f.ID, "Policies[%d] is the managed policy %v; use an inline Statement", i, p)
+			case doc["Statement"] == nil:
+				ps.add(f.ID, "Policies[%d] is a policy template (%v); use an inline Statement", i, slices.Sorted(maps.Keys(doc)))
+			}
+		}
+		for _, st := range statements(f) {
+			where := f.ID + " " + st.Name
+			if st.Effect != "Allow" && st.Effect != "Deny" {
+				ps.add(where, "Effect is %q", st.Effect)
+			}
+			for _, k := range []string{"NotAction", "NotResource"} {
+				if _, ok := st.Raw[k]; ok && st.Effect == "Allow" {
+					ps.add(where, "Allow with %s grants nearly everything", k)
+				}
+			}
+			if len(st.Actions) == 0 {
+				ps.add(where, "no Action")
+			}
+			for _, a := range st.Actions {
+				if s, ok := a.(string); !ok || strings.Contains(s, "*") {
+					ps.add(where, "action %v is a wildcard or not a literal action", a)
+				}
+			}
+			if len(st.Resources) == 0 {
+				ps.add(where, "no Resource")
+			}
+			for _, r := range st.Resources {
+				if wildcardResource(r) {
+					ps.add(where, "resource %v is a wildcard", r)
+				}
+			}
+		}
+	}
+	return ps
+}
+
+func wildcardResource(r any) bool {
+	switch r := r.(type) {
+	case string:
+		return strings.Contains(r, "*")
+	case map[string]any:
+		s, _ := r["Fn::Sub"].(string)
+		if l, ok := r["Fn::Sub"].([]any); ok && len(l) > 0 {
+			s, _ = l[0].(string)
+		}
+		s = strings.TrimSuffix(s, "/index/*")
+		return strings.Contains(s, "*")
+	}
+	return false
+}

@@ -1,0 +1,240 @@
+package samtemplate
+
+import (
+	"bufio"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/acme/idemcheckout/pkg/idemddb"
+)
+
+// The repository's template and the contract other code relies on.
+const (
+	idemTable = "IdempotencyTable"
+	// idemKey is the idempotency library's default partition key
+	// (idemddb.Config.KeyAttribute).
+	idemKey = "id"
+)
+
+func loadRepoTemplate(t *testing.T) (*Template, Expect) {
+	t.Helper()
+	root, err := FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := ParseFile(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl, Expect{Root: root, IdempotencyTable: idemTable, KeyAttribute: idemKey, TTLAttribute: idemddb.TTLAttribute}
+}
+
+func reportProblems(t *testing.T, ps []Problem) {
+	t.Helper()
+	for _, p := range ps {
+		t.Error(p)
+	}
+}
+
+func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	reportProblems(t, CheckFunctions(tpl))
+	var ids []string
+	for _, f := range tpl.Functions() {
+		ids = append(ids, f.ID)
+	}
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction"}; !slices.Equal(ids, want) {
+		t.Errorf("functions are %v, want %v", ids, want)
+	}
+}
+
+func TestCodeURIsAreGoMainPackages(t *testing.T) {
+	tpl, e := loadRepoTemplate(t)
+	reportProblems(t, CheckCode(tpl, e.Root))
+}
+
+func TestRoutes(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	reportProblems(t, CheckRoutes(tpl))
+	want := map[string]string{
+		"POST /orders":   "CreateOrderFunction",
+		"POST /payments": "CreatePaymentFunction",
+	}
+	got := map[string]string{}
+	for _, r := range tpl.Routes() {
+		if r.API != "CheckoutApi" {
+			t.Errorf("%s %s is on API %q, want CheckoutApi", r.Function, r, r.API)
+		}
+		got[r.String()] = r.Function
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("routes are %v, want %v", got, want)
+	}
+}
+
+func TestIdempotencyTableMatchesLibrary(t *testing.T) {
+	tpl, e := loadRepoTemplate(t)
+	reportProblems(t, CheckIdempotencyTable(tpl, e.IdempotencyTable, e.KeyAttribute, e.TTLAttribute))
+}
+
+func TestEnvironmentMatchesPolicies(t *testing.T) {
+	tpl, e := loadRepoTemplate(t)
+	reportProblems(t, CheckEnvPolicies(tpl, e.IdempotencyTable))
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	reportProblems(t, CheckLeastPrivilege(tpl))
+
+	// The exact grants, so that widening one is a reviewed change.
+	want := map[string]map[string][]string{
+		"CreateOrderFunction": {
+			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			"OrdersTable":      {"dynamodb:PutItem"},
+		},
+		"CreatePaymentFunction": {
+			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			"OrdersTable":      {"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem"},
+		},
+	}
+	for _, f := range tpl.Functions() {
+		got := map[string][]string{}
+		for _, st := range statements(f) {
+			for _, r := range st.Resources {
+				table, err := tableOfResource(tpl, r)
+				if err != nil {
+					t.Errorf("%s %s: %v", f.ID, st.Name, err)
+					continue
+				}
+				for _, a := range st.Actions {
+					s, _ := a.(string)
+					got[table] = append(got[table], s)
+				}
+			}
+		}
+		for table, actions := range got {
+			slices.Sort(actions)
+			got[table] = slices.Compact(actions)
+		}
+		if !maps.EqualFunc(got, want[f.ID], slices.Equal) {
+			t.Errorf("%s grants %v, want %v", f.ID, got, want[f.ID])
+		}
+	}
+}
+
+// TestTemplateContract pins the names other code and samconfig.toml use.
+func TestTemplateContract(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	params, _ := tpl.Raw["Parameters"].(map[string]any)
+	for name, want := range map[string]map[string]any{
+		"JwtIssuer":                {"Type": "String"},
+		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
+		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800},
+		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
+	} {
+		p, _ := params[name].(map[string]any)
+		if p == nil {
+			t.Errorf("parameter %s is missing", name)
+			continue
+		}
+		for k, v := range want {
+			if p[k] != v {
+				t.Errorf("parameter %s: %s is %v, want %v", name, k, p[k], v)
+			}
+		}
+	}
+
+	refs := map[string]map[string]string{
+		"CreateOrderFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
+		},
+		"CreatePaymentFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
+			"PAYMENTS_TABLE":                "PaymentsTable",
+			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+		},
+	}
+	for _, f := range tpl.Functions() {
+		env := f.Env()
+		if _, ok := env["LOG_LEVEL"]; !ok {
+			t.Errorf("%s: no LOG_LEVEL", f.ID)
+		}
+		for name, target := range refs[f.ID] {
+			if got, ok := RefTarget(env[name]); !ok || got != target {
+				t.Errorf("%s: %s is %v, want !Ref %s", f.ID, name, env[name], target)
+			}
+		}
+	}
+
+	for _, id := range []string{"OrdersTable", "PaymentsTable"} {
+		r, _ := tpl.Raw["Resources"].(map[string]any)
+		res, _ := r[id].(map[string]any)
+		if res["DeletionPolicy"] != "Retain" || res["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain for both", id, res["DeletionPolicy"], res["UpdateReplacePolicy"])
+		}
+	}
+	keys := map[string]string{"IdempotencyTable": "id", "OrdersTable": "order_id", "PaymentsTable": "pk"}
+	for id, key := range keys {
+		ks, _ := tpl.Resources[id].Properties["KeySchema"].([]any)
+		if len(ks) != 1 {
+			t.Errorf("%s: KeySchema %v, want only HASH %s", id, ks, key)
+			continue
+		}
+		if k, _ := ks[0].(map[string]any); k["AttributeName"] != key || k["KeyType"] != "HASH" {
+			t.Errorf("%s: KeySchema %v, want HASH %s", id, ks, key)
+		}
+	}
+
+	outs, _ := tpl.Raw["Outputs"].(map[string]any)
+	for _, name := range []string{"ApiUrl", "IdempotencyTableName", "OrdersTableName", "PaymentsTableName"} {
+		if outs[name] == nil {
+			t.Errorf("output %s is missing", name)
+		}
+	}
+}
+
+// TestMakefileFunctionsMatchTemplate: the Makefile's non-SAM build writes
+// .aws-sam/build/<LogicalId>/bootstrap from SAM_FUNCTIONS, which must list
+// exactly the template's functions and their CodeUri.
+func TestMakefileFunctionsMatchTemplate(t *testing.T) {
+	tpl, e := loadRepoTemplate(t)
+	f, err := os.Open(filepath.Join(e.Root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]string{}
+	found := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), "=")
+		if !ok || strings.TrimSpace(name) != "SAM_FUNCTIONS" {
+			continue
+		}
+		found = true
+		for pair := range strings.FieldsSeq(value) {
+			id, dir, _ := strings.Cut(pair, "=")
+			got[id] = dir
+		}
+	}
+	if !found {
+		t.Fatal("Makefile has no SAM_FUNCTIONS line")
+	}
+	want := map[string]string{}
+	for _, fn := range tpl.Functions() {
+		uri, _ := fn.Props["CodeUri"].(string)
+		want[fn.ID] = strings.TrimSuffix(uri, "/")
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Makefile SAM_FUNCTIONS is %v, template has %v", got, want)
+	}
+}
