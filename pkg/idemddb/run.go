@@ -291,9 +291,10 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		attrEncoding:       num(int64(enc)),
 		attrVersion:        &types.AttributeValueMemberN{Value: schemaVersion},
 	}
-	if retained {
+	switch {
+	case retained && len(stored) > 0: // an empty result is stored as no attribute
 		item[attrResult] = &types.AttributeValueMemberB{Value: stored}
-	} else {
+	case !retained:
 		item[attrResultSize] = num(int64(size))
 	}
 	names := map[string]string{"#st": attrStatus, "#owner": attrOwner}
