@@ -1,0 +1,150 @@
+package apigw
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Outcomes, as logged ("outcome") and counted (metric name in parentheses).
+const (
+	outClaimed        = "claimed"         // Claimed: the handler ran; its response was stored
+	outReplayed       = "replayed"        // Replayed
+	outConflict       = "conflict"        // Conflict: 409 in progress
+	outMismatch       = "mismatch"        // Mismatch: 422
+	outReleased       = "released"        // Released: handler error or status not stored
+	outFenced         = "fenced"          // Fenced: 409 lease lost
+	outCanceled       = "canceled"        // Canceled: AddWrites condition failed
+	outNotRetained    = "not_retained"    // NotRetained: replay of a too-large response
+	outInvalidKey     = "invalid_key"     // InvalidKey: 400 missing or malformed key
+	outInvalidRequest = "invalid_request" // InvalidRequest: bad base64, principal required
+	outUnavailable    = "unavailable"     // Unavailable: 503
+	outTooLarge       = "too_large"       // TooLarge: 413
+	outError          = "error"           // Error: 500
+)
+
+// event is what one request reports.
+type event struct {
+	start       time.Time
+	outcome     string
+	reason      string
+	route       string
+	status      int
+	principal   string
+	key         string // scoped record key (a hash), "" before it is known
+	requestID   string
+	notRetained bool
+	err         error
+}
+
+// metricName turns an outcome into its metric name: "invalid_key" → "InvalidKey".
+func metricName(outcome string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(outcome, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// principalTag is a short hash of the principal, or "anonymous".
+func principalTag(p string) string {
+	if p == "" {
+		return "anonymous"
+	}
+	sum := sha256.Sum256([]byte(p))
+	return hex.EncodeToString(sum[:6])
+}
+
+// keyTag is a prefix of the scoped key's hash.
+func keyTag(k string) string {
+	k = strings.TrimPrefix(k, keyPrefix)
+	if len(k) > 16 {
+		k = k[:16]
+	}
+	return k
+}
+
+// record writes the log line and the metric document.
+func (w *wrapper) record(ctx context.Context, ev *event) {
+	latency := time.Since(ev.start)
+	if l := w.c.logger; l != nil {
+		level := slog.LevelInfo
+		switch ev.outcome {
+		case outFenced, outUnavailable, outError, outNotRetained:
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{
+			slog.String("outcome", ev.outcome),
+			slog.String("route", ev.route),
+			slog.Int("status", ev.status),
+			slog.String("principal", principalTag(ev.principal)),
+			slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
+		}
+		if ev.key != "" {
+			attrs = append(attrs, slog.String("key", keyTag(ev.key)))
+		}
+		if ev.reason != "" {
+			attrs = append(attrs, slog.String("reason", ev.reason))
+		}
+		if ev.requestID != "" {
+			attrs = append(attrs, slog.String("request_id", ev.requestID))
+		}
+		if ev.notRetained {
+			attrs = append(attrs, slog.Bool("response_retained", false))
+		}
+		if ev.err != nil {
+			attrs = append(attrs, slog.String("error", ev.err.Error()))
+		}
+		l.LogAttrs(ctx, level, "idempotency", attrs...)
+	}
+	if w.c.metrics != nil {
+		b := emfDocument(w.c.namespace, ev.route, metricName(ev.outcome), ev.outcome, ev.status, time.Now())
+		w.mu.Lock()
+		_, _ = w.c.metrics.Write(b)
+		w.mu.Unlock()
+	}
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMeta struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+// emfDocument is one CloudWatch Embedded Metric Format document, a JSON
+// line: a Count of 1 for the outcome's metric, with the route as the only
+// dimension, and outcome and status as plain properties.
+func emfDocument(namespace, route, metric, outcome string, status int, now time.Time) []byte {
+	doc := map[string]any{
+		"_aws": emfMeta{
+			Timestamp: now.UnixMilli(),
+			CloudWatchMetrics: []emfDirective{{
+				Namespace:  namespace,
+				Dimensions: [][]string{{"Route"}},
+				Metrics:    []emfMetric{{Name: metric, Unit: "Count"}},
+			}},
+		},
+		"Route":   route,
+		metric:    1,
+		"Outcome": outcome,
+		"Status":  status,
+	}
+	b, _ := json.Marshal(doc)
+	return append(b, '\n')
+}
