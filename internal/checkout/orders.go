@@ -1,0 +1,265 @@
+package checkout
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Order limits.
+const (
+	// MaxOrderItems caps the items of one order.
+	MaxOrderItems = 100
+	// MaxSKUBytes caps a SKU.
+	MaxSKUBytes = 64
+)
+
+// Order statuses.
+const (
+	OrderPending = "PENDING"
+	OrderPaid    = "PAID"
+)
+
+// OrderIDPrefix starts every order id.
+const OrderIDPrefix = "ord_"
+
+// Item is one line of an order. UnitPrice is in minor units.
+type Item struct {
+	SKU       string `json:"sku" dynamodbav:"sku"`
+	Quantity  int64  `json:"quantity" dynamodbav:"quantity"`
+	UnitPrice int64  `json:"unit_price" dynamodbav:"unit_price"`
+}
+
+// Order is an order as stored in the orders table (key order_id) and, less
+// its owner, as returned to the client.
+type Order struct {
+	OrderID string `json:"order_id" dynamodbav:"order_id"`
+	// CustomerID is the owner: the JWT sub of the caller that created it.
+	CustomerID string `json:"-" dynamodbav:"customer_id"`
+	Status     string `json:"status" dynamodbav:"status"`
+	// Amount is Σ quantity × unit_price, in minor units.
+	Amount   int64  `json:"amount" dynamodbav:"amount"`
+	Currency string `json:"currency" dynamodbav:"currency"`
+	Items    []Item `json:"items" dynamodbav:"items"`
+	// CreatedAt is RFC 3339 in UTC.
+	CreatedAt string `json:"created_at" dynamodbav:"created_at"`
+	// PaymentID and PaidAt are set by the payment that paid the order.
+	PaymentID string `json:"payment_id,omitempty" dynamodbav:"payment_id,omitempty"`
+	PaidAt    string `json:"paid_at,omitempty" dynamodbav:"paid_at,omitempty"`
+}
+
+// OrderRequest is a validated POST /orders body.
+type OrderRequest struct {
+	Currency string
+	Items    []Item
+	// Amount is the overflow-checked total.
+	Amount int64
+}
+
+type orderBody struct {
+	Currency *string          `json:"currency"`
+	Items    *[]rawJSONObject `json:"items"`
+}
+
+type itemBody struct {
+	SKU       *string `json:"sku"`
+	Quantity  *int64  `json:"quantity"`
+	UnitPrice *int64  `json:"unit_price"`
+}
+
+// ParseOrderRequest decodes and validates a POST /orders body. Its error is
+// a *ValidationError naming every invalid field.
+func ParseOrderRequest(body []byte) (OrderRequest, error) {
+	var in orderBody
+	var v validator
+	if fe := decodeStrict(body, &in, ""); fe != nil {
+		v.addErr(fe)
+		return OrderRequest{}, v.err()
+	}
+	out := OrderRequest{Currency: v.checkCurrency("currency", in.Currency)}
+	switch {
+	case in.Items == nil:
+		v.add("items", "is required")
+		return out, v.err()
+	case len(*in.Items) == 0:
+		v.add("items", "must contain at least one item")
+		return out, v.err()
+	case len(*in.Items) > MaxOrderItems:
+		v.add("items", "must contain at most "+itoa(MaxOrderItems)+" items")
+		return out, v.err()
+	}
+	total, totalOK := int64(0), true
+	for i, raw := range *in.Items {
+		path := "items[" + itoa(i) + "]"
+		var ib itemBody
+		if fe := decodeStrict(raw, &ib, path); fe != nil {
+			v.addErr(fe)
+			totalOK = false
+			continue
+		}
+		it := Item{SKU: v.checkToken(path+".sku", ib.SKU, MaxSKUBytes)}
+		ok := true
+		switch {
+		case ib.Quantity == nil:
+			v.add(path+".quantity", "is required")
+			ok = false
+		case *ib.Quantity < 1:
+			v.add(path+".quantity", "must be at least 1")
+			ok = false
+		default:
+			it.Quantity = *ib.Quantity
+		}
+		switch {
+		case ib.UnitPrice == nil:
+			v.add(path+".unit_price", "is required")
+			ok = false
+		case *ib.UnitPrice < 0:
+			v.add(path+".unit_price", "must not be negative")
+			ok = false
+		default:
+			it.UnitPrice = *ib.UnitPrice
+		}
+		out.Items = append(out.Items, it)
+		if !ok || !totalOK {
+			totalOK = false
+			continue
+		}
+		line, ok := mulAmount(it.Quantity, it.UnitPrice)
+		if !ok {
+			v.add(path, "quantity × unit_price overflows a 64-bit amount")
+			totalOK = false
+			continue
+		}
+		if total, ok = addAmount(total, line); !ok {
+			v.add("items", "the order total overflows a 64-bit amount")
+			totalOK = false
+		}
+	}
+	if totalOK && total <= 0 {
+		v.add("items", "the order total must be greater than zero")
+	}
+	out.Amount = total
+	if err := v.err(); err != nil {
+		return OrderRequest{}, err
+	}
+	return out, nil
+}
+
+// OrdersConfig configures Orders.
+type OrdersConfig struct {
+	// Table is the orders table (key order_id).
+	Table string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives server-side failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Orders serves POST /orders.
+type Orders struct {
+	table  string
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// NewOrders returns the POST /orders handler's owner.
+func NewOrders(cfg OrdersConfig) (*Orders, error) {
+	if cfg.Table == "" {
+		return nil, errors.New("checkout: OrdersConfig.Table is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Orders{table: cfg.Table, now: cfg.Now, logger: cfg.Logger}, nil
+}
+
+// OrderID returns the id of the order created under claim: stable across
+// takeovers of the claim after a crash.
+func OrderID(claim *idemddb.Claim) string { return OrderIDPrefix + claim.ResourceID }
+
+// CreateOrder handles POST /orders inside the idempotency wrapper. It
+// answers 201 with the order and its Location, and adds the order's Put
+// (conditional on the id being new) to the claim, so the order exists if and
+// only if the idempotency record completes. Client errors are problem
+// responses; the error result is always nil.
+func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	claim, ok := idemddb.ClaimFromContext(ctx)
+	if !ok {
+		o.logger.ErrorContext(ctx, "checkout: CreateOrder called without an idempotency claim; is it wrapped by apigw.WrapV2?")
+		return internalError("the request was not processed under an idempotency key").Response(), nil
+	}
+	sub, ok := CallerID(req)
+	if !ok {
+		return unauthenticated().Response(), nil
+	}
+	body, p := requestBody(req)
+	if p != nil {
+		return p.Response(), nil
+	}
+	in, err := ParseOrderRequest(body)
+	if err != nil {
+		return problemFor(err).Response(), nil
+	}
+	order := Order{
+		OrderID:    OrderID(claim),
+		CustomerID: sub,
+		Status:     OrderPending,
+		Amount:     in.Amount,
+		Currency:   in.Currency,
+		Items:      in.Items,
+		CreatedAt:  o.now().UTC().Format(time.RFC3339),
+	}
+	put, err := newOrderPut(o.table, order)
+	if err != nil {
+		o.logger.ErrorContext(ctx, "checkout: encode order", "error", err)
+		return internalError("could not encode the order").Response(), nil
+	}
+	claim.AddWrites(put)
+	return jsonResponse(http.StatusCreated, order, map[string]string{headerLocation: "/orders/" + order.OrderID})
+}
+
+// newOrderPut is the Put of a new order, conditional on its id being unused.
+func newOrderPut(table string, order Order) (types.TransactWriteItem, error) {
+	item, err := attributevalue.MarshalMap(order)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	expr, err := expression.NewBuilder().WithCondition(expression.Name("order_id").AttributeNotExists()).Build()
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(table),
+		Item:                     item,
+		ConditionExpression:      expr.Condition(),
+		ExpressionAttributeNames: expr.Names(),
+	}}, nil
+}
+
+// problemFor maps a domain error to its problem.
+func problemFor(err error) *Problem {
+	var ve *ValidationError
+	var p *Problem
+	switch {
+	case errors.As(err, &ve):
+		return ve.Problem()
+	case errors.As(err, &p):
+		return p
+	}
+	return internalError("")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
