@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -29,10 +30,12 @@ const PaymentIDPrefix = "pay_"
 // PaymentCaptured is the status of a recorded payment.
 const PaymentCaptured = "CAPTURED"
 
-// TypeIdempotencyKeyReused: the payment provider already saw this
+// TypeIdempotencyKeyReused (422): the payment provider already saw this
 // Idempotency-Key with other payment details (possible only after an
-// earlier attempt with the key failed and released it).
-const TypeIdempotencyKeyReused = ProblemBase + "idempotency-key-reused"
+// earlier attempt with the key failed and released it). It is the idempotency
+// wrapper's own type for a key reused with a different request, because that
+// is what it means.
+const TypeIdempotencyKeyReused = ProblemBase + apigw.ProblemKeyReused
 
 // PaymentRequest is a validated POST /payments body.
 type PaymentRequest struct {
@@ -153,7 +156,7 @@ func PaymentID(claim *idemddb.Claim) string { return PaymentIDPrefix + claim.Res
 // and the PAY# payment record, conditional on being new. If the order was
 // paid meanwhile under another key the transaction is cancelled and the
 // wrapper gets an *idemddb.TransactionCanceledError, which
-// TransactionConflictResponse turns into the same 409. The error result is
+// TransactionConflictProblem turns into the same 409. The error result is
 // always nil.
 func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	claim, ok := idemddb.ClaimFromContext(ctx)
@@ -335,23 +338,25 @@ func (p *Payments) captureWrites(sub string, pay Payment, rec paymentRecord) ([]
 	return writes, nil
 }
 
-// TransactionConflictResponse is the create-payment function's hook for the
-// idempotency wrapper's *idemddb.TransactionCanceledError: when one of the
-// capture writes failed its condition – the order was paid (or changed)
-// after the handler checked it, by a payment under another Idempotency-Key –
-// it returns the 409 order-already-paid problem and true. Any other
-// cancellation (a transient TransactionConflict, say) returns false, so the
-// wrapper keeps its default retryable 409. Nothing was committed either way
-// and the key was released.
+// TransactionConflictProblem is the create-payment function's hook for
+// apigw.WithTransactionCanceled. The wrapper calls it with the
+// *idemddb.TransactionCanceledError of a cancelled completion (nothing was
+// committed and the key was released). When a capture write failed its
+// condition – the order was paid (or changed) after the handler checked it,
+// by a payment under another Idempotency-Key – it returns the 409
+// order-already-paid problem, the same type the handler answers when it
+// finds the order paid. Any other cancellation (a transient
+// TransactionConflict, say) gets the wrapper's default 409
+// transaction-conflict problem.
 //
 // The provider authorization of the losing attempt stays in the ledger
 // without a PAY# record; reconciliation (or a real PSP's void) settles it.
-func TransactionConflictResponse(err *idemddb.TransactionCanceledError) (events.APIGatewayV2HTTPResponse, bool) {
-	if err == nil || err.Index < 0 || err.Index >= len(err.Reasons) || err.Index > writePaymentRecord {
-		return events.APIGatewayV2HTTPResponse{}, false
+func TransactionConflictProblem(_ context.Context, err *idemddb.TransactionCanceledError) apigw.Problem {
+	if err != nil && err.Index >= writeOrderPaid && err.Index <= writePaymentRecord && err.Index < len(err.Reasons) &&
+		err.Reasons[err.Index].Code == "ConditionalCheckFailed" {
+		p := orderAlreadyPaid("", "")
+		return apigw.Problem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail}
 	}
-	if err.Reasons[err.Index].Code != "ConditionalCheckFailed" {
-		return events.APIGatewayV2HTTPResponse{}, false
-	}
-	return orderAlreadyPaid("", "").Response(), true
+	return apigw.Problem{Type: apigw.ProblemTransactionConflict, Title: "Conflicting state", Status: http.StatusConflict,
+		Detail: "The request conflicts with the current state of a resource; nothing was changed."}
 }

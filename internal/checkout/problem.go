@@ -5,14 +5,17 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Problem type URIs (RFC 9457 "type"). Each names one kind of failure, so
-// clients can branch on it; order-already-paid is deliberately distinct
-// from the idempotency wrapper's own conflict types.
+// Problem type URIs (RFC 9457 "type"), under the idempotency wrapper's
+// problem base so a client sees one family of types. Each names one kind of
+// failure, so clients can branch on it; order-already-paid is deliberately
+// distinct from the wrapper's own conflict types (idempotency-key-in-use,
+// transaction-conflict).
 const (
-	ProblemBase                = "https://api.acme.example/problems/"
+	ProblemBase                = apigw.DefaultProblemBase
 	TypeValidation             = ProblemBase + "validation-error"
 	TypeUnsupportedMediaType   = ProblemBase + "unsupported-media-type"
 	TypeBodyTooLarge           = ProblemBase + "body-too-large"

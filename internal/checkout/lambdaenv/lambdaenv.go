@@ -1,0 +1,158 @@
+// Package lambdaenv reads the checkout functions' configuration from the
+// environment and builds what both functions share: the logger, the
+// DynamoDB client and the idempotency store. A function's main only picks
+// what it needs from here and starts its handler.
+package lambdaenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Environment variable names (template.yaml sets them).
+const (
+	EnvIdempotencyTable = "IDEMPOTENCY_TABLE"
+	EnvRetention        = "IDEMPOTENCY_RETENTION_SECONDS"
+	EnvOrdersTable      = "ORDERS_TABLE"
+	EnvPaymentsTable    = "PAYMENTS_TABLE"
+	EnvPSPLatency       = "PSP_LATENCY_MS"
+	EnvLogLevel         = "LOG_LEVEL"
+)
+
+// Defaults for unset variables.
+const (
+	DefaultRetention = 24 * time.Hour
+	// MaxPSPLatency bounds PSP_LATENCY_MS: a simulated round trip longer
+	// than a Lambda invocation makes no sense.
+	MaxPSPLatency = 15 * time.Minute
+	// CacheEntries is the size of the in-process replay cache.
+	CacheEntries = 1024
+)
+
+// ErrInvalid matches every *VarError.
+var ErrInvalid = errors.New("lambdaenv: invalid configuration")
+
+// VarError reports a missing or malformed environment variable.
+type VarError struct {
+	Name, Value, Reason string
+}
+
+func (e *VarError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s %s", e.Name, e.Reason)
+	}
+	return fmt.Sprintf("%s=%q %s", e.Name, e.Value, e.Reason)
+}
+
+// Is reports whether target is ErrInvalid.
+func (e *VarError) Is(target error) bool { return target == ErrInvalid }
+
+// Config is the functions' configuration.
+type Config struct {
+	IdempotencyTable string
+	// Retention is how long idempotency records are kept.
+	Retention     time.Duration
+	OrdersTable   string
+	PaymentsTable string
+	// PSPLatency is the simulated payment provider round trip.
+	PSPLatency time.Duration
+	LogLevel   slog.Level
+}
+
+// Load reads the configuration through getenv (os.Getenv in a function).
+// IDEMPOTENCY_TABLE is always required; required names further variables
+// that must be set (EnvOrdersTable, EnvPaymentsTable). The error joins a
+// *VarError per bad variable, so one log line lists them all; LogLevel is
+// usable even then.
+func Load(getenv func(string) string, required ...string) (Config, error) {
+	var errs []error
+	bad := func(name, value, reason string) {
+		errs = append(errs, &VarError{Name: name, Value: value, Reason: reason})
+	}
+	c := Config{
+		IdempotencyTable: strings.TrimSpace(getenv(EnvIdempotencyTable)),
+		OrdersTable:      strings.TrimSpace(getenv(EnvOrdersTable)),
+		PaymentsTable:    strings.TrimSpace(getenv(EnvPaymentsTable)),
+		Retention:        DefaultRetention,
+		LogLevel:         slog.LevelInfo,
+	}
+	if v := strings.TrimSpace(getenv(EnvLogLevel)); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			c.LogLevel = slog.LevelInfo
+			bad(EnvLogLevel, v, "is not a log level (DEBUG, INFO, WARN or ERROR)")
+		}
+	}
+	for _, name := range append([]string{EnvIdempotencyTable}, required...) {
+		if strings.TrimSpace(getenv(name)) == "" {
+			bad(name, "", "must be set")
+		}
+	}
+	if v := strings.TrimSpace(getenv(EnvRetention)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		minimum := int64(math.Ceil(idemddb.DefaultMaxLease.Seconds()))
+		switch {
+		case err != nil:
+			bad(EnvRetention, v, "is not a whole number of seconds")
+		case n <= minimum:
+			bad(EnvRetention, v, fmt.Sprintf("must be more than %d seconds (the longest idempotency lease); 86400-259200 is usual for payments", minimum))
+		case n > math.MaxInt64/int64(time.Second):
+			bad(EnvRetention, v, "is too large")
+		default:
+			c.Retention = time.Duration(n) * time.Second
+		}
+	}
+	if v := strings.TrimSpace(getenv(EnvPSPLatency)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+			bad(EnvPSPLatency, v, "is not a whole number of milliseconds")
+		case n < 0 || time.Duration(n)*time.Millisecond > MaxPSPLatency:
+			bad(EnvPSPLatency, v, fmt.Sprintf("must be between 0 and %d milliseconds", MaxPSPLatency.Milliseconds()))
+		default:
+			c.PSPLatency = time.Duration(n) * time.Millisecond
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// NewLogger returns a JSON logger on w at level.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// NewDynamoDB returns a DynamoDB client from the default AWS configuration
+// (environment, shared files, the Lambda role; AWS_ENDPOINT_URL_DYNAMODB
+// points it at a local engine).
+func NewDynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lambdaenv: load AWS configuration: %w", err)
+	}
+	return dynamodb.NewFromConfig(cfg), nil
+}
+
+// NewStore returns the idempotency store on c.IdempotencyTable with an
+// in-process replay cache.
+func NewStore(client idemddb.Client, c Config, logger *slog.Logger) (*idemddb.Store, error) {
+	s, err := idemddb.New(client, idemddb.Config{
+		Table:     c.IdempotencyTable,
+		Retention: c.Retention,
+		Cache:     idemddb.NewCache(CacheEntries, 0),
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lambdaenv: idempotency store: %w", err)
+	}
+	return s, nil
+}
