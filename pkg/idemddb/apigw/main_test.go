@@ -1,0 +1,182 @@
+package apigw_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// engine is the package's moto server, started once in TestMain.
+var engine *ddbtest.Engine
+
+func TestMain(m *testing.M) {
+	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine))
+}
+
+// counting wraps a Client and counts its requests.
+type counting struct {
+	idemddb.Client
+	n atomic.Int64
+	// fail, when set, decides per operation whether to fail it instead of
+	// sending it (after the n-th request, say).
+	fail atomic.Pointer[func(op string) error]
+}
+
+func (c *counting) note(op string) error {
+	c.n.Add(1)
+	if f := c.fail.Load(); f != nil {
+		return (*f)(op)
+	}
+	return nil
+}
+
+func (c *counting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := c.note("PutItem"); err != nil {
+		return nil, err
+	}
+	return c.Client.PutItem(ctx, in, o...)
+}
+
+func (c *counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if err := c.note("GetItem"); err != nil {
+		return nil, err
+	}
+	return c.Client.GetItem(ctx, in, o...)
+}
+
+func (c *counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := c.note("UpdateItem"); err != nil {
+		return nil, err
+	}
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+func (c *counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	if err := c.note("DeleteItem"); err != nil {
+		return nil, err
+	}
+	return c.Client.DeleteItem(ctx, in, o...)
+}
+
+func (c *counting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if err := c.note("TransactWriteItems"); err != nil {
+		return nil, err
+	}
+	return c.Client.TransactWriteItems(ctx, in, o...)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is one table on the package engine, a store on a counting
+// client, and buffers catching the wrapper's logs and metrics.
+type fixture struct {
+	raw     *dynamodb.Client
+	client  *counting
+	table   string
+	store   *idemddb.Store
+	logs    *syncBuffer
+	metrics *syncBuffer
+}
+
+func newFixture(t *testing.T, cfg idemddb.Config) *fixture {
+	t.Helper()
+	raw := engine.Client()
+	f := &fixture{raw: raw, client: &counting{Client: raw}, table: ddbtest.NewTable(t, raw, "id"),
+		logs: &syncBuffer{}, metrics: &syncBuffer{}}
+	cfg.Table = f.table
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
+	}
+	s, err := idemddb.New(f.client, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = s
+	return f
+}
+
+// opts returns the options routing logs and metrics to the fixture's
+// buffers, followed by extra.
+func (f *fixture) opts(extra ...apigw.Option) []apigw.Option {
+	return append([]apigw.Option{
+		apigw.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))),
+		apigw.WithMetrics(f.metrics),
+	}, extra...)
+}
+
+// noKey marks a request without an Idempotency-Key header.
+const noKey = "\x00none"
+
+// v2req builds an HTTP API request as API Gateway delivers it: lower-case
+// header names, route key "METHOD /path", JWT claims when sub is set.
+func v2req(method, route, path, sub, key, body string) events.APIGatewayV2HTTPRequest {
+	r := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + route, RawPath: path,
+		Headers: map[string]string{"content-type": "application/json"},
+		Body:    body,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: method + " " + route, RequestID: "req-" + time.Now().Format("150405.000000000"),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
+		},
+	}
+	if key != noKey {
+		r.Headers["idempotency-key"] = key
+	}
+	if sub != "" {
+		r.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+				Claims: map[string]string{"sub": sub, "iss": "https://issuer.example"},
+			},
+		}
+	}
+	return r
+}
+
+// v1req builds a REST API request: headers and multiValueHeaders both
+// filled, Lambda authorizer principalId when principal is set.
+func v1req(method, resource, path, principal string, keys []string, body string) events.APIGatewayProxyRequest {
+	r := events.APIGatewayProxyRequest{
+		Resource: resource, Path: path, HTTPMethod: method,
+		Headers:           map[string]string{"Content-Type": "application/json"},
+		MultiValueHeaders: map[string][]string{"Content-Type": {"application/json"}},
+		Body:              body,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			ResourcePath: resource, HTTPMethod: method, RequestID: "req-v1",
+		},
+	}
+	if len(keys) > 0 {
+		r.Headers["Idempotency-Key"] = keys[len(keys)-1]
+		r.MultiValueHeaders["Idempotency-Key"] = keys
+	}
+	if principal != "" {
+		r.RequestContext.Authorizer = map[string]any{"principalId": principal}
+	}
+	return r
+}
