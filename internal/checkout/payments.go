@@ -183,7 +183,7 @@ func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTT
 		return serviceUnavailable().Response(), nil
 	}
 	if !found || order.CustomerID != sub {
-		return orderNotFound(in.OrderID).Response(), nil
+		return orderNotFound().Response(), nil
 	}
 	if prob := mismatch(order, in); prob != nil {
 		return prob.Response(), nil

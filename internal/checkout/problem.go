@@ -111,12 +111,11 @@ func serviceUnavailable() *Problem {
 	return newProblem(http.StatusServiceUnavailable, TypeServiceUnavailable, "a backing store is unavailable; retry with the same Idempotency-Key")
 }
 
-// orderNotFound is the same for an unknown order and another customer's
-// order, so its body reveals nothing about orders the caller does not own.
-func orderNotFound(orderID string) *Problem {
-	p := newProblem(http.StatusNotFound, TypeOrderNotFound, "no such order")
-	p.OrderID = orderID
-	return p
+// orderNotFound is byte for byte the same for an unknown order and another
+// customer's order (it does not even echo the id), so it reveals nothing
+// about orders the caller does not own.
+func orderNotFound() *Problem {
+	return newProblem(http.StatusNotFound, TypeOrderNotFound, "no order with this order_id belongs to the caller")
 }
 
 func orderAlreadyPaid(orderID, paymentID string) *Problem {
