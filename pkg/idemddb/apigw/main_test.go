@@ -180,3 +180,5 @@ func v1req(method, resource, path, principal string, keys []string, body string)
 	}
 	return r
 }
+
+func newJSONLogger(w *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

@@ -110,7 +110,7 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 		_, err := call(ctx)
 		return nil, err == nil, err
 	}
-	ev := event{start: time.Now(), route: in.route, requestID: in.requestID}
+	ev := event{start: time.Now(), route: in.route, requestID: in.requestID, principal: in.principal}
 	key, kerr := parseKey(in.keyValues)
 	if kerr == errKeyMissing && !required {
 		_, err := call(ctx)
@@ -138,7 +138,6 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 		return w.reply(ctx, &ev, w.c.problem(ProblemBodyTooLarge, http.StatusRequestEntityTooLarge, "Request body too large",
 			fmt.Sprintf("The request body is %d bytes; the limit is %d bytes.", len(body), w.c.maxBody)))
 	}
-	ev.principal = in.principal
 	if in.principal == "" && w.c.needPrincipal {
 		ev.outcome = outInvalidRequest
 		return w.reply(ctx, &ev, w.c.problem(ProblemPrincipalRequired, http.StatusForbidden, "Caller identity required",
