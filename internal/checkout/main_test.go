@@ -50,10 +50,10 @@ type faultDB struct {
 	mu     sync.Mutex
 	counts map[string]int
 	before func(op string, in any) error
-	after  func(op string, err error) error
+	after  func(op string, in any, err error) error
 }
 
-func (f *faultDB) hooks(op string) (func(string, any) error, func(string, error) error) {
+func (f *faultDB) hooks(op string) (func(string, any) error, func(string, any, error) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counts[op]++
@@ -67,7 +67,7 @@ func (f *faultDB) count(op string) int {
 }
 
 // setHooks installs the hooks (nil clears one).
-func (f *faultDB) setHooks(before func(op string, in any) error, after func(op string, err error) error) {
+func (f *faultDB) setHooks(before func(op string, in any) error, after func(op string, in any, err error) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.before, f.after = before, after
@@ -83,7 +83,7 @@ func call[I, O any](f *faultDB, op string, in I, send func() (O, error)) (O, err
 	}
 	out, err := send()
 	if after != nil {
-		err = after(op, err)
+		err = after(op, in, err)
 	}
 	return out, err
 }
@@ -232,8 +232,7 @@ var errNotStored = errors.New("test: status not stored")
 func (e *env) runDirect(t *testing.T, h handler, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, idemddb.Result, error) {
 	t.Helper()
 	ctx := context.Background()
-	sub, _ := checkout.CallerID(ev)
-	key := ev.RouteKey + "\n" + sub + "\n" + ev.Headers["idempotency-key"]
+	key := directKey(ev)
 	var fresh events.APIGatewayV2HTTPResponse
 	res, err := e.store.Run(ctx, idemddb.Request{Key: key, Fingerprint: []byte(ev.Body)}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 		r, err := h(ctx, ev)
@@ -259,6 +258,12 @@ func (e *env) runDirect(t *testing.T, h handler, ev events.APIGatewayV2HTTPReque
 		return r, res, nil
 	}
 	return fresh, res, nil
+}
+
+// directKey is the record key runDirect uses for ev.
+func directKey(ev events.APIGatewayV2HTTPRequest) string {
+	sub, _ := checkout.CallerID(ev)
+	return ev.RouteKey + "\n" + sub + "\n" + ev.Headers["idempotency-key"]
 }
 
 // mustDirect is runDirect that fails the test on a Store.Run error.
@@ -395,3 +400,8 @@ func (e *env) idemStatuses(t *testing.T) []string {
 	sort.Strings(out)
 	return out
 }
+
+type (
+	eventV2    = events.APIGatewayV2HTTPRequest
+	responseV2 = events.APIGatewayV2HTTPResponse
+)
