@@ -1,0 +1,252 @@
+package checkout_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/acme/idemcheckout/internal/checkout"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// wrapped returns the two handlers wrapped as the functions' mains wrap
+// them, with the wrapper's logs and metrics silenced.
+func (e *env) wrapped() (createOrder, createPayment handler) {
+	opts := []apigw.Option{apigw.WithLogger(quietLogger()), apigw.WithMetrics(nil), apigw.WithMaxBodyBytes(checkout.MaxBodyBytes)}
+	createOrder = apigw.WrapV2(e.store, e.orders.CreateOrder, opts...)
+	createPayment = apigw.WrapV2(e.store, e.payments.CreatePayment,
+		append(opts, apigw.WithTransactionCanceled(checkout.TransactionConflictProblem))...)
+	return createOrder, createPayment
+}
+
+func serve(t *testing.T, h handler, ev eventV2) responseV2 {
+	t.Helper()
+	r, err := h(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("handler error: %v", err)
+	}
+	return r
+}
+
+func (e *env) wrappedOrder(t *testing.T, h handler, sub, key string) checkout.Order {
+	t.Helper()
+	r := serve(t, h, event(t, "POST /orders", orderBody, key, sub))
+	if r.StatusCode != 201 {
+		t.Fatalf("create order: %d %s", r.StatusCode, r.Body)
+	}
+	var o checkout.Order
+	if err := json.Unmarshal([]byte(r.Body), &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestPayNowClickedThreeTimes is the user story: "Pay Now" clicked three
+// times on a slow network sends three identical POST /payments with one
+// Idempotency-Key. The customer is charged once – one CAPTURED
+// authorization in the ledger – and all three clicks get the same 201.
+// Reusing the key for another amount is refused and charges nothing.
+func TestPayNowClickedThreeTimes(t *testing.T) {
+	e := newEnv(t)
+	createOrder, createPayment := e.wrapped()
+	o := e.wrappedOrder(t, createOrder, alice, "cart-42")
+	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+
+	var first responseV2
+	for click := 1; click <= 3; click++ {
+		r := serve(t, createPayment, event(t, "POST /payments", body, "pay-now-550e8400", alice))
+		if r.StatusCode != 201 {
+			t.Fatalf("click %d: %d %s", click, r.StatusCode, r.Body)
+		}
+		replayed := r.Headers[apigw.ReplayedHeader] == "true"
+		if click == 1 {
+			if replayed {
+				t.Fatal("the first click was replayed")
+			}
+			first = r
+			continue
+		}
+		if !replayed {
+			t.Fatalf("click %d was not a replay: %v", click, r.Headers)
+		}
+		if r.Body != first.Body || r.Headers["Location"] != first.Headers["Location"] || r.Headers["Content-Type"] != "application/json" {
+			t.Fatalf("click %d: %s, want %s", click, r.Body, first.Body)
+		}
+	}
+	// The same click from a client that serialises JSON differently is the
+	// same request.
+	reordered := `{ "payment_method":"card", "currency":"INR", "amount":` + jsonInt(orderAmount) + `, "order_id":"` + o.OrderID + `" }`
+	if r := serve(t, createPayment, event(t, "POST /payments", reordered, "pay-now-550e8400", alice)); r.StatusCode != 201 || r.Body != first.Body {
+		t.Fatalf("reformatted body: %d %s", r.StatusCode, r.Body)
+	}
+
+	auths, pays := e.ledgerItems(t)
+	if len(auths) != 1 || auths[0]["status"] != "CAPTURED" || auths[0]["amount"] != float64(orderAmount) {
+		t.Fatalf("ledger %v, want exactly one CAPTURED authorization", auths)
+	}
+	var p checkout.Payment
+	_ = json.Unmarshal([]byte(first.Body), &p)
+	if len(pays) != 1 || pays[0]["payment_id"] != p.PaymentID {
+		t.Fatalf("payments %v", pays)
+	}
+	if st, _ := e.order(t, o.OrderID); st.Status != "PAID" || st.PaymentID != p.PaymentID {
+		t.Fatalf("order %+v", st)
+	}
+
+	before := e.scan(t, e.paymentsTb)
+	r := serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount+100, "INR", "card"), "pay-now-550e8400", alice))
+	wantProblem(t, r, 422, apigw.DefaultProblemBase+apigw.ProblemKeyReused)
+	if after := e.scan(t, e.paymentsTb); !reflect.DeepEqual(sortByPK(before), sortByPK(after)) {
+		t.Fatalf("the mismatched request changed the ledger:\n%v\n%v", before, after)
+	}
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func sortByPK(items []map[string]any) map[string]map[string]any {
+	m := map[string]map[string]any{}
+	for _, it := range items {
+		m[it["pk"].(string)] = it
+	}
+	return m
+}
+
+func TestWrappedCreateOrder(t *testing.T) {
+	e := newEnv(t)
+	createOrder, _ := e.wrapped()
+	r1 := serve(t, createOrder, event(t, "POST /orders", orderBody, "k", alice))
+	r2 := serve(t, createOrder, event(t, "POST /orders", orderBody, "k", alice))
+	if r1.StatusCode != 201 || r2.StatusCode != 201 || r1.Body != r2.Body || r2.Headers[apigw.ReplayedHeader] != "true" || r2.Headers["Location"] != r1.Headers["Location"] {
+		t.Fatalf("%d %s / %d %v %s", r1.StatusCode, r1.Body, r2.StatusCode, r2.Headers, r2.Body)
+	}
+	// Another customer's identical key is another request.
+	if r := serve(t, createOrder, event(t, "POST /orders", orderBody, "k", bob)); r.StatusCode != 201 || r.Body == r1.Body {
+		t.Fatalf("bob: %d %s", r.StatusCode, r.Body)
+	}
+	// No key: the wrapper refuses before the handler runs.
+	wantProblem(t, serve(t, createOrder, event(t, "POST /orders", orderBody, "", alice)), 400, apigw.DefaultProblemBase+apigw.ProblemKeyMissing)
+	// A 400 of the handler is stored and replayed like any deterministic 4xx.
+	bad := `{"currency":"INR","items":[]}`
+	v1 := serve(t, createOrder, event(t, "POST /orders", bad, "bad", alice))
+	wantProblem(t, v1, 400, checkout.TypeValidation)
+	if v2 := serve(t, createOrder, event(t, "POST /orders", bad, "bad", alice)); v2.Body != v1.Body || v2.Headers[apigw.ReplayedHeader] != "true" {
+		t.Fatalf("400 not replayed: %v %s", v2.Headers, v2.Body)
+	}
+	if n := len(e.scan(t, e.ordersTable)); n != 2 {
+		t.Fatalf("%d orders, want alice's and bob's", n)
+	}
+}
+
+func TestWrappedDeclineIsReplayed(t *testing.T) {
+	e := newEnv(t)
+	createOrder, createPayment := e.wrapped()
+	o := e.wrappedOrder(t, createOrder, alice, "o")
+	body := paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod)
+	r1 := serve(t, createPayment, event(t, "POST /payments", body, "d", alice))
+	wantProblem(t, r1, 402, checkout.TypePaymentDeclined)
+	r2 := serve(t, createPayment, event(t, "POST /payments", body, "d", alice))
+	if r2.StatusCode != 402 || r2.Body != r1.Body || r2.Headers[apigw.ReplayedHeader] != "true" {
+		t.Fatalf("%d %v %s", r2.StatusCode, r2.Headers, r2.Body)
+	}
+	auths, pays := e.ledgerItems(t)
+	if len(auths) != 1 || auths[0]["status"] != "DECLINED" || len(pays) != 0 {
+		t.Fatalf("ledger %v / %v", auths, pays)
+	}
+	// The order is still payable with a new key.
+	if r := serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "d2", alice)); r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestWrappedCrashBeforeCompletion: the completion transaction fails on the
+// way out (outcome unknown), after the provider captured. The wrapper says
+// 503 and keeps the key claimed; a retry during the lease is told to wait;
+// after the lease the retry takes over, the provider replays its capture,
+// and the payment commits once under the first attempt's id.
+func TestWrappedCrashBeforeCompletion(t *testing.T) {
+	e := newEnv(t)
+	createOrder, createPayment := e.wrapped()
+	o := e.wrappedOrder(t, createOrder, alice, "o")
+	var lost string
+	e.db.setHooks(func(op string, in any) error {
+		if op != "TransactWriteItems" || lost != "" {
+			return nil
+		}
+		for _, w := range in.(*dynamodb.TransactWriteItemsInput).TransactItems {
+			if w.Put != nil && *w.Put.TableName == e.paymentsTb {
+				lost = w.Put.Item["payment_id"].(*types.AttributeValueMemberS).Value
+			}
+		}
+		return errInjected
+	}, nil)
+	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+	r := serve(t, createPayment, event(t, "POST /payments", body, "crash", alice))
+	wantProblem(t, r, 503, apigw.DefaultProblemBase+apigw.ProblemStoreUnavailable)
+	if lost == "" || r.Headers["Retry-After"] == "" {
+		t.Fatalf("premise: the lost transaction carried the payment (%q), Retry-After %q", lost, r.Headers["Retry-After"])
+	}
+	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 0 {
+		t.Fatalf("after the crash: %v / %v", auths, pays)
+	}
+
+	r = serve(t, createPayment, event(t, "POST /payments", body, "crash", alice))
+	wantProblem(t, r, 409, apigw.DefaultProblemBase+apigw.ProblemKeyInUse)
+
+	e.clk.Advance(testLease + time.Second)
+	r = serve(t, createPayment, event(t, "POST /payments", body, "crash", alice))
+	if r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	var p checkout.Payment
+	_ = json.Unmarshal([]byte(r.Body), &p)
+	if p.PaymentID != lost {
+		t.Fatalf("payment id %s, want the first attempt's %s", p.PaymentID, lost)
+	}
+	auths, pays := e.ledgerItems(t)
+	if len(auths) != 1 || len(pays) != 1 {
+		t.Fatalf("%d authorizations, %d payments; want one of each", len(auths), len(pays))
+	}
+	if again := serve(t, createPayment, event(t, "POST /payments", body, "crash", alice)); again.Body != r.Body || again.Headers[apigw.ReplayedHeader] != "true" {
+		t.Fatalf("after recovery: %d %v %s", again.StatusCode, again.Headers, again.Body)
+	}
+}
+
+// TestWrappedPaidConcurrently: while request A's completion is on its way,
+// request B with another key pays the same order. DynamoDB cancels A's
+// transaction on the order's condition and the hook answers A with 409
+// order-already-paid; nothing of A is committed.
+func TestWrappedPaidConcurrently(t *testing.T) {
+	e := newEnv(t)
+	createOrder, createPayment := e.wrapped()
+	o := e.wrappedOrder(t, createOrder, alice, "o")
+	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+	var rB responseV2
+	interleaved := false
+	e.db.setHooks(func(op string, in any) error {
+		if op == "TransactWriteItems" && !interleaved {
+			interleaved = true
+			rB = serve(t, createPayment, event(t, "POST /payments", body, "B", alice))
+		}
+		return nil
+	}, nil)
+	rA := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
+	if rB.StatusCode != 201 {
+		t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)
+	}
+	wantProblem(t, rA, 409, checkout.TypeOrderAlreadyPaid)
+	var pB checkout.Payment
+	_ = json.Unmarshal([]byte(rB.Body), &pB)
+	if _, pays := e.ledgerItems(t); len(pays) != 1 || pays[0]["payment_id"] != pB.PaymentID {
+		t.Fatalf("payments %v, want only B's", pays)
+	}
+	// A's key was released; its retry finds the order paid.
+	r := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
+	p := wantProblem(t, r, 409, checkout.TypeOrderAlreadyPaid)
+	if p.PaymentID != pB.PaymentID {
+		t.Fatalf("%+v, want B's payment named", p)
+	}
+}
