@@ -78,6 +78,7 @@ type ProviderError struct {
 	Err error
 }
 
+// Error describes the failure.
 func (e *ProviderError) Error() string {
 	return fmt.Sprintf("%v: %s: %v", ErrProviderUnavailable, e.Op, e.Err)
 }
@@ -96,6 +97,7 @@ type KeyReuseError struct {
 	Key, Field string
 }
 
+// Error describes the failure.
 func (e *KeyReuseError) Error() string {
 	return fmt.Sprintf("%v: key %s, %s differs", ErrProviderKeyReused, e.Key, e.Field)
 }

@@ -15,6 +15,7 @@ type ValidationError struct {
 	Fields []FieldError
 }
 
+// Error describes the failure.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrValidation.Error())

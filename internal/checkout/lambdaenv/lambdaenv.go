@@ -48,6 +48,7 @@ type VarError struct {
 	Name, Value, Reason string
 }
 
+// Error describes the failure.
 func (e *VarError) Error() string {
 	if e.Value == "" {
 		return fmt.Sprintf("%s %s", e.Name, e.Reason)
