@@ -12,8 +12,6 @@ import (
 	"unicode/utf8"
 )
 
-var errDuplicateKey = errors.New("duplicate object key")
-
 // canonicalJSON returns a canonical form of the JSON text b, so that two
 // documents with the same canonical form are the same request for
 // fingerprinting:
@@ -130,7 +128,7 @@ func canonObject(dec *json.Decoder, out []byte, depth int) ([]byte, error) {
 			return nil, errors.New("object key is not a string")
 		}
 		if seen[k] {
-			return nil, errDuplicateKey
+			return nil, errors.New("duplicate object key")
 		}
 		seen[k] = true
 		v, err := canonValue(dec, nil, depth)

@@ -11,22 +11,19 @@ const HeaderName = "Idempotency-Key"
 // after decoding.
 const MaxKeyLen = 255
 
-// keyError describes why a header could not be used; its text goes into a
+// keyError says why a header could not be used; its text goes into a
 // problem's detail and never contains the header's value.
-type keyError struct {
-	missing bool
-	reason  string
-}
+type keyError string
 
-func (e *keyError) Error() string { return "idempotency key " + e.reason }
+func (e keyError) Error() string { return "idempotency key " + string(e) }
 
-var (
-	errKeyMissing  = &keyError{missing: true, reason: "missing"}
-	errKeyEmpty    = &keyError{reason: "is empty"}
-	errKeyTooLong  = &keyError{reason: "is longer than 255 characters"}
-	errKeyChar     = &keyError{reason: "contains a character other than visible ASCII (0x21-0x7E)"}
-	errKeyRepeated = &keyError{reason: "has more than one value (a repeated header or a comma-separated list)"}
-	errKeyQuote    = &keyError{reason: "is not a valid structured-field string (RFC 9651)"}
+const (
+	errKeyMissing  keyError = "missing"
+	errKeyEmpty    keyError = "is empty"
+	errKeyTooLong  keyError = "is longer than 255 characters"
+	errKeyChar     keyError = "contains a character other than visible ASCII (0x21-0x7E)"
+	errKeyRepeated keyError = "has more than one value (a repeated header or a comma-separated list)"
+	errKeyQuote    keyError = "is not a valid structured-field string (RFC 9651)"
 )
 
 // parseKey returns the idempotency key carried by the values of every

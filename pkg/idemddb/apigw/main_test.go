@@ -3,6 +3,7 @@ package apigw_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"log/slog"
 	"os"
 	"sync"
@@ -21,6 +22,13 @@ import (
 var engine *ddbtest.Engine
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// A fuzz worker process runs only a fuzz target, which needs no engine,
+	// and is killed without running deferred functions: starting moto there
+	// would leak one server per worker.
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
 	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine))
 }
 

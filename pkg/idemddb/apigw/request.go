@@ -183,10 +183,12 @@ func principalV2(a *events.APIGatewayV2HTTPRequestContextAuthorizerDescription) 
 
 // writeField writes a length-prefixed field, so field boundaries are
 // unambiguous.
-func writeField(h hash.Hash, s string) {
+func writeField(h hash.Hash, s string) { writeBytes(h, []byte(s)) }
+
+func writeBytes(h hash.Hash, b []byte) {
 	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-	h.Write([]byte(s))
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	h.Write(b)
 }
 
 // keyPrefix starts every record key the adapter writes.
@@ -225,11 +227,11 @@ func fingerprint(in *request, body []byte) []byte {
 	if isJSON(in.contentType) {
 		if c, err := canonicalJSON(body); err == nil {
 			writeField(h, "json")
-			writeField(h, string(c))
+			writeBytes(h, c)
 			return h.Sum(nil)
 		}
 	}
 	writeField(h, "raw")
-	writeField(h, string(body))
+	writeBytes(h, body)
 	return h.Sum(nil)
 }

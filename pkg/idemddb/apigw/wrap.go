@@ -98,8 +98,11 @@ type handlerError struct{ err error }
 
 func (e *handlerError) Error() string { return e.err.Error() }
 
-// errNotStored carries a response the store policy keeps out of the record.
-var errNotStored = errors.New("apigw: response status not stored")
+// notStoredError makes Store.Run release the key of a response the store
+// policy keeps out of the record.
+type notStoredError struct{}
+
+func (notStoredError) Error() string { return "apigw: response status not stored" }
 
 // serve runs the contract. It returns the response to send, or useFresh
 // when the handler's own response is to be sent unchanged, or the
@@ -118,7 +121,7 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 	}
 	if kerr != nil {
 		ev.outcome = outInvalidKey
-		p := w.c.problem(ProblemKeyInvalid, http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header "+kerr.(*keyError).reason+".")
+		p := w.c.problem(ProblemKeyInvalid, http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header "+string(kerr.(keyError))+".")
 		if kerr == errKeyMissing {
 			p = w.c.problem(ProblemKeyMissing, http.StatusBadRequest, "Idempotency-Key required",
 				fmt.Sprintf("%s requests to this endpoint require an Idempotency-Key header.", in.method))
@@ -158,7 +161,7 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 			}
 			fresh = r
 			if !w.c.storeStatus(r.Status) {
-				return nil, errNotStored
+				return nil, notStoredError{}
 			}
 			return encodeResponse(r, w.c.drop), nil
 		})
@@ -198,7 +201,7 @@ func (w *wrapper) finish(ctx context.Context, ev *event, res idemddb.Result, err
 		ev.outcome, ev.reason = outReleased, "handler_error"
 		w.record(ctx, ev)
 		return nil, false, herr.err
-	case errors.Is(err, errNotStored):
+	case errors.As(err, new(notStoredError)):
 		ev.outcome, ev.reason, ev.status = outReleased, "status_not_stored", fresh.Status
 		w.record(ctx, ev)
 		return nil, true, nil
