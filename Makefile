@@ -51,3 +51,12 @@ deploy:
 	@command -v sam >/dev/null 2>&1 || { echo "missing: AWS SAM CLI — install it (pip install aws-sam-cli, or see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html), configure AWS credentials, then re-run make deploy" >&2; exit 1; }
 	@$(MAKE) --no-print-directory build
 	sam deploy
+
+## dev: serve template.yaml on 127.0.0.1:3000 without Docker (moto + Lambda RIE + API Gateway/JWT emulation)
+# PARAMS="RetentionSeconds=120 PaymentProviderLatencyMs=200" overrides template
+# parameters (or DEV_PARAMETER_OVERRIDES); PORT and DEV_INSTANCES (emulators
+# per function, default 4) too. AWS_ENDPOINT_URL_DYNAMODB=... uses that engine.
+dev:
+	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then NEED_NODE=0 ./local/check-prereqs.sh; \
+	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; exit 1; }; fi
+	$(GO) run ./local/cmd/devstack -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
