@@ -97,6 +97,7 @@ func StartDynalite() (*Engine, error) {
 // moto prints "listening on http://HOST:PORT", dynalite "Dynalite listening at: URL".
 func start(name, bin string, args ...string) (*Engine, error) {
 	cmd := exec.Command(bin, args...)
+	dieWithParent(cmd)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
