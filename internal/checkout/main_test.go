@@ -112,7 +112,7 @@ func (f *faultDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactW
 
 // errInjected is the fault the hooks inject: a network failure, not a
 // DynamoDB answer, so its outcome is unknown to the caller.
-var errInjected = errors.New("injected: connection reset by peer")
+const errInjected = checkout.Error("injected: connection reset by peer")
 
 // clock is a movable test clock.
 type clock struct {
@@ -223,7 +223,7 @@ func event(t *testing.T, route, body, key, sub string) events.APIGatewayV2HTTPRe
 type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // errNotStored: the response's status is one the wrapper does not store.
-var errNotStored = errors.New("test: status not stored")
+const errNotStored = checkout.Error("test: status not stored")
 
 // runDirect runs h under Store.Run the way the apigw wrapper does, without
 // the HTTP contract: the key is scoped by route and sub, the fingerprint is

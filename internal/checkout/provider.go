@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,14 +60,14 @@ type Provider interface {
 }
 
 // Provider errors, for errors.Is.
-var (
+const (
 	// ErrProviderUnavailable: the provider could not be reached or failed;
 	// whether it charged is unknown, so retry with the same key.
-	ErrProviderUnavailable = errors.New("checkout: payment provider unavailable")
+	ErrProviderUnavailable = Error("checkout: payment provider unavailable")
 	// ErrProviderKeyReused: the provider idempotency key was already used
 	// for a request with other parameters (Stripe answers this case with an
 	// idempotency_error).
-	ErrProviderKeyReused = errors.New("checkout: provider idempotency key reused with different parameters")
+	ErrProviderKeyReused = Error("checkout: provider idempotency key reused with different parameters")
 )
 
 // ProviderError reports a failed provider call; it matches
