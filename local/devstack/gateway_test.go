@@ -115,7 +115,7 @@ func TestRouterMatch(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		method, path, want string
-		params            map[string]string
+		params             map[string]string
 	}{
 		{"POST", "/orders", "Orders", nil},
 		{"DELETE", "/orders", "OrderAny", nil},
