@@ -96,9 +96,17 @@ func buildFunction(ctx context.Context, root, outDir string, f *Function) (strin
 // developer's shell (so AWS_PROFILE and friends cannot leak in).
 func functionEnv(f *Function, region, engineEndpoint string) []string {
 	env := map[string]string{
-		"PATH":                            "/usr/local/bin:/usr/bin:/bin",
-		"TZ":                              "UTC",
-		"LANG":                            "en_US.UTF-8",
+		"PATH": "/usr/local/bin:/usr/bin:/bin",
+		"TZ":   "UTC",
+		"LANG": "en_US.UTF-8",
+	}
+	for k, v := range f.Env {
+		env[k] = v
+	}
+	// Set after the template's variables: Lambda reserves these names, and
+	// locally the engine endpoint always wins (a template may declare
+	// AWS_ENDPOINT_URL_DYNAMODB: "" so that `sam local --env-vars` can set it).
+	for k, v := range map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME":        f.LogicalID,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.MemorySize),
 		"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(int(f.Timeout / time.Second)),
@@ -115,8 +123,7 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 		"AWS_EC2_METADATA_DISABLED":       "true",
 		"AWS_ENDPOINT_URL_DYNAMODB":       engineEndpoint,
 		"_HANDLER":                        f.Handler,
-	}
-	for k, v := range f.Env {
+	} {
 		env[k] = v
 	}
 	keys := make([]string, 0, len(env))
