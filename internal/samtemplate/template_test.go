@@ -134,7 +134,7 @@ func TestTemplateContract(t *testing.T) {
 	for name, want := range map[string]map[string]any{
 		"JwtIssuer":                {"Type": "String"},
 		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
-		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 903, "MaxValue": 604800}, // 903: see TestFunctionsAcceptEveryParameterValue
+		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800}, // idemddb.MinRetention; see TestFunctionsAcceptEveryParameterValue
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
 	} {
 		p, _ := params[name].(map[string]any)

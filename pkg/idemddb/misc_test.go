@@ -277,3 +277,24 @@ func TestDoTyped(t *testing.T) {
 		t.Fatalf("unencodable result: err=%v (must error and release)", err)
 	}
 }
+
+// TestShortRetention: a retention shorter than the default lease cap still
+// works; leases are capped at half of it, so a record cannot expire while
+// its lease is live.
+func TestShortRetention(t *testing.T) {
+	e := newEnv(t, moto)
+	clk := newClock()
+	s := e.store(t, idemddb.Config{Now: clk.Now, Retention: 2 * time.Minute})
+	long, cancel := context.WithDeadline(context.Background(), clk.Now().Add(10*time.Minute))
+	defer cancel()
+	c, _, err := s.Begin(long, idemddb.Request{Key: "short"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LeaseUntil.Sub(clk.Now()); got != time.Minute {
+		t.Fatalf("lease = %v, want half the retention", got)
+	}
+	if _, err := idemddb.New(e.client, idemddb.Config{Table: e.table, Retention: 59 * time.Second}); err == nil {
+		t.Fatal("New accepted a retention under MinRetention")
+	}
+}

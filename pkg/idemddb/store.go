@@ -4,6 +4,7 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,6 +30,8 @@ const (
 	DefaultMaxLease         = 15*time.Minute + DefaultLeaseMargin
 	DefaultMaxResultBytes   = 350 << 10
 	DefaultCompressMinBytes = 1 << 10
+	// MinRetention is the shortest Retention New accepts.
+	MinRetention = time.Minute
 	// MaxKeyBytes bounds the key so a claim item stays under 1 KB.
 	MaxKeyBytes = 512
 )
@@ -41,7 +44,8 @@ type Config struct {
 	// KeyAttribute is the partition key's name (default "id").
 	KeyAttribute string
 	// Retention is how long a record is kept (default 24h; 24–72h is the
-	// usual choice for payments). It sets the TTL attribute.
+	// usual choice for payments; at least MinRetention). It sets the TTL
+	// attribute.
 	Retention time.Duration
 	// LeaseMargin is added to the invocation deadline to form the lease,
 	// so the lease outlives the invocation that holds it (default 2s).
@@ -49,7 +53,9 @@ type Config struct {
 	// DefaultLease is the lease when the context has no deadline (default
 	// 30s). The work's context then gets a deadline LeaseMargin before it.
 	DefaultLease time.Duration
-	// MaxLease caps every lease (default 15m2s, Lambda's limit plus margin).
+	// MaxLease caps every lease (default 15m2s, Lambda's limit plus margin,
+	// or half the Retention when that is shorter, so a short retention for
+	// tests or demos still works). It must be shorter than Retention.
 	MaxLease time.Duration
 	// MaxResultBytes is the largest encoded result stored (default 350 KiB,
 	// under DynamoDB's 400 KB item limit). Larger results are not retained.
@@ -100,13 +106,16 @@ func New(client Client, cfg Config) (*Store, error) {
 		cfg.DefaultLease = DefaultLease
 	}
 	if cfg.MaxLease == 0 {
-		cfg.MaxLease = DefaultMaxLease
+		cfg.MaxLease = min(DefaultMaxLease, cfg.Retention/2)
 	}
 	if cfg.MaxResultBytes == 0 {
 		cfg.MaxResultBytes = DefaultMaxResultBytes
 	}
 	if cfg.CompressMinBytes == 0 {
 		cfg.CompressMinBytes = DefaultCompressMinBytes
+	}
+	if cfg.Retention < MinRetention {
+		return nil, fmt.Errorf("idemddb: Retention %v is shorter than %v", cfg.Retention, MinRetention)
 	}
 	if cfg.Retention <= cfg.MaxLease {
 		return nil, errors.New("idemddb: Retention must be longer than MaxLease")

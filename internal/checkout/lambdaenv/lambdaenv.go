@@ -108,12 +108,12 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 	}
 	if v := strings.TrimSpace(getenv(EnvRetention)); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		minimum := int64(math.Ceil(idemddb.DefaultMaxLease.Seconds()))
+		minimum := int64(idemddb.MinRetention / time.Second)
 		switch {
 		case err != nil:
 			bad(EnvRetention, v, "is not a whole number of seconds")
-		case n <= minimum:
-			bad(EnvRetention, v, fmt.Sprintf("must be more than %d seconds (the longest idempotency lease); 86400-259200 is usual for payments", minimum))
+		case n < minimum:
+			bad(EnvRetention, v, fmt.Sprintf("must be at least %d seconds; 86400-259200 is usual for payments", minimum))
 		case n > math.MaxInt64/int64(time.Second):
 			bad(EnvRetention, v, "is too large")
 		default:

@@ -61,7 +61,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"retention with unit", base("IDEMPOTENCY_RETENTION_SECONDS", "86400s"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
 		{"retention zero", base("IDEMPOTENCY_RETENTION_SECONDS", "0"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
 		{"retention negative", base("IDEMPOTENCY_RETENTION_SECONDS", "-5"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
-		{"retention shorter than a lease", base("IDEMPOTENCY_RETENTION_SECONDS", "60"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
+		{"retention under a minute", base("IDEMPOTENCY_RETENTION_SECONDS", "59"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
 		{"retention overflows", base("IDEMPOTENCY_RETENTION_SECONDS", "99999999999999999"), []string{"IDEMPOTENCY_RETENTION_SECONDS"}},
 		{"latency not a number", base("PSP_LATENCY_MS", "fast"), []string{"PSP_LATENCY_MS"}},
 		{"latency negative", base("PSP_LATENCY_MS", "-1"), []string{"PSP_LATENCY_MS"}},
