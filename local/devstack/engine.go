@@ -216,3 +216,52 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(t.b)
 }
+
+// Engine is a local DynamoDB engine started on its own (StartEngine), for
+// tools and tests that want to put something between the stack and the
+// engine, or share one engine between stacks (Config.EngineEndpoint).
+type Engine struct{ e *engine }
+
+// StartEngine starts local/motoserver.py under root on a free loopback port.
+func StartEngine(ctx context.Context, root string) (*Engine, error) {
+	e, err := startEngine(ctx, root, func(string, ...any) {})
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{e: e}, nil
+}
+
+// Endpoint is the engine's base URL.
+func (e *Engine) Endpoint() string { return e.e.endpoint }
+
+// Stop ends the engine process.
+func (e *Engine) Stop() { e.e.stop() }
+
+// EnsureTables creates t's tables on the DynamoDB endpoint (reusing
+// existing ones) and enables their TTL, as Start does.
+func EnsureTables(ctx context.Context, endpoint, region string, t *Template, logf func(string, ...any)) error {
+	if region == "" {
+		region = "us-east-1"
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return ensureTables(ctx, ddbClient(endpoint, region), t.Tables, logf)
+}
+
+// DeleteTables deletes t's tables from the endpoint (missing ones are fine).
+func DeleteTables(ctx context.Context, endpoint, region string, t *Template) error {
+	if region == "" {
+		region = "us-east-1"
+	}
+	c := ddbClient(endpoint, region)
+	for _, tb := range t.Tables {
+		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(tb.Name)}); err != nil {
+			var nf *types.ResourceNotFoundException
+			if !errors.As(err, &nf) {
+				return fmt.Errorf("delete table %s: %w", tb.Name, err)
+			}
+		}
+	}
+	return nil
+}
