@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -74,6 +75,7 @@ type Stack struct {
 	logf     func(string, ...any)
 	served   chan struct{}
 
+	closing   atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -186,6 +188,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, err
 		}
 		s.engine, s.endpoint = e, e.endpoint
+		go func() {
+			<-e.done
+			if !s.closing.Load() {
+				s.logf("ERROR: the local DynamoDB engine exited unexpectedly (%v); restart make dev", e.cmd.ProcessState)
+			}
+		}()
 		s.logf("local DynamoDB engine (moto, single-threaded) on %s", s.endpoint)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -307,6 +315,7 @@ func (s *Stack) Close() error {
 }
 
 func (s *Stack) shutdown() error {
+	s.closing.Store(true)
 	var err error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -347,13 +356,18 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fn == "" {
 		fn = "-"
 	}
-	s.logf("%s %s %d %s %s%s", r.Method, r.URL.RequestURI(), rec.status, time.Since(start).Round(100*time.Microsecond), fn, replayed)
+	note := ""
+	if rec.note != "" {
+		note = " (" + rec.note + ")"
+	}
+	s.logf("%s %s %d %s %s%s%s", r.Method, r.URL.RequestURI(), rec.status, time.Since(start).Round(100*time.Microsecond), fn, replayed, note)
 }
 
 type statusRecorder struct {
 	http.ResponseWriter
 	status   int
 	function string
+	note     string // why the gateway answered an error itself
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -386,7 +400,7 @@ func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
 	if a := route.Event.Authorizer; a != nil {
 		res, err := a.Authorize(r.Header, route.Event.Scopes, now)
 		if err != nil {
-			s.logf("authorizer %s rejected %s %s: %v", a.Name, r.Method, r.URL.Path, err)
+			w.note = "authorizer " + a.Name + ": " + err.Error()
 			if errors.Is(err, errForbidden) {
 				writeMessage(w, http.StatusForbidden, "Forbidden")
 			} else {
@@ -419,9 +433,7 @@ func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
 	}
 	out, err := s.pools[route.Function.LogicalID].invoke(r.Context(), payload)
 	if err != nil {
-		if r.Context().Err() == nil {
-			s.logf("%s: %v", route.Function.LogicalID, err)
-		}
+		w.note = err.Error()
 		writeMessage(w, http.StatusBadGateway, "Internal server error")
 		return
 	}
@@ -432,7 +444,7 @@ func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
 		resp, err = ParseV2Response(out)
 	}
 	if err != nil {
-		s.logf("%s: %v: %.200s", route.Function.LogicalID, err, out)
+		w.note = fmt.Sprintf("%v: %.200s", err, out)
 		writeMessage(w, http.StatusBadGateway, "Internal server error")
 		return
 	}
