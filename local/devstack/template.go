@@ -270,6 +270,78 @@ func (t *Template) loadParameters(overrides map[string]string) error {
 		sort.Strings(unknown)
 		return fmt.Errorf("parameter overrides name parameters the template does not declare: %s", strings.Join(unknown, ", "))
 	}
+	names := make([]string, 0, len(params))
+	for name := range params {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		pm, _ := params[name].(map[string]any)
+		if err := checkParameter(name, t.Parameters[name], pm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkParameter applies the constraints CloudFormation checks on deploy
+// (MinValue/MaxValue, Min/MaxLength, AllowedValues, AllowedPattern) to a
+// non-empty value, so a bad override fails at start-up with the template's
+// ConstraintDescription instead of as a function that will not start.
+func checkParameter(name, v string, p map[string]any) error {
+	if v == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		msg := fmt.Sprintf("parameter %s=%q %s", name, v, why)
+		if cd := scalarString(p["ConstraintDescription"]); cd != "" {
+			msg += " (" + strings.TrimSpace(cd) + ")"
+		}
+		return errors.New(msg)
+	}
+	if scalarString(p["Type"]) == "Number" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return bad("is not a number")
+		}
+		if mv := scalarString(p["MinValue"]); mv != "" {
+			if m, err := strconv.ParseFloat(mv, 64); err == nil && f < m {
+				return bad("is below MinValue " + mv)
+			}
+		}
+		if mv := scalarString(p["MaxValue"]); mv != "" {
+			if m, err := strconv.ParseFloat(mv, 64); err == nil && f > m {
+				return bad("is above MaxValue " + mv)
+			}
+		}
+	}
+	if ml := scalarString(p["MinLength"]); ml != "" {
+		if m, err := strconv.Atoi(ml); err == nil && len(v) < m {
+			return bad("is shorter than MinLength " + ml)
+		}
+	}
+	if ml := scalarString(p["MaxLength"]); ml != "" {
+		if m, err := strconv.Atoi(ml); err == nil && len(v) > m {
+			return bad("is longer than MaxLength " + ml)
+		}
+	}
+	if av, ok := p["AllowedValues"].([]any); ok && len(av) > 0 {
+		found := false
+		for _, a := range av {
+			if scalarString(a) == v {
+				found = true
+			}
+		}
+		if !found {
+			return bad("is not one of AllowedValues " + scalarString(av))
+		}
+	}
+	if ap := scalarString(p["AllowedPattern"]); ap != "" {
+		re, err := regexp.Compile("^(?:" + ap + ")$")
+		if err == nil && !re.MatchString(v) {
+			return bad("does not match AllowedPattern " + ap)
+		}
+	}
 	return nil
 }
 

@@ -213,3 +213,30 @@ func TestMergeGlobals(t *testing.T) {
 		t.Errorf("merge = %v, want %v", got, want)
 	}
 }
+
+func TestParameterConstraints(t *testing.T) {
+	src := `
+Parameters:
+  N: {Type: Number, Default: 5, MinValue: 3, MaxValue: 10, ConstraintDescription: must be 3-10}
+  S: {Type: String, Default: INFO, AllowedValues: [DEBUG, INFO]}
+  U: {Type: String, Default: "https://x/", AllowedPattern: "^https://.+"}
+  L: {Type: String, Default: ab, MinLength: 1, MaxLength: 3}
+Resources:
+  T: {Type: AWS::Serverless::SimpleTable}
+`
+	if _, err := ParseTemplate([]byte(src), nil, ""); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, ov := range []map[string]string{{"N": "2"}, {"N": "11"}, {"N": "x"}, {"S": "TRACE"}, {"U": "http://x/"}, {"L": "abcd"}} {
+		if _, err := ParseTemplate([]byte(src), ov, ""); err == nil {
+			t.Errorf("override %v accepted", ov)
+		}
+	}
+	_, err := ParseTemplate([]byte(src), map[string]string{"N": "2"}, "")
+	if err == nil || !strings.Contains(err.Error(), "must be 3-10") {
+		t.Errorf("want the ConstraintDescription in %v", err)
+	}
+	if _, err := ParseTemplate([]byte(src), map[string]string{"N": "10", "S": "DEBUG", "L": "abc", "U": "https://y/"}, ""); err != nil {
+		t.Errorf("valid overrides: %v", err)
+	}
+}

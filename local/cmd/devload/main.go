@@ -14,8 +14,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -90,7 +88,6 @@ func send(c *http.Client, target string, h http.Header, body []byte) (*http.Resp
 }
 
 func mintJWT(iss string, aud []string) string {
-	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
 	claims := map[string]any{"sub": "devload", "exp": time.Now().Add(time.Hour).Unix(), "scope": "orders:write payments:write"}
 	if iss != "" {
 		claims["iss"] = iss
@@ -98,7 +95,7 @@ func mintJWT(iss string, aud []string) string {
 	if len(aud) > 0 {
 		claims["aud"] = aud[0]
 	}
-	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + ".devload"
+	return devstack.UnsignedJWT(claims)
 }
 
 // run executes n jobs with c workers and returns the wall time.
