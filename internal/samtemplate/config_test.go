@@ -13,10 +13,13 @@ import (
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 )
 
-// envNames are the variables the functions read (lambdaenv).
+// envNames are the variables the functions read: lambdaenv's, and the
+// SDK's service endpoint (read by config.LoadDefaultConfig in
+// lambdaenv.NewDynamoDB; empty in AWS, set for local runs).
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
 	lambdaenv.EnvPaymentsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel,
+	"AWS_ENDPOINT_URL_DYNAMODB",
 }
 
 func parameters(t *testing.T, tpl *Template) map[string]map[string]any {

@@ -1,6 +1,7 @@
 package lambdaenv_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -99,5 +100,24 @@ func TestNewStore(t *testing.T) {
 	}
 	if _, err := lambdaenv.NewStore(ddbtest.NewClient("http://127.0.0.1:1"), lambdaenv.Config{}, slog.Default()); err == nil {
 		t.Fatal("NewStore accepted an empty table name")
+	}
+}
+
+// TestEmptyEndpointIsIgnored: template.yaml declares
+// AWS_ENDPOINT_URL_DYNAMODB empty (so sam local can override it); in AWS the
+// client must then use DynamoDB's own endpoint.
+func TestEmptyEndpointIsIgnored(t *testing.T) {
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "")
+	c, err := lambdaenv.NewDynamoDB(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep := c.Options().BaseEndpoint; ep != nil {
+		t.Fatalf("empty variable gave endpoint %q", *ep)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")
+	if c, err = lambdaenv.NewDynamoDB(context.Background()); err != nil || c.Options().BaseEndpoint == nil || *c.Options().BaseEndpoint != "http://127.0.0.1:8000" {
+		t.Fatalf("local endpoint not used: %v", err)
 	}
 }
