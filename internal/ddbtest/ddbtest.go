@@ -6,20 +6,16 @@
 package ddbtest
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/internal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -32,31 +28,21 @@ type Engine struct {
 	Name string
 	// Endpoint is the base URL, for example http://127.0.0.1:41234.
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *localddb.Engine
 }
 
 // ErrPrerequisite reports a missing tool; its message says how to get it.
-var ErrPrerequisite = errors.New("missing prerequisite")
+const ErrPrerequisite = localddb.ErrPrerequisite
+
+// startTimeout bounds the wait for an engine to listen.
+const startTimeout = 60 * time.Second
 
 // RepoRoot returns the directory holding go.mod, searching upwards from the
 // working directory (go test runs each package in its own directory).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("ddbtest: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return localddb.RepoRoot() }
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort() (int, error) { return localddb.FreePort() }
 
 // StartMoto starts the single-threaded moto server on a free loopback port,
 // or returns the endpoint in AWS_ENDPOINT_URL_DYNAMODB when that is set.
@@ -64,89 +50,35 @@ func StartMoto() (*Engine, error) {
 	if ep := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"); ep != "" {
 		return &Engine{Name: "external", Endpoint: ep}, nil
 	}
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		return nil, fmt.Errorf("%w: python3 is not on PATH; install Python 3 and then: pip install 'moto[server]'", ErrPrerequisite)
-	}
-	return start("moto", py, filepath.Join(root, "local", "motoserver.py"), "--host", "127.0.0.1", "--port", "0")
+	return start(localddb.StartMoto)
 }
 
 // StartDynalite starts dynalite (npm dynalite@4.0.0, installed under
 // local/node_modules by `npm ci --prefix local`) on a free loopback port.
 func StartDynalite() (*Engine, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	bin := filepath.Join(root, "local", "node_modules", ".bin", "dynalite")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("%w: dynalite is not installed; run: npm ci --prefix local", ErrPrerequisite)
-	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	return start("dynalite", bin, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
+	return start(localddb.StartDynalite)
 }
 
-// start runs the engine and waits for the line announcing its address.
-// moto prints "listening on http://HOST:PORT", dynalite "Dynalite listening at: URL".
-func start(name, bin string, args ...string) (*Engine, error) {
-	cmd := exec.Command(bin, args...)
-	dieWithParent(cmd)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1")
-	out, err := cmd.StdoutPipe()
+// start finds the repository root and starts an engine there; the engine
+// dies with the test binary (Pdeathsig on Linux).
+func start(launch func(context.Context, string, localddb.Options) (*localddb.Engine, error)) (*Engine, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, fmt.Errorf("ddbtest: %w", err)
+	}
+	p, err := launch(context.Background(), root, localddb.Options{Timeout: startTimeout})
 	if err != nil {
 		return nil, err
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("ddbtest: start %s: %w", name, err)
-	}
-	e := &Engine{Name: name, cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if i := strings.Index(line, "http://"); i >= 0 && strings.Contains(line, "listening") {
-				select {
-				case found <- strings.TrimSpace(line[i:]):
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	go func() { _ = cmd.Wait(); close(e.done) }()
-	select {
-	case ep := <-found:
-		e.Endpoint = ep
-		return e, nil
-	case <-e.done:
-		msg := strings.TrimSpace(stderr.String())
-		if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 3 {
-			return nil, fmt.Errorf("%w: %s", ErrPrerequisite, msg)
-		}
-		return nil, fmt.Errorf("ddbtest: %s exited before listening: %s", name, msg)
-	case <-time.After(60 * time.Second):
-		e.Stop()
-		return nil, fmt.Errorf("ddbtest: %s did not start within 60s: %s", name, stderr.String())
-	}
+	return &Engine{Name: p.Name, Endpoint: p.Endpoint, proc: p}, nil
 }
 
 // Stop ends the engine process (a no-op for an external endpoint).
 func (e *Engine) Stop() {
-	if e == nil || e.cmd == nil || e.cmd.Process == nil {
+	if e == nil {
 		return
 	}
-	_ = e.cmd.Process.Kill()
-	<-e.done
+	e.proc.Stop()
 }
 
 // Client returns a DynamoDB client for the engine with static test

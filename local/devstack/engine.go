@@ -1,18 +1,13 @@
 package devstack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/acme/idemcheckout/internal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -20,90 +15,19 @@ import (
 )
 
 // ErrPrerequisite reports a missing tool; the message says how to get it.
-var ErrPrerequisite = errors.New("missing prerequisite")
+// It matches the engine launcher's *localddb.PrerequisiteError too.
+const ErrPrerequisite = localddb.ErrPrerequisite
 
 // engine is the local DynamoDB engine: moto served single-threaded by
-// local/motoserver.py (stock moto_server is not safe under concurrency).
-type engine struct {
-	endpoint string
-	cmd      *exec.Cmd
-	done     chan struct{}
-	stopOnce sync.Once
-}
+// local/motoserver.py (stock moto_server is not safe under concurrency),
+// in its own process group, dying with us (Pdeathsig).
+type engine = localddb.Engine
 
 func startEngine(ctx context.Context, root string, logf func(string, ...any)) (*engine, error) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		return nil, fmt.Errorf("%w: python3 is not on PATH. Install Python 3, then: pip install 'moto[server]'", ErrPrerequisite)
-	}
-	script := filepath.Join(root, "local", "motoserver.py")
-	cmd := exec.Command(py, script, "--host", "127.0.0.1", "--port", "0")
-	cmd.Env = append(cleanEnv(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1")
-	setProcAttrs(cmd)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr := &tailBuffer{max: 8192}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", script, err)
-	}
-	e := &engine{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if i := strings.Index(line, "http://"); i >= 0 && strings.HasPrefix(line, "listening on") {
-				select {
-				case found <- strings.TrimSpace(line[i:]):
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	go func() { _ = cmd.Wait(); close(e.done) }()
-	select {
-	case ep := <-found:
-		e.endpoint = ep
-		return e, nil
-	case <-e.done:
-		msg := strings.TrimSpace(stderr.String())
-		if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 3 {
-			return nil, fmt.Errorf("%w: %s", ErrPrerequisite, msg)
-		}
-		return nil, fmt.Errorf("local DynamoDB engine (%s) exited before listening: %s", script, lastLine(msg))
-	case <-ctx.Done():
-		e.stop()
-		return nil, ctx.Err()
-	case <-time.After(90 * time.Second):
-		e.stop()
-		return nil, fmt.Errorf("local DynamoDB engine did not start within 90s: %s", lastLine(stderr.String()))
-	}
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
-func (e *engine) stop() {
-	if e == nil || e.cmd == nil || e.cmd.Process == nil {
-		return
-	}
-	e.stopOnce.Do(func() {
-		killTree(e.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-e.done:
-		case <-time.After(3 * time.Second):
-			killTree(e.cmd.Process.Pid, syscall.SIGKILL)
-			<-e.done
-		}
+	return localddb.StartMoto(ctx, root, localddb.Options{
+		Timeout:      90 * time.Second,
+		ProcessGroup: true,
+		StopGrace:    3 * time.Second,
 	})
 }
 
@@ -194,29 +118,6 @@ func sdkProjection(ix SecondaryIndex) *types.Projection {
 	return p
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
 // Engine is a local DynamoDB engine started on its own (StartEngine), for
 // tools and tests that want to put something between the stack and the
 // engine, or share one engine between stacks (Config.EngineEndpoint).
@@ -232,10 +133,10 @@ func StartEngine(ctx context.Context, root string) (*Engine, error) {
 }
 
 // Endpoint is the engine's base URL.
-func (e *Engine) Endpoint() string { return e.e.endpoint }
+func (e *Engine) Endpoint() string { return e.e.Endpoint }
 
 // Stop ends the engine process.
-func (e *Engine) Stop() { e.e.stop() }
+func (e *Engine) Stop() { e.e.Stop() }
 
 // EnsureTables creates t's tables on the DynamoDB endpoint (reusing
 // existing ones) and enables their TTL, as Start does.

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/localddb"
 )
 
 // RIEModule is the pinned AWS Lambda Runtime Interface Emulator, built from
@@ -203,15 +205,6 @@ func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []str
 	return p, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // spawn starts an RIE process and waits until it accepts connections.
 func (p *pool) spawn(ctx context.Context) (*instance, error) {
 	var lastErr error
@@ -237,11 +230,11 @@ func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
 	p.nextID++
 	id := p.nextID
 	p.mu.Unlock()
-	port, err := freePort()
+	port, err := localddb.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := localddb.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -187,11 +187,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			<-buildDone
 			return nil, err
 		}
-		s.engine, s.endpoint = e, e.endpoint
+		s.engine, s.endpoint = e, e.Endpoint
 		go func() {
-			<-e.done
+			<-e.Done()
 			if !s.closing.Load() {
-				s.logf("ERROR: the local DynamoDB engine exited unexpectedly (%v); restart make dev", e.cmd.ProcessState)
+				s.logf("ERROR: the local DynamoDB engine exited unexpectedly (%v); restart make dev", e.ProcessState())
 			}
 		}()
 		s.logf("local DynamoDB engine (moto, single-threaded) on %s", s.endpoint)
@@ -331,7 +331,7 @@ func (s *Stack) shutdown() error {
 		go func() { defer wg.Done(); p.close() }()
 	}
 	wg.Wait()
-	s.engine.stop()
+	s.engine.Stop()
 	if s.lock != nil {
 		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
 		err = s.lock.Close()
