@@ -247,7 +247,7 @@ func TestMergeGlobals(t *testing.T) {
 		"Timeout":     3,
 		"Environment": map[string]any{"Variables": map[string]any{"B": map[string]any{"Fn::GetAtt": []any{"Y", "Arn"}}, "C": "l"}},
 	}
-	got := mergeGlobals(g, l)
+	got := MergeGlobals(g, l)
 	want := map[string]any{
 		"Timeout":       3,
 		"Architectures": []any{"arm64"},

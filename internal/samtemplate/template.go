@@ -4,7 +4,8 @@
 // authorized, that the idempotency table matches the library, and that each
 // function's environment and IAM policies name the same tables.
 //
-// It is used by its own tests only.
+// Decode and MergeGlobals are also the template reader of local/devstack,
+// which resolves the decoded template for the local stack.
 package samtemplate
 
 import (
@@ -76,20 +77,9 @@ func ParseFile(path string) (*Template, error) {
 
 // Parse parses a YAML template.
 func Parse(data []byte) (*Template, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
-	}
-	if doc.Kind == 0 {
-		return nil, errors.New("empty template")
-	}
-	v, err := toValue(&doc)
+	raw, err := Decode(data)
 	if err != nil {
 		return nil, err
-	}
-	raw, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("template is not a mapping")
 	}
 	t := &Template{Raw: raw, Resources: map[string]Resource{}}
 	t.Globals, _ = raw["Globals"].(map[string]any)
@@ -114,6 +104,30 @@ func Parse(data []byte) (*Template, error) {
 	return t, nil
 }
 
+// Decode decodes a YAML (or JSON) template into plain Go values
+// (map[string]any, []any, string, int, bool, float64, nil) with every
+// short-form intrinsic tag expanded to its long form, as described on
+// Template. YAML merge keys (<<) are applied; a duplicate key is an error.
+// Globals are not merged: see MergeGlobals.
+func Decode(data []byte) (map[string]any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %w", err)
+	}
+	if doc.Kind == 0 || (doc.Kind == yaml.DocumentNode && len(doc.Content) == 0) {
+		return nil, errors.New("empty template")
+	}
+	v, err := toValue(&doc)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("template is not a mapping")
+	}
+	return raw, nil
+}
+
 // toValue converts a YAML node into plain Go values (map[string]any, []any,
 // string, int, bool, float64, nil), expanding short-form intrinsic tags.
 func toValue(n *yaml.Node) (any, error) {
@@ -132,8 +146,18 @@ func toValue(n *yaml.Node) (any, error) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
+		var merged map[string]any // from merge keys; explicit keys win
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				if merged == nil {
+					merged = map[string]any{}
+				}
+				if err := mergeKey(merged, v); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if k.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("line %d: non-scalar mapping key", k.Line)
 			}
@@ -145,6 +169,11 @@ func toValue(n *yaml.Node) (any, error) {
 				return nil, err
 			}
 			m[k.Value] = val
+		}
+		for k, v := range merged {
+			if _, ok := m[k]; !ok {
+				m[k] = v
+			}
 		}
 		return m, nil
 	case yaml.SequenceNode:
@@ -165,6 +194,31 @@ func toValue(n *yaml.Node) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("line %d: unexpected YAML node kind %d", n.Line, n.Kind)
+}
+
+// mergeKey adds the keys of a merge key's value (a mapping or a list of
+// mappings) to merged, the first one given winning.
+func mergeKey(merged map[string]any, n *yaml.Node) error {
+	v, err := toValue(n)
+	if err != nil {
+		return err
+	}
+	list, ok := v.([]any)
+	if !ok {
+		list = []any{v}
+	}
+	for _, e := range list {
+		mm, ok := e.(map[string]any)
+		if !ok {
+			return fmt.Errorf("line %d: merge key value is not a mapping", n.Line)
+		}
+		for k, x := range mm {
+			if _, ok := merged[k]; !ok {
+				merged[k] = x
+			}
+		}
+	}
+	return nil
 }
 
 // intrinsic expands a short-form tag such as !Ref or !GetAtt.
@@ -207,16 +261,17 @@ func (t *Template) Functions() []Function {
 		if r.Type != TypeFunction {
 			continue
 		}
-		props, _ := mergeGlobals(globals, r.Properties).(map[string]any)
+		props, _ := MergeGlobals(globals, r.Properties).(map[string]any)
 		out = append(out, Function{ID: id, Props: props, Metadata: r.Metadata})
 	}
 	return out
 }
 
-// mergeGlobals merges a Globals section with a resource's own value the way
+// MergeGlobals merges a Globals section with a resource's own value the way
 // SAM does: maps merge key by key, lists concatenate (Globals first), and
 // anything else (scalars, intrinsic functions) is overridden by the resource.
-func mergeGlobals(global, local any) any {
+// A value missing (nil) on one side is taken from the other.
+func MergeGlobals(global, local any) any {
 	if global == nil {
 		return local
 	}
@@ -228,7 +283,7 @@ func mergeGlobals(global, local any) any {
 	if gok && lok && !isIntrinsic(gm) && !isIntrinsic(lm) {
 		out := maps.Clone(gm)
 		for k, v := range lm {
-			out[k] = mergeGlobals(gm[k], v)
+			out[k] = MergeGlobals(gm[k], v)
 		}
 		return out
 	}

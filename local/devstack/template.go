@@ -18,7 +18,9 @@ package devstack
 // So we decode with gopkg.in/yaml.v3 (also in go.mod), turn the short-form
 // tags (!Ref, !Sub, !GetAtt, !If, ...) into their long form, merge Globals as
 // SAM does (maps merged, lists appended, scalars overridden by the resource)
-// and resolve the intrinsics we need below with local physical names.
+// and resolve the intrinsics we need below with local physical names. The
+// decoding and the Globals merge are internal/samtemplate's (Decode,
+// MergeGlobals), shared with the template checks; the resolution is ours.
 
 import (
 	"encoding/base64"
@@ -31,7 +33,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // Template is a SAM template resolved for local serving.
@@ -128,20 +130,9 @@ func ParseTemplate(data []byte, overrides map[string]string, region string) (*Te
 	if region == "" {
 		region = "us-east-1"
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("invalid YAML: %w", err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, errors.New("empty template")
-	}
-	rawAny, err := nodeToValue(doc.Content[0])
+	raw, err := samtemplate.Decode(data)
 	if err != nil {
 		return nil, err
-	}
-	raw, ok := rawAny.(map[string]any)
-	if !ok {
-		return nil, errors.New("template is not a mapping")
 	}
 	t := &Template{raw: raw, Region: region, Parameters: map[string]string{}, resources: map[string]map[string]any{}}
 	if err := t.loadParameters(overrides); err != nil {
@@ -168,84 +159,6 @@ func ParseTemplate(data []byte, overrides map[string]string, region string) (*Te
 		return nil, err
 	}
 	return t, nil
-}
-
-// nodeToValue converts a YAML node to plain Go values, turning short-form
-// intrinsic tags into long-form single-key maps.
-func nodeToValue(n *yaml.Node) (any, error) {
-	if n.Kind == yaml.AliasNode {
-		return nodeToValue(n.Alias)
-	}
-	var v any
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := map[string]any{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Value == "<<" && k.Tag == "!!merge" {
-				mv, err := nodeToValue(n.Content[i+1])
-				if err != nil {
-					return nil, err
-				}
-				if mm, ok := mv.(map[string]any); ok {
-					for kk, vv := range mm {
-						if _, exists := m[kk]; !exists {
-							m[kk] = vv
-						}
-					}
-				}
-				continue
-			}
-			val, err := nodeToValue(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[k.Value] = val
-		}
-		v = m
-	case yaml.SequenceNode:
-		l := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			val, err := nodeToValue(c)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, val)
-		}
-		v = l
-	case yaml.ScalarNode:
-		if strings.HasPrefix(n.Tag, "!!") || n.Tag == "" {
-			var x any
-			if err := n.Decode(&x); err != nil {
-				return nil, fmt.Errorf("line %d: %w", n.Line, err)
-			}
-			v = x
-		} else {
-			v = n.Value
-		}
-	default:
-		return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
-	}
-	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
-		name := strings.TrimPrefix(n.Tag, "!")
-		switch name {
-		case "Ref", "Condition":
-		default:
-			name = "Fn::" + name
-		}
-		if name == "Fn::GetAtt" {
-			if s, ok := v.(string); ok {
-				parts := strings.SplitN(s, ".", 2)
-				l := make([]any, len(parts))
-				for i, p := range parts {
-					l[i] = p
-				}
-				v = l
-			}
-		}
-		return map[string]any{name: v}, nil
-	}
-	return v, nil
 }
 
 func (t *Template) loadParameters(overrides map[string]string) error {
@@ -681,45 +594,9 @@ func (t *Template) intrinsic(name string, arg any, cond func(string) (bool, erro
 }
 
 // mergeGlobals merges SAM Globals into resource properties: maps are merged
-// recursively, lists are appended (globals first) and scalars set on the
-// resource win.
-func mergeGlobals(global, local any) any {
-	switch g := global.(type) {
-	case map[string]any:
-		l, ok := local.(map[string]any)
-		if !ok {
-			if local == nil {
-				return g
-			}
-			return local
-		}
-		out := make(map[string]any, len(g)+len(l))
-		for k, v := range g {
-			out[k] = v
-		}
-		for k, v := range l {
-			if gv, ok := g[k]; ok {
-				out[k] = mergeGlobals(gv, v)
-			} else {
-				out[k] = v
-			}
-		}
-		return out
-	case []any:
-		l, ok := local.([]any)
-		if !ok {
-			if local == nil {
-				return g
-			}
-			return local
-		}
-		return append(append([]any{}, g...), l...)
-	}
-	if local == nil {
-		return global
-	}
-	return local
-}
+// recursively, lists are appended (globals first) and scalars or intrinsics
+// set on the resource win (samtemplate.MergeGlobals).
+func mergeGlobals(global, local any) any { return samtemplate.MergeGlobals(global, local) }
 
 // resourceIncluded reports whether a resource's Condition (if any) holds.
 func (t *Template) resourceIncluded(r map[string]any) bool {
