@@ -119,3 +119,38 @@ func (b *bizTable) get(t *testing.T, id string) map[string]*types.AttributeValue
 	}
 	return out
 }
+
+// TestRedeliveredRequests: the SDK retries a request whose first attempt
+// landed but whose answer was lost. A retried claim must recognise its own
+// claim, a retried completion its own completion, a retried release an
+// already deleted record, on both engines (dynalite through the GetItem
+// fallback).
+func TestRedeliveredRequests(t *testing.T) {
+	for _, engine := range engines() {
+		t.Run(engine.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, engine)
+			s := e.store(t, idemddb.Config{})
+			e.client.redeliver = func(string) bool { return true }
+			runs := 0
+			work := func(context.Context, *idemddb.Claim) ([]byte, error) { runs++; return []byte("once"), nil }
+			res, err := s.Run(ctx, idemddb.Request{Key: "redelivered"}, work)
+			if err != nil || res.Replayed || runs != 1 {
+				t.Fatalf("run with redelivered claim and completion: %+v %v runs=%d", res, err, runs)
+			}
+			if attrS(e.getItem(t, "redelivered"), "status") != idemddb.StatusCompleted {
+				t.Fatal("record not completed")
+			}
+			c, _, err := s.Begin(ctx, idemddb.Request{Key: "released"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Release(ctx, c); err != nil {
+				t.Fatalf("redelivered release: %v", err)
+			}
+			if e.getItem(t, "released") != nil {
+				t.Fatal("record still there after release")
+			}
+		})
+	}
+}

@@ -43,6 +43,16 @@ type counting struct {
 	// after, when set, is called after a successful request; a non-nil
 	// error replaces the response (the write did happen).
 	after func(op string) error
+	// redeliver, when it returns true, sends the request twice and returns
+	// the second answer, as an SDK retry after a lost response does.
+	redeliver func(op string) bool
+}
+
+func (c *counting) again(op string) bool {
+	c.mu.Lock()
+	r := c.redeliver
+	c.mu.Unlock()
+	return r != nil && r(op)
 }
 
 func newCounting(c idemddb.Client) *counting {
@@ -84,6 +94,9 @@ func (c *counting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...
 	if err := c.note("PutItem"); err != nil {
 		return nil, err
 	}
+	if c.again("PutItem") {
+		_, _ = c.Client.PutItem(ctx, in, o...)
+	}
 	out, err := c.Client.PutItem(ctx, in, o...)
 	return out, c.afterHook("PutItem", err)
 }
@@ -107,6 +120,9 @@ func (c *counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 func (c *counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	if err := c.note("DeleteItem"); err != nil {
 		return nil, err
+	}
+	if c.again("DeleteItem") {
+		_, _ = c.Client.DeleteItem(ctx, in, o...)
 	}
 	out, err := c.Client.DeleteItem(ctx, in, o...)
 	return out, c.afterHook("DeleteItem", err)

@@ -179,19 +179,16 @@ func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time)
 		if !errors.As(err, &ccf) {
 			return nil, nil, &StoreError{Op: "PutItem", Err: err}
 		}
-		if ccf.Item != nil {
-			return nil, ccf.Item, nil
-		}
-		// The engine did not return the item with the failure: read it once.
-		got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName:      aws.String(s.cfg.Table),
-			Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
-			ConsistentRead: aws.Bool(true),
-		})
+		item, err := s.current(ctx, key, ccf)
 		if err != nil {
-			return nil, nil, &StoreError{Op: "GetItem", Err: err}
+			return nil, nil, err
 		}
-		return nil, got.Item, nil
+		if r := decodeRecord(item); item == nil || r.status != StatusInProgress || r.owner != token {
+			return nil, item, nil
+		}
+		// Our own claim: the SDK retried a put whose first attempt had
+		// landed. (Whether it took over a lease is then unknown.)
+		out = &dynamodb.PutItemOutput{}
 	}
 	c := &Claim{Key: key, Token: token, ResourceID: token, LeaseUntil: lease, fp: fp, created: nowMS}
 	if len(out.Attributes) > 0 {
@@ -207,6 +204,24 @@ func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time)
 		}
 	}
 	return c, nil, nil
+}
+
+// current returns the item that failed a condition: the one the engine
+// sent back (ALL_OLD), or else one strongly consistent read of it; nil when
+// there is none.
+func (s *Store) current(ctx context.Context, key string, ccf *types.ConditionalCheckFailedException) (map[string]types.AttributeValue, error) {
+	if ccf.Item != nil {
+		return ccf.Item, nil
+	}
+	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.cfg.Table),
+		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, &StoreError{Op: "GetItem", Err: err}
+	}
+	return got.Item, nil
 }
 
 // keepResourceID writes the inherited resource id into our claim, fenced on
@@ -304,13 +319,21 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.cfg.Table), Item: item, ConditionExpression: aws.String(fenceCondition),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
-			if errors.As(err, &ccf) {
+			if !errors.As(err, &ccf) {
+				return Result{}, &StoreError{Op: "PutItem", Err: err}
+			}
+			cur, err := s.current(ctx, c.Key, ccf)
+			if err != nil {
+				return Result{}, err
+			}
+			// Completed by this very lease: an SDK retry of a put that landed.
+			if r := decodeRecord(cur); cur == nil || r.status != StatusCompleted || r.owner != c.Token {
 				return Result{}, &FencedError{Op: "complete"}
 			}
-			return Result{}, &StoreError{Op: "PutItem", Err: err}
 		}
 	} else {
 		items := make([]types.TransactWriteItem, 0, len(c.writes)+1)
@@ -379,18 +402,26 @@ func (s *Store) transactionFailed(ctx context.Context, c *Claim, err error) erro
 // *FencedError when the lease was taken over.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.cfg.Table),
-		Key:                       map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)},
-		ConditionExpression:       aws.String(fenceCondition),
-		ExpressionAttributeNames:  map[string]string{"#st": attrStatus, "#owner": attrOwner},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)},
+		TableName:                           aws.String(s.cfg.Table),
+		Key:                                 map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)},
+		ConditionExpression:                 aws.String(fenceCondition),
+		ExpressionAttributeNames:            map[string]string{"#st": attrStatus, "#owner": attrOwner},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
+		if !errors.As(err, &ccf) {
+			return &StoreError{Op: "DeleteItem", Err: err}
+		}
+		cur, err := s.current(ctx, c.Key, ccf)
+		if err != nil {
+			return err
+		}
+		// Gone already (an SDK retry of a delete that landed): released.
+		if cur != nil {
 			return &FencedError{Op: "release"}
 		}
-		return &StoreError{Op: "DeleteItem", Err: err}
 	}
 	return nil
 }
