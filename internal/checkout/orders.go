@@ -108,27 +108,10 @@ func ParseOrderRequest(body []byte) (OrderRequest, error) {
 			continue
 		}
 		it := Item{SKU: v.checkToken(path+".sku", ib.SKU, MaxSKUBytes)}
-		ok := true
-		switch {
-		case ib.Quantity == nil:
-			v.add(path+".quantity", "is required")
-			ok = false
-		case *ib.Quantity < 1:
-			v.add(path+".quantity", "must be at least 1")
-			ok = false
-		default:
-			it.Quantity = *ib.Quantity
-		}
-		switch {
-		case ib.UnitPrice == nil:
-			v.add(path+".unit_price", "is required")
-			ok = false
-		case *ib.UnitPrice < 0:
-			v.add(path+".unit_price", "must not be negative")
-			ok = false
-		default:
-			it.UnitPrice = *ib.UnitPrice
-		}
+		var qok, pok bool
+		it.Quantity, qok = v.checkInt(path+".quantity", ib.Quantity, 1, "must be at least 1")
+		it.UnitPrice, pok = v.checkInt(path+".unit_price", ib.UnitPrice, 0, "must not be negative")
+		ok := qok && pok
 		out.Items = append(out.Items, it)
 		if !ok || !totalOK {
 			totalOK = false
@@ -196,23 +179,11 @@ func OrderID(claim *idemddb.Claim) string { return OrderIDPrefix + claim.Resourc
 // only if the idempotency record completes. Client errors are problem
 // responses; the error result is always nil.
 func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	claim, ok := idemddb.ClaimFromContext(ctx)
-	if !ok {
-		o.logger.ErrorContext(ctx, "checkout: CreateOrder called without an idempotency claim; is it wrapped by apigw.WrapV2?")
-		return internalError("the request was not processed under an idempotency key").Response(), nil
-	}
-	sub, ok := CallerID(req)
-	if !ok {
-		return unauthenticated().Response(), nil
-	}
-	body, p := requestBody(req)
+	a, p := accept(ctx, o.logger, "CreateOrder", req, ParseOrderRequest)
 	if p != nil {
 		return p.Response(), nil
 	}
-	in, err := ParseOrderRequest(body)
-	if err != nil {
-		return problemFor(err).Response(), nil
-	}
+	claim, sub, in := a.claim, a.caller, a.in
 	order := Order{
 		OrderID:    OrderID(claim),
 		CustomerID: sub,

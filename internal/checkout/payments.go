@@ -66,14 +66,7 @@ func ParsePaymentRequest(body []byte) (PaymentRequest, error) {
 		Currency:      v.checkCurrency("currency", in.Currency),
 		PaymentMethod: v.checkToken("payment_method", in.PaymentMethod, MaxPaymentMethodBytes),
 	}
-	switch {
-	case in.Amount == nil:
-		v.add("amount", "is required")
-	case *in.Amount < 1:
-		v.add("amount", "must be at least 1 (minor units)")
-	default:
-		out.Amount = *in.Amount
-	}
+	out.Amount, _ = v.checkInt("amount", in.Amount, 1, "must be at least 1 (minor units)")
 	if err := v.err(); err != nil {
 		return PaymentRequest{}, err
 	}
@@ -159,23 +152,11 @@ func PaymentID(claim *idemddb.Claim) string { return PaymentIDPrefix + claim.Res
 // TransactionConflictProblem turns into the same 409. The error result is
 // always nil.
 func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	claim, ok := idemddb.ClaimFromContext(ctx)
-	if !ok {
-		p.logger.ErrorContext(ctx, "checkout: CreatePayment called without an idempotency claim; is it wrapped by apigw.WrapV2?")
-		return internalError("the request was not processed under an idempotency key").Response(), nil
-	}
-	sub, ok := CallerID(req)
-	if !ok {
-		return unauthenticated().Response(), nil
-	}
-	body, prob := requestBody(req)
+	a, prob := accept(ctx, p.logger, "CreatePayment", req, ParsePaymentRequest)
 	if prob != nil {
 		return prob.Response(), nil
 	}
-	in, err := ParsePaymentRequest(body)
-	if err != nil {
-		return problemFor(err).Response(), nil
-	}
+	claim, sub, in := a.claim, a.caller, a.in
 
 	order, found, err := p.loadOrder(ctx, in.OrderID)
 	if err != nil {

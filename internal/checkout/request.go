@@ -2,16 +2,19 @@ package checkout
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -28,6 +31,40 @@ func CallerID(req events.APIGatewayV2HTTPRequest) (sub string, ok bool) {
 	}
 	sub = strings.TrimSpace(a.JWT.Claims["sub"])
 	return sub, sub != ""
+}
+
+// accepted is a request a handler accepted inside the idempotency wrapper:
+// its claim, its caller (the JWT sub) and its validated body.
+type accepted[T any] struct {
+	claim  *idemddb.Claim
+	caller string
+	in     T
+}
+
+// accept does what each handler does first, in this order: it takes the
+// idempotency claim from ctx (a handler run without one is a wiring bug,
+// logged and answered 500), the caller (401 without one), the body
+// (requestBody's media type, base64 and size checks) and parses it with
+// parse. It returns the problem to answer when any step fails.
+func accept[T any](ctx context.Context, logger *slog.Logger, handler string, req events.APIGatewayV2HTTPRequest, parse func([]byte) (T, error)) (accepted[T], *Problem) {
+	claim, ok := idemddb.ClaimFromContext(ctx)
+	if !ok {
+		logger.ErrorContext(ctx, "checkout: "+handler+" called without an idempotency claim; is it wrapped by apigw.WrapV2?")
+		return accepted[T]{}, internalError("the request was not processed under an idempotency key")
+	}
+	sub, ok := CallerID(req)
+	if !ok {
+		return accepted[T]{}, unauthenticated()
+	}
+	body, p := requestBody(req)
+	if p != nil {
+		return accepted[T]{}, p
+	}
+	in, err := parse(body)
+	if err != nil {
+		return accepted[T]{}, problemFor(err)
+	}
+	return accepted[T]{claim: claim, caller: sub, in: in}, nil
 }
 
 // header returns the value of a header, matching its name case-insensitively

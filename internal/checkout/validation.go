@@ -71,6 +71,20 @@ func (v *validator) checkCurrency(field string, c *string) string {
 	return ""
 }
 
+// checkInt validates a required integer field that must be at least min;
+// belowMin is the detail when it is not. ok is false when n is invalid.
+func (v *validator) checkInt(field string, n *int64, min int64, belowMin string) (_ int64, ok bool) {
+	switch {
+	case n == nil:
+		v.add(field, "is required")
+	case *n < min:
+		v.add(field, belowMin)
+	default:
+		return *n, true
+	}
+	return 0, false
+}
+
 // checkToken validates a required identifier-like string: not blank, at
 // most max bytes, valid UTF-8 and free of control characters.
 func (v *validator) checkToken(field string, s *string, max int) string {
