@@ -4,9 +4,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
@@ -14,28 +11,10 @@ import (
 )
 
 func main() {
-	cfg, err := lambdaenv.Load(os.Getenv, lambdaenv.EnvOrdersTable)
-	logger := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel)
-	if err != nil {
-		logger.Error("create-order: invalid configuration, not starting", "error", err)
-		os.Exit(1)
-	}
-	client, err := lambdaenv.NewDynamoDB(context.Background())
-	if err != nil {
-		logger.Error("create-order: not starting", "error", err)
-		os.Exit(1)
-	}
-	store, err := lambdaenv.NewStore(client, cfg, logger)
-	if err != nil {
-		logger.Error("create-order: not starting", "error", err)
-		os.Exit(1)
-	}
-	orders, err := checkout.NewOrders(checkout.OrdersConfig{Table: cfg.OrdersTable, Logger: logger})
-	if err != nil {
-		logger.Error("create-order: not starting", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(apigw.WrapV2(store, orders.CreateOrder,
+	fn := lambdaenv.Start("create-order", lambdaenv.EnvOrdersTable)
+	orders, err := checkout.NewOrders(checkout.OrdersConfig{Table: fn.Config.OrdersTable, Logger: fn.Logger})
+	fn.Check(err)
+	lambda.Start(apigw.WrapV2(fn.Store, orders.CreateOrder,
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),
-		apigw.WithLogger(logger)))
+		apigw.WithLogger(fn.Logger)))
 }

@@ -6,9 +6,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
@@ -16,36 +13,16 @@ import (
 )
 
 func main() {
-	cfg, err := lambdaenv.Load(os.Getenv, lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable)
-	logger := lambdaenv.NewLogger(os.Stdout, cfg.LogLevel)
-	if err != nil {
-		logger.Error("create-payment: invalid configuration, not starting", "error", err)
-		os.Exit(1)
-	}
-	client, err := lambdaenv.NewDynamoDB(context.Background())
-	if err != nil {
-		logger.Error("create-payment: not starting", "error", err)
-		os.Exit(1)
-	}
-	store, err := lambdaenv.NewStore(client, cfg, logger)
-	if err != nil {
-		logger.Error("create-payment: not starting", "error", err)
-		os.Exit(1)
-	}
-	ledger, err := checkout.NewLedger(checkout.LedgerConfig{DB: client, Table: cfg.PaymentsTable, Latency: cfg.PSPLatency})
-	if err != nil {
-		logger.Error("create-payment: not starting", "error", err)
-		os.Exit(1)
-	}
+	fn := lambdaenv.Start("create-payment", lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable)
+	cfg := fn.Config
+	ledger, err := checkout.NewLedger(checkout.LedgerConfig{DB: fn.DynamoDB, Table: cfg.PaymentsTable, Latency: cfg.PSPLatency})
+	fn.Check(err)
 	payments, err := checkout.NewPayments(checkout.PaymentsConfig{
-		DB: client, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: ledger, Logger: logger,
+		DB: fn.DynamoDB, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: ledger, Logger: fn.Logger,
 	})
-	if err != nil {
-		logger.Error("create-payment: not starting", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(apigw.WrapV2(store, payments.CreatePayment,
+	fn.Check(err)
+	lambda.Start(apigw.WrapV2(fn.Store, payments.CreatePayment,
 		apigw.WithTransactionCanceled(checkout.TransactionConflictProblem),
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),
-		apigw.WithLogger(logger)))
+		apigw.WithLogger(fn.Logger)))
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -163,4 +164,51 @@ func NewStore(client idemddb.Client, c Config, logger *slog.Logger) (*idemddb.St
 		return nil, fmt.Errorf("lambdaenv: idempotency store: %w", err)
 	}
 	return s, nil
+}
+
+// Function is what a function's main builds from its environment before its
+// own handler: configuration, logger, DynamoDB client and idempotency store.
+type Function struct {
+	Config   Config
+	Logger   *slog.Logger
+	DynamoDB *dynamodb.Client
+	Store    *idemddb.Store
+
+	name string
+	exit func(int)
+}
+
+// Start begins a function's main: it loads the configuration (IDEMPOTENCY_TABLE
+// and required) from the process environment, logs JSON to stdout, and
+// builds the DynamoDB client and the idempotency store. If any of it fails it
+// logs why ("NAME: invalid configuration, not starting" or "NAME: not
+// starting") and exits with status 1.
+func Start(name string, required ...string) *Function {
+	return start(os.Getenv, os.Stdout, os.Exit, name, required...)
+}
+
+func start(getenv func(string) string, w io.Writer, exit func(int), name string, required ...string) *Function {
+	cfg, err := Load(getenv, required...)
+	f := &Function{Config: cfg, Logger: NewLogger(w, cfg.LogLevel), name: name, exit: exit}
+	if err != nil {
+		f.Logger.Error(name+": invalid configuration, not starting", "error", err)
+		exit(1)
+		return f
+	}
+	f.DynamoDB, err = NewDynamoDB(context.Background())
+	f.Check(err)
+	if err == nil {
+		f.Store, err = NewStore(f.DynamoDB, cfg, f.Logger)
+		f.Check(err)
+	}
+	return f
+}
+
+// Check logs err ("NAME: not starting") and exits with status 1 when err is
+// not nil: for the errors of the function's own constructors.
+func (f *Function) Check(err error) {
+	if err != nil {
+		f.Logger.Error(f.name+": not starting", "error", err)
+		f.exit(1)
+	}
 }
