@@ -114,24 +114,6 @@ func (f *faultDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactW
 // DynamoDB answer, so its outcome is unknown to the caller.
 const errInjected = checkout.Error("injected: connection reset by peer")
 
-// clock is a movable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // Lease settings of the test store: a claim without deadline lasts
 // testLease, so advancing the clock past it lets a retry take over.
 const (
@@ -144,7 +126,7 @@ const (
 type env struct {
 	raw                                *dynamodb.Client
 	db                                 *faultDB
-	clk                                *clock
+	clk                                *ddbtest.Clock
 	idemTable, ordersTable, paymentsTb string
 	store                              *idemddb.Store
 	orders                             *checkout.Orders
@@ -160,7 +142,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{
 		raw:         raw,
 		db:          &faultDB{Client: raw, counts: map[string]int{}},
-		clk:         &clock{t: time.Now().Truncate(time.Millisecond)},
+		clk:         ddbtest.NewClock(time.Now().Truncate(time.Millisecond)),
 		idemTable:   ddbtest.NewTable(t, raw, "id"),
 		ordersTable: ddbtest.NewTable(t, raw, "order_id"),
 		paymentsTb:  ddbtest.NewTable(t, raw, "pk"),

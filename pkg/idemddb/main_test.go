@@ -136,25 +136,8 @@ func (c *counting) TransactWriteItems(ctx context.Context, in *dynamodb.Transact
 	return out, c.afterHook("TransactWriteItems", err)
 }
 
-// clock is a movable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Millisecond)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a test clock at the current millisecond.
+func newClock() *ddbtest.Clock { return ddbtest.NewClock(time.Now().Truncate(time.Millisecond)) }
 
 // env is one table on one engine with a counting client.
 type env struct {

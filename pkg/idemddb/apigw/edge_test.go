@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -287,26 +286,8 @@ func TestCompletionUnknown(t *testing.T) {
 	}
 }
 
-// clock is a movable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestFencedCompletion(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := ddbtest.NewClock(time.Now())
 	f := newFixture(t, idemddb.Config{Now: clk.Now})
 	started, release := make(chan struct{}), make(chan struct{})
 	var runs atomic.Int64
