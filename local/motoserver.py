@@ -7,6 +7,13 @@ failing TransactWriteItems can erase items other writers were told were
 stored. Serving moto's WSGI app with werkzeug's run_simple(threaded=False)
 processes one request at a time, which makes every DynamoDB call atomic.
 
+moto's TransactWriteItems also deep-copies every table a transaction names,
+so that it can roll back, which makes each transaction cost O(table size):
+a long `make dev` session slows down request after request. With one
+request at a time, a rollback only needs the items the transaction touches,
+so install_item_level_rollback() snapshots those items instead and lets the
+table copy be the table itself.
+
 Usage: motoserver.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
 Port 0 picks a free port; the chosen port is written to --port-file (if
 given) and printed as "listening on http://HOST:PORT" once it accepts.
@@ -15,6 +22,67 @@ import argparse
 import os
 import socket
 import sys
+
+
+def install_item_level_rollback() -> None:
+    """Make TransactWriteItems snapshot touched items, not whole tables.
+
+    Only valid because requests are served one at a time: nothing else can
+    write between the snapshot and the rollback.
+    """
+    import copy
+    import threading
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    active = threading.local()
+
+    class _CopyShim:
+        """moto.dynamodb.models' `copy`, with table copies turned off while
+        a transaction runs (moto then "restores" the live table object)."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        def deepcopy(self, x, memo=None):
+            if getattr(active, "on", False) and isinstance(x, Table):
+                return x
+            return copy.deepcopy(x, memo)
+
+    models.copy = _CopyShim()
+    stock = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        saved = []
+        for entry in transact_items:
+            try:
+                op = next(iter(entry.values()))
+                name = op["TableName"]
+                table = self.tables[name]
+                if "Key" in op:
+                    key = op["Key"]
+                else:
+                    key = {k: op["Item"][k] for k in (table.hash_key_attr, table.range_key_attr) if k}
+                current = self.get_item(name, key)
+            except Exception:  # moto reports malformed entries itself
+                continue
+            attrs = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+            saved.append((name, key, attrs))
+        active.on = True
+        try:
+            return stock(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(saved):
+                if attrs is None:
+                    self.delete_item(name, key)
+                else:
+                    self.put_item(name, attrs)
+            raise
+        finally:
+            active.on = False
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def main() -> int:
@@ -37,6 +105,7 @@ def main() -> int:
         )
         return 3
 
+    install_item_level_rollback()
     app = DomainDispatcherApplication(create_backend_app)
     # make_server(threaded=False) is what run_simple(threaded=False) uses;
     # binding first lets port 0 resolve to a real free port we can report.

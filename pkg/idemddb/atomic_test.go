@@ -59,10 +59,22 @@ func TestForcedCancellation(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.raw.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(biz.name), Item: map[string]types.AttributeValue{
+		"id": &types.AttributeValueMemberS{Value: "counter"}, "v": &types.AttributeValueMemberS{Value: "old"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	runs := 0
+	fresh := ""
 	work := func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 		runs++
-		c.AddWrites(biz.put("fresh-"+c.Token), biz.put("taken"))
+		fresh = "fresh-" + c.Token
+		c.AddWrites(types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(biz.name),
+			Key:                       map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "counter"}},
+			UpdateExpression:          aws.String("SET v = :new"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":new": &types.AttributeValueMemberS{Value: "new"}},
+		}}, biz.put(fresh), biz.put("taken"))
 		return []byte("never stored"), nil
 	}
 	req := idemddb.Request{Key: "cancel", Fingerprint: []byte("p")}
@@ -71,8 +83,8 @@ func TestForcedCancellation(t *testing.T) {
 	if !errors.As(err, &tce) || !errors.Is(err, idemddb.ErrTransactionCanceled) {
 		t.Fatalf("err = %v, want TransactionCanceledError", err)
 	}
-	if tce.Index != 1 || len(tce.Reasons) != 2 || tce.Reasons[1].Code != "ConditionalCheckFailed" {
-		t.Fatalf("cancellation = %+v, want write 1 ConditionalCheckFailed", tce)
+	if tce.Index != 2 || len(tce.Reasons) != 3 || tce.Reasons[2].Code != "ConditionalCheckFailed" {
+		t.Fatalf("cancellation = %+v, want write 2 ConditionalCheckFailed", tce)
 	}
 	var sdkErr *types.TransactionCanceledException
 	if !errors.As(err, &sdkErr) {
@@ -80,6 +92,12 @@ func TestForcedCancellation(t *testing.T) {
 	}
 	if item := biz.get(t, "taken"); item == nil || item["v"].Value != "old" {
 		t.Fatalf("existing business item changed: %v", item)
+	}
+	if item := biz.get(t, "counter"); item == nil || item["v"].Value != "old" {
+		t.Fatalf("update of a cancelled transaction kept: %v", item)
+	}
+	if biz.get(t, fresh) != nil {
+		t.Fatal("put of a cancelled transaction kept")
 	}
 	if e.getItem(t, "cancel") != nil {
 		t.Fatal("record left behind after a cancelled transaction; the rule is: released")
