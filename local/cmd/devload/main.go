@@ -1,14 +1,16 @@
 // Command devload measures how much of the local engine's throughput the
-// local stack delivers: it drives a bounded number of requests through the
+// local stack delivers. It drives a bounded number of requests through the
 // stack (gateway + Lambda emulators + functions) while a recording proxy
-// captures every DynamoDB call the functions make, then replays exactly
-// that request mix straight at the engine with the same concurrency, and
-// compares DynamoDB operations per second. Loopback only.
+// captures every DynamoDB call the functions make (untimed); then times the
+// same number of requests through a stack wired straight to the engine, as
+// `make dev` runs; then replays the recorded calls straight at the engine
+// with the same concurrency, and compares DynamoDB operations per second.
+// Loopback only.
 //
 //	go run ./local/cmd/devload [-n 1000] [-c 8] [-path /orders] [-body '{...}']
 //
-// Before the replay the template's tables are recreated empty, so the
-// replayed conditional writes meet the state they met through the stack.
+// Before the timed runs the template's tables are recreated empty, so both
+// meet the same state.
 package main
 
 import (
@@ -161,80 +163,101 @@ func main() {
 	go func() { _ = http.Serve(ln, rec) }()
 	proxyURL := "http://" + ln.Addr().String()
 
-	s, err := devstack.Start(ctx, devstack.Config{
-		Root: absRoot, Template: *tmpl, EngineEndpoint: proxyURL, Instances: *instances,
-		ParameterOverrides: ov, StateDir: filepath.Join(absRoot, ".dev", "devload"),
-		Logger: log.New(io.Discard, "", 0),
-	})
-	if err != nil {
-		logger.Fatal(err)
+	startStack := func(engineURL string) *devstack.Stack {
+		s, err := devstack.Start(ctx, devstack.Config{
+			Root: absRoot, Template: *tmpl, EngineEndpoint: engineURL, Instances: *instances,
+			ParameterOverrides: ov, StateDir: filepath.Join(absRoot, ".dev", "devload"),
+			Logger: log.New(io.Discard, "", 0),
+		})
+		if err != nil {
+			logger.Fatal(err)
+		}
+		return s
 	}
-	defer s.Close()
-
-	var auth string
-	for _, f := range s.Template().Functions {
-		for _, ev := range f.Events {
-			if ev.Path == *path && ev.Authorizer != nil {
-				auth = "Bearer " + mintJWT(ev.Authorizer.Issuer, ev.Authorizer.Audience)
-			}
+	resetTables := func(tm *devstack.Template) {
+		if err := devstack.DeleteTables(ctx, endpoint, "", tm); err != nil {
+			logger.Fatal(err)
+		}
+		if err := devstack.EnsureTables(ctx, endpoint, "", tm, nil); err != nil {
+			logger.Fatal(err)
 		}
 	}
+
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
 	var statusMu sync.Mutex
 	statuses := map[int]int{}
 	var failures atomic.Int64
-	do := func(i int) {
-		sub := func(s string) string {
-			return strings.NewReplacer("{{n}}", strconv.Itoa(i), "{{run}}", runID).Replace(s)
-		}
-		req, _ := http.NewRequestWithContext(ctx, *method, s.URL()+*path, strings.NewReader(sub(*body)))
-		for _, h := range strings.Split(*headers, "|") {
-			if k, v, ok := strings.Cut(h, ":"); ok {
-				req.Header.Set(strings.TrimSpace(k), sub(strings.TrimSpace(v)))
+	// drive sends count requests (numbered from first) through s.
+	drive := func(s *devstack.Stack, first, count int) time.Duration {
+		var auth string
+		for _, f := range s.Template().Functions {
+			for _, ev := range f.Events {
+				if ev.Path == *path && ev.Authorizer != nil {
+					auth = "Bearer " + mintJWT(ev.Authorizer.Issuer, ev.Authorizer.Audience)
+				}
 			}
 		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			failures.Add(1)
-			return
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		statusMu.Lock()
-		statuses[resp.StatusCode]++
-		statusMu.Unlock()
+		return run(count, *c, func(i int) {
+			i += first
+			sub := func(s string) string {
+				return strings.NewReplacer("{{n}}", strconv.Itoa(i), "{{run}}", runID).Replace(s)
+			}
+			req, _ := http.NewRequestWithContext(ctx, *method, s.URL()+*path, strings.NewReader(sub(*body)))
+			for _, h := range strings.Split(*headers, "|") {
+				if k, v, ok := strings.Cut(h, ":"); ok {
+					req.Header.Set(strings.TrimSpace(k), sub(strings.TrimSpace(v)))
+				}
+			}
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				failures.Add(1)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statusMu.Lock()
+			statuses[resp.StatusCode]++
+			statusMu.Unlock()
+		})
 	}
 	// Warm-up: every emulator instance initialises its runtime once.
 	warm := *instances * 2
-	run(warm, *c, func(i int) { do(-1 - i) })
-	statuses = map[int]int{}
 
+	// 1. Record the DynamoDB calls n requests make, through a proxy (untimed).
+	s := startStack(proxyURL)
+	tm := s.Template()
+	drive(s, -warm, warm)
 	rec.on.Store(true)
-	stackTime := run(*n, *c, do)
+	drive(s, 0, *n)
 	rec.on.Store(false)
+	s.Close()
+	ops := rec.ops
 	if ctx.Err() != nil {
 		logger.Fatal("interrupted")
 	}
-	ops := rec.ops
 	if len(ops) == 0 {
 		logger.Fatalf("the requests made no DynamoDB calls (statuses %v); check -path/-body", statuses)
 	}
 
-	// Replay against the state the recorded run started from: the stack is
-	// stopped and the tables recreated empty, so conditional writes succeed
-	// again as they did through the stack.
-	tm := s.Template()
+	// 2. Time n requests through a stack wired straight to the engine, as
+	// `make dev` runs, from empty tables.
+	s = startStack(endpoint)
+	drive(s, *n, warm)
+	resetTables(tm)
+	statuses = map[int]int{}
+	stackTime := drive(s, 2**n, *n)
 	s.Close()
-	if err := devstack.DeleteTables(ctx, endpoint, "", tm); err != nil {
-		logger.Fatal(err)
+	if ctx.Err() != nil {
+		logger.Fatal("interrupted")
 	}
-	if err := devstack.EnsureTables(ctx, endpoint, "", tm, nil); err != nil {
-		logger.Fatal(err)
-	}
+
+	// 3. Replay the recorded calls straight at the engine, from empty tables
+	// as well, so conditional writes succeed as they did through the stack.
+	resetTables(tm)
 	var replayErr, replayNon2xx atomic.Int64
 	engTime := run(len(ops), *c, func(i int) {
 		resp, err := send(rec.client, rec.target, ops[i].header, ops[i].body)
