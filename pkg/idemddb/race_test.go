@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // TestConcurrentClaimsRunOnce: 50 goroutines × 20 rounds, one key per round,
@@ -70,5 +73,56 @@ func TestConcurrentClaimsRunOnce(t *testing.T) {
 			}
 			t.Logf("%s: %d rounds, %d replays, %d in-progress answers", engine.Name, rounds, replays, conflicts)
 		})
+	}
+}
+
+// TestCancelledTransactionsKeepOthersWrites: in parallel, half the callers'
+// completions are cancelled by their own condition while the other half
+// commit. Every committed record and business item must survive: moto
+// rolls back a cancelled transaction, and a rollback that restored a
+// whole-table copy taken before the others committed would lose them.
+func TestCancelledTransactionsKeepOthersWrites(t *testing.T) {
+	const callers, rounds = 20, 5
+	ctx := context.Background()
+	e := newEnv(t, moto)
+	biz := newBizTable(t, e)
+	s := e.store(t, idemddb.Config{})
+	if _, err := e.raw.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(biz.name), Item: map[string]types.AttributeValue{
+		"id": &types.AttributeValueMemberS{Value: "taken"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range rounds {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, callers)
+		for g := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, errs[g] = s.Run(ctx, idemddb.Request{Key: fmt.Sprintf("r%d-g%d", round, g)}, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
+					c.AddWrites(biz.put(fmt.Sprintf("item-r%d-g%d", round, g)))
+					if g%2 == 1 {
+						c.AddWrites(biz.put("taken")) // cancels this transaction
+					}
+					return []byte("ok"), nil
+				})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for g := range callers {
+			key, item := fmt.Sprintf("r%d-g%d", round, g), fmt.Sprintf("item-r%d-g%d", round, g)
+			if g%2 == 1 {
+				if !errors.Is(errs[g], idemddb.ErrTransactionCanceled) || biz.get(t, item) != nil || e.getItem(t, key) != nil {
+					t.Fatalf("%s: cancelled caller: err=%v", key, errs[g])
+				}
+				continue
+			}
+			if errs[g] != nil || biz.get(t, item) == nil || attrS(e.getItem(t, key), "status") != idemddb.StatusCompleted {
+				t.Fatalf("%s: committed writes lost (err=%v)", key, errs[g])
+			}
+		}
 	}
 }
