@@ -416,3 +416,20 @@ func TestProblemBase(t *testing.T) {
 		t.Fatalf("problem %s", resp.Body)
 	}
 }
+
+// TestWrapWithoutStore: a wrapper built without a store or handler never
+// panics; every call reports ErrNotConfigured.
+func TestWrapWithoutStore(t *testing.T) {
+	WrapV1, WrapV2, ErrNotConfigured := apigw.WrapV1, apigw.WrapV2, apigw.ErrNotConfigured
+	h1 := WrapV1(nil, func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		t.Error("handler ran without a store")
+		return events.APIGatewayProxyResponse{}, nil
+	})
+	if _, err := h1(context.Background(), events.APIGatewayProxyRequest{HTTPMethod: "POST"}); !errors.Is(err, ErrNotConfigured) {
+		t.Fatalf("v1: %v", err)
+	}
+	h2 := WrapV2(nil, nil)
+	if _, err := h2(context.Background(), events.APIGatewayV2HTTPRequest{}); !errors.Is(err, ErrNotConfigured) {
+		t.Fatalf("v2: %v", err)
+	}
+}

@@ -24,11 +24,14 @@ type HandlerV1 = func(context.Context, events.APIGatewayProxyRequest) (events.AP
 type HandlerV2 = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // WrapV1 returns h speaking the Idempotency-Key contract (see the package
-// documentation) for a REST API, with s as the store. It panics if s or h
-// is nil.
+// documentation) for a REST API, with s as the store. If s or h is nil,
+// every call returns ErrNotConfigured (Lambda reports it; API Gateway
+// answers 502).
 func WrapV1(s *idemddb.Store, h HandlerV1, opts ...Option) HandlerV1 {
 	if s == nil || h == nil {
-		panic("apigw: WrapV1 needs a store and a handler")
+		return func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{}, ErrNotConfigured
+		}
 	}
 	w := newWrapper(s, opts)
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
@@ -54,11 +57,13 @@ func WrapV1(s *idemddb.Store, h HandlerV1, opts ...Option) HandlerV1 {
 }
 
 // WrapV2 returns h speaking the Idempotency-Key contract (see the package
-// documentation) for an HTTP API, with s as the store. It panics if s or h
-// is nil.
+// documentation) for an HTTP API, with s as the store. If s or h is nil,
+// every call returns ErrNotConfigured.
 func WrapV2(s *idemddb.Store, h HandlerV2, opts ...Option) HandlerV2 {
 	if s == nil || h == nil {
-		panic("apigw: WrapV2 needs a store and a handler")
+		return func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			return events.APIGatewayV2HTTPResponse{}, ErrNotConfigured
+		}
 	}
 	w := newWrapper(s, opts)
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
@@ -82,6 +87,10 @@ func WrapV2(s *idemddb.Store, h HandlerV2, opts ...Option) HandlerV2 {
 			MultiValueHeaders: out.MultiValueHeaders, Cookies: out.Cookies, Body: out.Body, IsBase64Encoded: out.Base64}, nil
 	}
 }
+
+// ErrNotConfigured is returned by a handler wrapped without a store or
+// without a handler.
+var ErrNotConfigured = errors.New("apigw: handler wrapped without a store or a handler")
 
 type wrapper struct {
 	s  *idemddb.Store
@@ -121,7 +130,9 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 	}
 	if kerr != nil {
 		ev.outcome = outInvalidKey
-		p := w.c.problem(ProblemKeyInvalid, http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header "+string(kerr.(keyError))+".")
+		var why keyError
+		errors.As(kerr, &why)
+		p := w.c.problem(ProblemKeyInvalid, http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header "+string(why)+".")
 		if kerr == errKeyMissing {
 			p = w.c.problem(ProblemKeyMissing, http.StatusBadRequest, "Idempotency-Key required",
 				fmt.Sprintf("%s requests to this endpoint require an Idempotency-Key header.", in.method))
