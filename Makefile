@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test prereqs vet lint build dev deploy bench
+.PHONY: test test-race prereqs vet lint build dev deploy bench devload
 
 prereqs:
 	@./local/check-prereqs.sh
@@ -13,6 +13,10 @@ vet:
 ## test: vet, then every test against local engines each package starts itself
 test: prereqs vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-race: the same tests under the race detector (needs cgo: gcc)
+test-race: prereqs
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
