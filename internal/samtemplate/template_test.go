@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 )
 
@@ -22,7 +23,7 @@ const (
 
 func loadRepoTemplate(t *testing.T) (*Template, Expect) {
 	t.Helper()
-	root, err := FindRoot()
+	root, err := ddbtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
