@@ -334,4 +334,3 @@ func GetAttTarget(v any) (id, attr string, ok bool) {
 	}
 	return "", "", false
 }
-
