@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// Cache is a bounded, expiry-aware, in-process cache of COMPLETED records,
-// shared by the Stores of one process (for example one Lambda execution
-// environment). A hit replays with zero DynamoDB requests. Entries are never
-// served past their record's expiry. The zero value is not usable; call
-// NewCache.
+// Cache is a bounded, expiry-aware, in-process cache of COMPLETED records
+// for one Store (one table), kept for the life of the process (for example
+// one Lambda execution environment). A hit replays with zero DynamoDB
+// requests. Entries are never served past their record's expiry. Entries are
+// keyed by idempotency key only, so do not share a Cache between Stores of
+// different tables. The zero value is not usable; call NewCache.
 type Cache struct {
 	mu       sync.Mutex
 	max      int
