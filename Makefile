@@ -63,7 +63,8 @@ deploy:
 dev:
 	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then NEED_NODE=0 ./local/check-prereqs.sh; \
 	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; exit 1; }; fi
-	$(GO) run ./local/cmd/devstack -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
+	@$(GO) build -o .dev/bin/devstack ./local/cmd/devstack
+	.dev/bin/devstack -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
 
 ## devload: requests/s through the local stack vs the engine alone for the same DynamoDB calls (LOADFLAGS="-n 1000 -c 8")
 devload:
