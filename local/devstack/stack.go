@@ -245,7 +245,7 @@ func (s *Stack) takeLock() error {
 		if holder == "" {
 			holder = "unknown"
 		}
-		return fmt.Errorf("%w (pid %s holds %s); stop it first (Ctrl-C in its terminal), or use another STATE_DIR", ErrAlreadyRunning, holder, path)
+		return fmt.Errorf("%w (pid %s holds %s); stop it first (Ctrl-C in its terminal), or give this one another state dir (DEV_STATE_DIR=... or -state-dir)", ErrAlreadyRunning, holder, path)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
