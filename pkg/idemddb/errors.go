@@ -35,6 +35,7 @@ type InProgressError struct {
 	RetryAfter time.Duration
 }
 
+// Error implements error.
 func (e *InProgressError) Error() string {
 	return fmt.Sprintf("%v (lease ends in %v)", ErrInProgress, e.RetryAfter.Round(time.Millisecond))
 }
@@ -48,6 +49,7 @@ type MismatchError struct {
 	Key string
 }
 
+// Error implements error.
 func (e *MismatchError) Error() string { return ErrMismatch.Error() }
 
 // Is reports whether target is ErrMismatch.
@@ -60,6 +62,7 @@ type FencedError struct {
 	Op string
 }
 
+// Error implements error.
 func (e *FencedError) Error() string { return fmt.Sprintf("%v: %s refused", ErrFenced, e.Op) }
 
 // Is reports whether target is ErrFenced.
@@ -73,6 +76,7 @@ type StoreError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *StoreError) Error() string { return fmt.Sprintf("%v: %s: %v", ErrUnavailable, e.Op, e.Err) }
 
 // Is reports whether target is ErrUnavailable.
@@ -88,6 +92,7 @@ type ResultTooLargeError struct {
 	Size, Limit int
 }
 
+// Error implements error.
 func (e *ResultTooLargeError) Error() string {
 	return fmt.Sprintf("%v (%d bytes, limit %d)", ErrResultTooLarge, e.Size, e.Limit)
 }
@@ -115,6 +120,7 @@ type TransactionCanceledError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *TransactionCanceledError) Error() string {
 	r := CancellationReason{}
 	if e.Index >= 0 && e.Index < len(e.Reasons) {
