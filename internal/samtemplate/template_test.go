@@ -99,7 +99,7 @@ func TestLeastPrivilege(t *testing.T) {
 		},
 		"CreatePaymentFunction": {
 			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-			"OrdersTable":      {"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"},
+			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem"},
 		},
 	}
