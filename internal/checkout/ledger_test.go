@@ -31,7 +31,7 @@ func TestLedgerIdempotent(t *testing.T) {
 	if err != nil || !a2.Replayed || a2.ID != a1.ID || a2.PaymentID != "pay_1" || a2.Status != checkout.AuthCaptured {
 		t.Fatalf("repeat %+v %v, want the first authorization replayed", a2, err)
 	}
-	if e.db.count("GetItem") != 0 {
+	if e.db.Count("GetItem") != 0 {
 		t.Fatal("moto returns the old item with the failed condition; no GetItem needed")
 	}
 	if auths, _ := e.ledgerItems(t); len(auths) != 1 || auths[0]["pk"] != "AUTH#psp_k" {
@@ -46,7 +46,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An engine that ignores ReturnValuesOnConditionCheckFailure.
-	e.db.setHooks(nil, func(op string, in any, err error) error {
+	e.db.After(func(op string, in any, err error) error {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return &types.ConditionalCheckFailedException{Message: ccf.Message}
@@ -57,7 +57,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 	if err != nil || !a.Replayed || a.Status != checkout.AuthCaptured {
 		t.Fatalf("%+v %v", a, err)
 	}
-	if n := e.db.count("GetItem"); n != 1 {
+	if n := e.db.Count("GetItem"); n != 1 {
 		t.Fatalf("GetItem count %d, want 1", n)
 	}
 }
@@ -105,8 +105,8 @@ func TestLedgerDecline(t *testing.T) {
 func TestLedgerFailures(t *testing.T) {
 	e := newEnv(t)
 	t.Run("store down", func(t *testing.T) {
-		e.db.setHooks(func(op string, in any) error { return errInjected }, nil)
-		defer e.db.setHooks(nil, nil)
+		e.db.Before(func(op string, in any) error { return errInjected })
+		defer e.db.Before(nil)
 		_, err := e.ledger.Authorize(context.Background(), authReq("psp_x"))
 		var pe *checkout.ProviderError
 		if !errors.Is(err, checkout.ErrProviderUnavailable) || !errors.As(err, &pe) || !errors.Is(err, errInjected) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,77 +41,9 @@ const orderBody = `{"currency":"INR","items":[{"sku":"SKU-1","quantity":2,"unit_
 // orderAmount is orderBody's total.
 const orderAmount = 2*250000 + 1999
 
-// faultDB wraps the engine's client; before, when set, runs before each
-// request and a non-nil error is returned instead of sending it; after,
-// when set, may replace a request's error once it has been sent.
-type faultDB struct {
-	*dynamodb.Client
-	mu     sync.Mutex
-	counts map[string]int
-	before func(op string, in any) error
-	after  func(op string, in any, err error) error
-}
-
-func (f *faultDB) hooks(op string) (func(string, any) error, func(string, any, error) error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.counts[op]++
-	return f.before, f.after
-}
-
-func (f *faultDB) count(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.counts[op]
-}
-
-// setHooks installs the hooks (nil clears one).
-func (f *faultDB) setHooks(before func(op string, in any) error, after func(op string, in any, err error) error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.before, f.after = before, after
-}
-
-func call[I, O any](f *faultDB, op string, in I, send func() (O, error)) (O, error) {
-	before, after := f.hooks(op)
-	var zero O
-	if before != nil {
-		if err := before(op, in); err != nil {
-			return zero, err
-		}
-	}
-	out, err := send()
-	if after != nil {
-		err = after(op, in, err)
-	}
-	return out, err
-}
-
-func (f *faultDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return call(f, "GetItem", in, func() (*dynamodb.GetItemOutput, error) { return f.Client.GetItem(ctx, in, o...) })
-}
-
-func (f *faultDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	return call(f, "PutItem", in, func() (*dynamodb.PutItemOutput, error) { return f.Client.PutItem(ctx, in, o...) })
-}
-
-func (f *faultDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return call(f, "UpdateItem", in, func() (*dynamodb.UpdateItemOutput, error) { return f.Client.UpdateItem(ctx, in, o...) })
-}
-
-func (f *faultDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	return call(f, "DeleteItem", in, func() (*dynamodb.DeleteItemOutput, error) { return f.Client.DeleteItem(ctx, in, o...) })
-}
-
-func (f *faultDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	return call(f, "TransactWriteItems", in, func() (*dynamodb.TransactWriteItemsOutput, error) {
-		return f.Client.TransactWriteItems(ctx, in, o...)
-	})
-}
-
 // errInjected is the fault the hooks inject: a network failure, not a
 // DynamoDB answer, so its outcome is unknown to the caller.
-const errInjected = checkout.Error("injected: connection reset by peer")
+const errInjected = ddbtest.ErrInjected
 
 // Lease settings of the test store: a claim without deadline lasts
 // testLease, so advancing the clock past it lets a retry take over.
@@ -125,7 +56,7 @@ const (
 // the handlers, all through one fault-injecting client.
 type env struct {
 	raw                                *dynamodb.Client
-	db                                 *faultDB
+	db                                 *ddbtest.Client
 	clk                                *ddbtest.Clock
 	idemTable, ordersTable, paymentsTb string
 	store                              *idemddb.Store
@@ -141,7 +72,7 @@ func newEnv(t *testing.T) *env {
 	raw := engine.Client()
 	e := &env{
 		raw:         raw,
-		db:          &faultDB{Client: raw, counts: map[string]int{}},
+		db:          ddbtest.Wrap(raw),
 		clk:         ddbtest.NewClock(time.Now().Truncate(time.Millisecond)),
 		idemTable:   ddbtest.NewTable(t, raw, "id"),
 		ordersTable: ddbtest.NewTable(t, raw, "order_id"),

@@ -227,13 +227,13 @@ func TestCreateOrderAtomicity(t *testing.T) {
 	t.Run("transaction not sent", func(t *testing.T) {
 		e := newEnv(t)
 		var sent *dynamodb.TransactWriteItemsInput
-		e.db.setHooks(func(op string, in any) error {
+		e.db.Before(func(op string, in any) error {
 			if op == "TransactWriteItems" {
 				sent = in.(*dynamodb.TransactWriteItemsInput)
 				return errInjected
 			}
 			return nil
-		}, nil)
+		})
 		ev := event(t, "POST /orders", orderBody, "atom", alice)
 		_, _, err := e.runDirect(t, e.orders.CreateOrder, ev)
 		if !errors.Is(err, idemddb.ErrUnavailable) || !errors.Is(err, errInjected) {
@@ -245,14 +245,15 @@ func TestCreateOrderAtomicity(t *testing.T) {
 		if n := len(e.scan(t, e.ordersTable)); n != 0 {
 			t.Fatalf("%d orders left behind by a failed completion", n)
 		}
-		if e.db.count("PutItem") != 1 { // the claim; the order is never put on its own
-			t.Fatalf("PutItem count %d, want only the claim", e.db.count("PutItem"))
+		if e.db.Count("PutItem") != 1 { // the claim; the order is never put on its own
+			t.Fatalf("PutItem count %d, want only the claim", e.db.Count("PutItem"))
 		}
 		wantID := sent.TransactItems[0].Put.Item["order_id"].(*types.AttributeValueMemberS).Value
 
 		// Outcome unknown, so the key stays claimed; after the lease the
 		// retry takes over and reuses the order id.
-		e.db.setHooks(nil, nil)
+		e.db.Before(nil)
+		e.db.After(nil)
 		e.clk.Advance(testLease + time.Second)
 		o := e.createOrder(t, alice, "atom", orderBody)
 		if o.OrderID != wantID {

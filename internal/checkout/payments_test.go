@@ -288,7 +288,7 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 	o := e.createOrder(t, alice, "o1", orderBody)
 	ev := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "lost", alice)
 	lose := true
-	e.db.setHooks(nil, func(op string, in any, err error) error {
+	e.db.After(func(op string, in any, err error) error {
 		if op == "PutItem" && err == nil && lose && *in.(*dynamodb.PutItemInput).TableName == e.paymentsTb {
 			lose = false
 			return errInjected

@@ -172,7 +172,7 @@ func TestWrappedCrashBeforeCompletion(t *testing.T) {
 	createOrder, createPayment := e.wrapped()
 	o := e.wrappedOrder(t, createOrder, alice, "o")
 	var lost string
-	e.db.setHooks(func(op string, in any) error {
+	e.db.Before(func(op string, in any) error {
 		if op != "TransactWriteItems" || lost != "" {
 			return nil
 		}
@@ -182,7 +182,7 @@ func TestWrappedCrashBeforeCompletion(t *testing.T) {
 			}
 		}
 		return errInjected
-	}, nil)
+	})
 	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
 	r := serve(t, createPayment, event(t, "POST /payments", body, "crash", alice))
 	wantProblem(t, r, 503, apigw.DefaultProblemBase+apigw.ProblemStoreUnavailable)
@@ -226,13 +226,13 @@ func TestWrappedPaidConcurrently(t *testing.T) {
 	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
 	var rB responseV2
 	interleaved := false
-	e.db.setHooks(func(op string, in any) error {
+	e.db.Before(func(op string, in any) error {
 		if op == "TransactWriteItems" && !interleaved {
 			interleaved = true
 			rB = serve(t, createPayment, event(t, "POST /payments", body, "B", alice))
 		}
 		return nil
-	}, nil)
+	})
 	rA := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
 	if rB.StatusCode != 201 {
 		t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)

@@ -87,12 +87,16 @@ func (e *Engine) Client(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	return NewClient(e.Endpoint, optFns...)
 }
 
-// NewClient returns a DynamoDB client for a local endpoint.
+// NewClient returns a DynamoDB client for a local endpoint: static test
+// credentials, one attempt per request (no SDK retries), and an HTTP
+// transport that cannot report a request the engine applied as failed
+// (OwnBodyTransport), so a test sees every request's real outcome.
 func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	cfg := aws.Config{
 		Region:           "us-east-1",
 		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
 		RetryMaxAttempts: 1,
+		HTTPClient:       newHTTPClient(),
 	}
 	opts := append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)

@@ -21,7 +21,7 @@ func TestAtomicEffect(t *testing.T) {
 	e := newEnv(t, moto)
 	biz := newBizTable(t, e)
 	s := e.store(t, idemddb.Config{})
-	e.client.reset()
+	e.client.Reset()
 	res, err := s.Run(ctx, idemddb.Request{Key: "order", Fingerprint: []byte("p")}, func(ctx context.Context, _ *idemddb.Claim) ([]byte, error) {
 		c, ok := idemddb.ClaimFromContext(ctx)
 		if !ok {
@@ -33,7 +33,7 @@ func TestAtomicEffect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.client.reset(); !sameCounts(got, map[string]int{"PutItem": 1, "TransactWriteItems": 1}) {
+	if got := e.client.Reset(); !sameCounts(got, map[string]int{"PutItem": 1, "TransactWriteItems": 1}) {
 		t.Fatalf("first execution requests = %v, want claim + one transaction", got)
 	}
 	id := string(res.Data[len("created "):])
@@ -119,12 +119,12 @@ func TestAmbiguousCompletionIsNotReleased(t *testing.T) {
 	biz := newBizTable(t, e)
 	s := e.store(t, idemddb.Config{})
 	lost := errors.New("connection reset after send")
-	e.client.after = func(op string) error {
-		if op == "TransactWriteItems" {
+	e.client.After(func(op string, _ any, err error) error {
+		if op == "TransactWriteItems" && err == nil {
 			return lost
 		}
-		return nil
-	}
+		return err
+	})
 	runs := 0
 	work := func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 		runs++
@@ -135,7 +135,7 @@ func TestAmbiguousCompletionIsNotReleased(t *testing.T) {
 	if _, err := s.Run(ctx, req, work); !errors.Is(err, idemddb.ErrUnavailable) || !errors.Is(err, lost) {
 		t.Fatalf("err = %v, want StoreError wrapping the transport error", err)
 	}
-	e.client.after = nil
+	e.client.After(nil)
 	res, err := s.Run(ctx, req, work)
 	if err != nil || !res.Replayed || string(res.Data) != "charged" || runs != 1 {
 		t.Fatalf("retry: %+v %v runs=%d, want the committed result replayed", res, err, runs)

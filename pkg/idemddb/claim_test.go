@@ -77,7 +77,7 @@ func TestClaimConditionBranches(t *testing.T) {
 			fp := []byte("payload-1")
 
 			t.Run("absent", func(t *testing.T) {
-				e.client.reset()
+				e.client.Reset()
 				runs := 0
 				res, err := s.Run(ctx, idemddb.Request{Key: "absent", Fingerprint: fp}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 					runs++
@@ -86,7 +86,7 @@ func TestClaimConditionBranches(t *testing.T) {
 				if err != nil || res.Replayed || string(res.Data) != "r1" || runs != 1 {
 					t.Fatalf("first run: res=%+v err=%v runs=%d", res, err, runs)
 				}
-				if got := e.client.reset(); !sameCounts(got, map[string]int{"PutItem": 2}) {
+				if got := e.client.Reset(); !sameCounts(got, map[string]int{"PutItem": 2}) {
 					t.Fatalf("requests = %v, want claim + completion", got)
 				}
 				item := e.getItem(t, "absent")
@@ -99,7 +99,7 @@ func TestClaimConditionBranches(t *testing.T) {
 			})
 
 			t.Run("completed", func(t *testing.T) {
-				e.client.reset()
+				e.client.Reset()
 				res, err := s.Run(ctx, idemddb.Request{Key: "absent", Fingerprint: fp}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 					t.Error("work ran on a completed key")
 					return nil, nil
@@ -107,13 +107,13 @@ func TestClaimConditionBranches(t *testing.T) {
 				if err != nil || !res.Replayed || string(res.Data) != "r1" {
 					t.Fatalf("replay: res=%+v err=%v", res, err)
 				}
-				if got := e.client.reset(); !sameCounts(got, replayRequests(e)) {
+				if got := e.client.Reset(); !sameCounts(got, replayRequests(e)) {
 					t.Fatalf("replay requests = %v, want %v", got, replayRequests(e))
 				}
 			})
 
 			t.Run("fingerprint mismatch", func(t *testing.T) {
-				e.client.reset()
+				e.client.Reset()
 				_, err := s.Run(ctx, idemddb.Request{Key: "absent", Fingerprint: []byte("payload-2")}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 					t.Error("work ran on a mismatch")
 					return nil, nil
@@ -122,7 +122,7 @@ func TestClaimConditionBranches(t *testing.T) {
 				if !errors.As(err, &me) || !errors.Is(err, idemddb.ErrMismatch) || me.Key != "absent" {
 					t.Fatalf("err = %v, want MismatchError", err)
 				}
-				if got := e.client.reset(); !sameCounts(got, replayRequests(e)) {
+				if got := e.client.Reset(); !sameCounts(got, replayRequests(e)) {
 					t.Fatalf("mismatch requests = %v", got)
 				}
 			})
@@ -133,7 +133,7 @@ func TestClaimConditionBranches(t *testing.T) {
 					t.Fatalf("begin: %v %v %v", c, replay, err)
 				}
 				clk.Advance(4 * time.Second)
-				e.client.reset()
+				e.client.Reset()
 				_, err = s.Run(ctx, idemddb.Request{Key: "live", Fingerprint: fp}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 					t.Error("work ran while another caller holds the lease")
 					return nil, nil
@@ -146,7 +146,7 @@ func TestClaimConditionBranches(t *testing.T) {
 				if ip.RetryAfter != 6*time.Second || !ip.LeaseUntil.Equal(c.LeaseUntil) {
 					t.Fatalf("RetryAfter = %v LeaseUntil = %v, want 6s and %v", ip.RetryAfter, ip.LeaseUntil, c.LeaseUntil)
 				}
-				if got := e.client.reset(); !sameCounts(got, replayRequests(e)) {
+				if got := e.client.Reset(); !sameCounts(got, replayRequests(e)) {
 					t.Fatalf("conflict requests = %v", got)
 				}
 				// A different payload on a live key is a mismatch, not a conflict.
@@ -235,7 +235,7 @@ func TestInvalidKey(t *testing.T) {
 			t.Fatalf("key of %d bytes: err = %v", len(key), err)
 		}
 	}
-	if n := e.client.total.Load(); n != 0 {
+	if n := e.client.Total(); n != 0 {
 		t.Fatalf("invalid keys made %d requests", n)
 	}
 }

@@ -131,7 +131,7 @@ func TestRedeliveredRequests(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, engine)
 			s := e.store(t, idemddb.Config{})
-			e.client.redeliver = func(string) bool { return true }
+			e.client.Redeliver(func(string, any) bool { return true })
 			runs := 0
 			work := func(context.Context, *idemddb.Claim) ([]byte, error) { runs++; return []byte("once"), nil }
 			res, err := s.Run(ctx, idemddb.Request{Key: "redelivered"}, work)

@@ -182,7 +182,7 @@ func TestCacheHitMakesZeroRequests(t *testing.T) {
 	if _, err := s.Run(ctx, req, ok); err != nil {
 		t.Fatal(err)
 	}
-	e.client.reset()
+	e.client.Reset()
 	for range 3 {
 		res, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return nil, errors.New("ran") })
 		if err != nil || !res.Replayed || string(res.Data) != `{"ok":true}` {
@@ -192,7 +192,7 @@ func TestCacheHitMakesZeroRequests(t *testing.T) {
 	if _, err := s.Run(ctx, idemddb.Request{Key: "hot", Fingerprint: []byte("other")}, ok); !errors.Is(err, idemddb.ErrMismatch) {
 		t.Fatalf("cached mismatch: %v", err)
 	}
-	if n := e.client.total.Load(); n != 0 {
+	if n := e.client.Total(); n != 0 {
 		t.Fatalf("cache hits made %d requests", n)
 	}
 	// A second store (another instance) fills its cache from the replay.
@@ -211,10 +211,10 @@ func TestCacheHitMakesZeroRequests(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound is 2", cache.Len())
 	}
 	// Expiry-aware: past retention the entry is not served.
-	e.client.reset()
+	e.client.Reset()
 	clk.Advance(idemddb.DefaultRetention)
 	res, err := s.Run(ctx, idemddb.Request{Key: "c"}, func(context.Context, *idemddb.Claim) ([]byte, error) { return []byte("again"), nil })
-	if err != nil || res.Replayed || e.client.total.Load() == 0 {
+	if err != nil || res.Replayed || e.client.Total() == 0 {
 		t.Fatalf("expired cache entry served: %+v %v", res, err)
 	}
 }
@@ -223,7 +223,7 @@ func TestStoreUnavailable(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, moto)
 	s := e.store(t, idemddb.Config{})
-	e.client.fail = func(op string) error { return errors.New("throttled") }
+	e.client.Before(func(string, any) error { return errors.New("throttled") })
 	_, err := s.Run(ctx, idemddb.Request{Key: "down"}, func(context.Context, *idemddb.Claim) ([]byte, error) {
 		t.Error("work ran without a claim")
 		return nil, nil

@@ -268,13 +268,12 @@ func TestCompletionUnknown(t *testing.T) {
 	var runs atomic.Int64
 	h := apigw.WrapV2(f.store, handlerV2(&runs, 201, `{}`), f.opts()...)
 	var puts atomic.Int64
-	fail := func(op string) error {
+	f.client.Before(func(op string, _ any) error {
 		if op == "PutItem" && puts.Add(1) == 2 {
 			return errors.New("connection reset")
 		}
 		return nil
-	}
-	f.client.fail.Store(&fail)
+	})
 	resp, err := h(bg, v2req("POST", "/orders", "/orders", "u", "k", `{}`))
 	if err != nil {
 		t.Fatal(err)

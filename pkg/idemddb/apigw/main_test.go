@@ -2,12 +2,10 @@ package apigw_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,58 +30,6 @@ func TestMain(m *testing.M) {
 	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine))
 }
 
-// counting wraps a Client and counts its requests.
-type counting struct {
-	idemddb.Client
-	n atomic.Int64
-	// fail, when set, decides per operation whether to fail it instead of
-	// sending it (after the n-th request, say).
-	fail atomic.Pointer[func(op string) error]
-}
-
-func (c *counting) note(op string) error {
-	c.n.Add(1)
-	if f := c.fail.Load(); f != nil {
-		return (*f)(op)
-	}
-	return nil
-}
-
-func (c *counting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if err := c.note("PutItem"); err != nil {
-		return nil, err
-	}
-	return c.Client.PutItem(ctx, in, o...)
-}
-
-func (c *counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	if err := c.note("GetItem"); err != nil {
-		return nil, err
-	}
-	return c.Client.GetItem(ctx, in, o...)
-}
-
-func (c *counting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if err := c.note("UpdateItem"); err != nil {
-		return nil, err
-	}
-	return c.Client.UpdateItem(ctx, in, o...)
-}
-
-func (c *counting) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	if err := c.note("DeleteItem"); err != nil {
-		return nil, err
-	}
-	return c.Client.DeleteItem(ctx, in, o...)
-}
-
-func (c *counting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	if err := c.note("TransactWriteItems"); err != nil {
-		return nil, err
-	}
-	return c.Client.TransactWriteItems(ctx, in, o...)
-}
-
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -106,7 +52,7 @@ func (s *syncBuffer) String() string {
 // client, and buffers catching the wrapper's logs and metrics.
 type fixture struct {
 	raw     *dynamodb.Client
-	client  *counting
+	client  *ddbtest.Client
 	table   string
 	store   *idemddb.Store
 	logs    *syncBuffer
@@ -116,7 +62,7 @@ type fixture struct {
 func newFixture(t *testing.T, cfg idemddb.Config) *fixture {
 	t.Helper()
 	raw := engine.Client()
-	f := &fixture{raw: raw, client: &counting{Client: raw}, table: ddbtest.NewTable(t, raw, "id"),
+	f := &fixture{raw: raw, client: ddbtest.Wrap(raw), table: ddbtest.NewTable(t, raw, "id"),
 		logs: &syncBuffer{}, metrics: &syncBuffer{}}
 	cfg.Table = f.table
 	if cfg.Logger == nil {

@@ -144,15 +144,15 @@ func TestHeaderV2(t *testing.T) {
 				req.Headers["idempotency-key"] = tc.values[0]
 				req.Headers["Idempotency-Key"] = tc.values[1]
 			}
-			f.client.n.Store(0)
+			f.client.Reset()
 			resp, err := h(bg, req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tc.want == "" {
 				wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 400, tc.slug)
-				if runs.Load() != 0 || f.client.n.Load() != 0 {
-					t.Fatalf("handler runs %d, DynamoDB requests %d; want none", runs.Load(), f.client.n.Load())
+				if runs.Load() != 0 || f.client.Total() != 0 {
+					t.Fatalf("handler runs %d, DynamoDB requests %d; want none", runs.Load(), f.client.Total())
 				}
 				return
 			}
@@ -180,15 +180,15 @@ func TestHeaderV1(t *testing.T) {
 			// REST APIs deliver every occurrence in multiValueHeaders and
 			// the last one in headers.
 			req := v1req("POST", "/orders", "/orders", "user-"+tc.name, tc.values, `{"a":1}`)
-			f.client.n.Store(0)
+			f.client.Reset()
 			resp, err := h(bg, req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tc.want == "" {
 				wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 400, tc.slug)
-				if runs.Load() != 0 || f.client.n.Load() != 0 {
-					t.Fatalf("handler runs %d, DynamoDB requests %d; want none", runs.Load(), f.client.n.Load())
+				if runs.Load() != 0 || f.client.Total() != 0 {
+					t.Fatalf("handler runs %d, DynamoDB requests %d; want none", runs.Load(), f.client.Total())
 				}
 				return
 			}
@@ -227,13 +227,13 @@ func TestMethods(t *testing.T) {
 
 	// GET passes through, even with a malformed key, with no request.
 	resp, err := hp(bg, v2req("GET", "/orders", "/orders", "u", "bad key", ""))
-	if err != nil || resp.Body != "plain" || f.client.n.Load() != 0 {
-		t.Fatalf("GET: %+v %v, requests %d", resp, err, f.client.n.Load())
+	if err != nil || resp.Body != "plain" || f.client.Total() != 0 {
+		t.Fatalf("GET: %+v %v, requests %d", resp, err, f.client.Total())
 	}
 	// PATCH without a key passes through; with a malformed one gets 400;
 	// with a valid one is idempotent.
 	resp, _ = hp(bg, v2req("PATCH", "/orders/{id}", "/orders/1", "u", noKey, ""))
-	if resp.Body != "plain" || f.client.n.Load() != 0 {
+	if resp.Body != "plain" || f.client.Total() != 0 {
 		t.Fatalf("PATCH without key: %+v", resp)
 	}
 	resp, _ = h(bg, v2req("PATCH", "/orders/{id}", "/orders/1", "u", "bad key", ""))
@@ -414,10 +414,10 @@ func TestPrincipalSources(t *testing.T) {
 
 	// WithPrincipalRequired refuses the anonymous request, without a request.
 	hr := apigw.WrapV1(f.store, handlerV1(&runs, 201, `{}`), f.opts(apigw.WithPrincipalRequired())...)
-	f.client.n.Store(0)
+	f.client.Reset()
 	resp, _ := hr(bg, reqs[len(reqs)-1])
 	wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 403, apigw.ProblemPrincipalRequired)
-	if f.client.n.Load() != 0 {
+	if f.client.Total() != 0 {
 		t.Fatal("DynamoDB requests for a refused request")
 	}
 }
@@ -593,13 +593,13 @@ func TestBodyTooLarge(t *testing.T) {
 		resp, _ := h(bg, r)
 		return resp
 	}
-	f.client.n.Store(0)
+	f.client.Reset()
 	resp := send(`{"a":"xxxx"}`, false) // 12 bytes
 	wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 413, apigw.ProblemBodyTooLarge)
 	resp = send(base64.StdEncoding.EncodeToString([]byte("12345678901")), true) // 11 decoded
 	wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 413, apigw.ProblemBodyTooLarge)
-	if f.client.n.Load() != 0 || runs.Load() != 0 {
-		t.Fatalf("requests %d, runs %d before the 413", f.client.n.Load(), runs.Load())
+	if f.client.Total() != 0 || runs.Load() != 0 {
+		t.Fatalf("requests %d, runs %d before the 413", f.client.Total(), runs.Load())
 	}
 	// 16 base64 characters decode to 10 bytes: within the limit.
 	if resp = send(base64.StdEncoding.EncodeToString([]byte("1234567890")), true); resp.StatusCode != 201 {
