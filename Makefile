@@ -7,8 +7,10 @@ PKGS ?= ./...
 prereqs:
 	@./local/check-prereqs.sh
 
+## vet: go vet, then staticcheck (pinned in go.mod as a tool: go tool staticcheck)
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 ## test: vet, then every test against local engines each package starts itself
 test: prereqs vet

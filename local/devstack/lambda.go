@@ -146,7 +146,6 @@ type instance struct {
 	cmd    *exec.Cmd
 	url    string
 	done   chan struct{}
-	exited bool // set when done is closed
 }
 
 // pool runs n RIE instances for one function; each serves one invoke at a

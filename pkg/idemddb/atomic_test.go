@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
@@ -112,18 +113,21 @@ func TestForcedCancellation(t *testing.T) {
 }
 
 // TestAmbiguousCompletionIsNotReleased: when the completion's outcome is
-// unknown the key must not be released, or a retry could run a second effect.
+// unknown (it failed in transit and the read-back finds the record still
+// IN_PROGRESS) the key must not be released, or a retry could run a second
+// effect; after the lease a retry runs the work, whose earlier effect never
+// committed.
 func TestAmbiguousCompletionIsNotReleased(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, moto)
 	biz := newBizTable(t, e)
-	s := e.store(t, idemddb.Config{})
-	lost := errors.New("connection reset after send")
-	e.client.After(func(op string, _ any, err error) error {
-		if op == "TransactWriteItems" && err == nil {
-			return lost
+	clk := newClock()
+	s := e.store(t, idemddb.Config{Now: clk.Now, DefaultLease: 10 * time.Second, LeaseMargin: time.Second})
+	e.client.Before(func(op string, _ any) error {
+		if op == "TransactWriteItems" {
+			return ddbtest.ErrInjected
 		}
-		return err
+		return nil
 	})
 	runs := 0
 	work := func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
@@ -132,12 +136,16 @@ func TestAmbiguousCompletionIsNotReleased(t *testing.T) {
 		return []byte("charged"), nil
 	}
 	req := idemddb.Request{Key: "amb", Fingerprint: []byte("p")}
-	if _, err := s.Run(ctx, req, work); !errors.Is(err, idemddb.ErrUnavailable) || !errors.Is(err, lost) {
+	if _, err := s.Run(ctx, req, work); !errors.Is(err, idemddb.ErrUnavailable) || !errors.Is(err, ddbtest.ErrInjected) {
 		t.Fatalf("err = %v, want StoreError wrapping the transport error", err)
 	}
-	e.client.After(nil)
+	e.client.Before(nil)
+	if _, err := s.Run(ctx, req, work); !errors.Is(err, idemddb.ErrInProgress) || runs != 1 {
+		t.Fatalf("retry within the lease: %v runs=%d, want in progress (the key was not released)", err, runs)
+	}
+	clk.Advance(11 * time.Second)
 	res, err := s.Run(ctx, req, work)
-	if err != nil || !res.Replayed || string(res.Data) != "charged" || runs != 1 {
-		t.Fatalf("retry: %+v %v runs=%d, want the committed result replayed", res, err, runs)
+	if err != nil || res.Replayed || runs != 2 {
+		t.Fatalf("retry after the lease: %+v %v runs=%d, want a second run (the first effect never committed)", res, err, runs)
 	}
 }

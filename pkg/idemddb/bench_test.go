@@ -50,7 +50,7 @@ func stubClient(tr *stubTransport) *dynamodb.Client {
 func completedItemJSON(fp []byte) string {
 	result := `{"order_id":"ord_0123456789abcdefghijkl","status":"PENDING","amount":500000,"currency":"INR","items":[{"sku":"SKU-1","quantity":2,"unit_price":250000}],"created_at":"2026-11-27T10:00:00Z"}`
 	b64 := func(b []byte) string {
-		return strings.TrimRight(fmt.Sprintf("%s", encodeStd(b)), "\n")
+		return strings.TrimRight(encodeStd(b), "\n")
 	}
 	return fmt.Sprintf(`{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"id":{"S":"k"},"status":{"S":"COMPLETED"},"fp":{"B":"%s"},"lease_owner":{"S":"tok"},"lease_until":{"N":"0"},"expires_at":{"N":"4102444800"},"rid":{"S":"rid"},"created_at":{"N":"1"},"completed_at":{"N":"2"},"enc":{"N":"0"},"v":{"N":"1"},"result":{"B":"%s"}}}`,
 		b64(fp), b64([]byte(result)))

@@ -5,11 +5,13 @@
 // # Contract
 //
 // Run (and its typed form Do) claims the key with one conditional PutItem.
-// The claim succeeds when no record exists, when the record has expired, or
-// when the record is IN_PROGRESS, its lease has passed and it was made by the
-// same request (same fingerprint). Exactly one caller wins a claim; it runs
-// the work and then commits a COMPLETED record holding the result. Every
-// other caller gets, without running the work:
+// The claim succeeds when no record exists or when the record has expired.
+// When the record is IN_PROGRESS, its lease has passed and it was made by the
+// same request (same fingerprint), the caller takes that lease over with a
+// second conditional PutItem, fenced on the lapsed owner, that keeps the
+// record's resource id: ids derived from it survive a crash. Exactly one
+// caller wins a claim; it runs the work and then commits a COMPLETED record
+// holding the result. Every other caller gets, without running the work:
 //
 //   - the stored result, with Result.Replayed set (one GetItem-free request:
 //     the failed claim returns the old item through
@@ -35,6 +37,19 @@
 // When the completion fails for any other reason (a timeout, say) its outcome
 // is unknown, so the key is NOT released: the record either committed or
 // stays IN_PROGRESS until its lease passes, and the error wraps ErrUnavailable.
+//
+// # Lost answers
+//
+// A write can be applied by DynamoDB while its answer is lost (a transport
+// error, a timeout, a context that ended in flight). Only an answer that
+// proves the write was refused (a condition failure, a 4xx) is taken at its
+// word; after any other error the claim, the completion and the release
+// each read the record once, strongly consistent and detached from the
+// caller's cancellation. A claim found holding the caller's token is the
+// caller's (the work runs, or, when the context has ended, the claim is
+// released at once), a record COMPLETED by the caller's lease means the
+// completion landed, and a record gone means the release did. This costs
+// nothing on the happy path, and no key waits for a lease that nobody holds.
 //
 // Records expire through DynamoDB's native TTL on the attribute named by
 // TTLAttribute. TTL deletes lazily, so expiry is also checked in the claim

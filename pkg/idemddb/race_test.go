@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,11 +52,8 @@ func TestConcurrentClaimsRunOnce(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				if n := runs.Load(); n != 1 {
-					t.Fatalf("round %d: work ran %d times", round, n)
-				}
-				fresh := 0
-				for g, o := range outcomes {
+				fresh, bad := 0, false
+				for _, o := range outcomes {
 					switch {
 					case o.err == nil && !o.res.Replayed && string(o.res.Data) == want:
 						fresh++
@@ -64,11 +62,15 @@ func TestConcurrentClaimsRunOnce(t *testing.T) {
 					case errors.Is(o.err, idemddb.ErrInProgress):
 						conflicts++
 					default:
-						t.Fatalf("round %d goroutine %d: unexpected outcome %+v %v", round, g, o.res, o.err)
+						bad = true
 					}
 				}
-				if fresh != 1 {
-					t.Fatalf("round %d: %d callers saw a fresh result", round, fresh)
+				if n := runs.Load(); n != 1 || fresh != 1 || bad {
+					var b strings.Builder
+					for g, o := range outcomes {
+						fmt.Fprintf(&b, "\n  caller %2d: replayed=%v data=%q err=%v", g, o.res.Replayed, o.res.Data, o.err)
+					}
+					t.Fatalf("round %d: work ran %d times, %d callers saw a fresh result; every caller:%s", round, n, fresh, b.String())
 				}
 			}
 			t.Logf("%s: %d rounds, %d replays, %d in-progress answers", engine.Name, rounds, replays, conflicts)

@@ -52,6 +52,7 @@ type record struct {
 	leaseUntil int64 // ms
 	expiresAt  int64 // s
 	rid        string
+	created    int64 // ms
 	result     []byte
 	enc        int
 	size       int
@@ -92,6 +93,7 @@ func decodeRecord(item map[string]types.AttributeValue) record {
 	r.rid = getS(attrResourceID)
 	r.leaseUntil = getN(attrLease)
 	r.expiresAt = getN(TTLAttribute)
+	r.created = getN(attrCreated)
 	r.enc = int(getN(attrEncoding))
 	r.size = int(getN(attrResultSize))
 	if v, ok := item[attrFingerprint].(*types.AttributeValueMemberB); ok {

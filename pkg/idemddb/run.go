@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Request identifies one idempotent operation.
@@ -39,11 +41,17 @@ type Result struct {
 // Conditions. Expression attribute names are bound per expression because
 // DynamoDB rejects names an expression does not use.
 const (
-	// Claim: absent, or expired, or the same request's lease has passed.
-	claimCondition = "attribute_not_exists(#id) OR #exp <= :now OR (#st = :inprog AND #lease <= :nowms AND #fp = :fp)"
+	// Claim: absent, or expired.
+	claimCondition = "attribute_not_exists(#id) OR #exp <= :now"
+	// Takeover of a lapsed lease: still the owner whose lease we saw lapse.
+	takeoverCondition = "#st = :inprog AND #owner = :old AND #lease <= :nowms"
 	// Completion and release: still ours.
 	fenceCondition = "#st = :inprog AND #owner = :tok"
 )
+
+// readBackTimeout bounds the one strongly consistent read that settles an
+// ambiguous write. It runs even when the caller's context has ended.
+const readBackTimeout = 5 * time.Second
 
 func newToken() string {
 	var b [16]byte
@@ -123,87 +131,188 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error)
 			return nil, &Result{Data: data, Replayed: true, Retained: true}, nil
 		}
 	}
-	for attempt := 1; ; attempt++ {
-		claim, old, err := s.claim(ctx, req.Key, fp, now)
+	// A fresh claim first; when a lapsed lease of the same request blocks
+	// it, a takeover of exactly that lease. Either can find the record
+	// changed under it: try again, a bounded number of times.
+	var lapsed *record
+	for attempt := 1; attempt <= 3; attempt++ {
+		var (
+			claim   *Claim
+			blocker map[string]types.AttributeValue
+			err     error
+		)
+		if lapsed == nil {
+			claim, blocker, err = s.claim(ctx, req.Key, fp, now)
+		} else {
+			claim, blocker, err = s.takeOver(ctx, req.Key, fp, lapsed, now)
+		}
 		if err != nil || claim != nil {
 			return claim, nil, err
 		}
-		res, err, retry := s.decide(req.Key, fp, old, now)
-		if !retry {
+		res, next, err := s.decide(req.Key, fp, blocker, now)
+		switch next {
+		case decided:
 			return nil, res, err
-		}
-		// The record vanished or lapsed between the condition check and our
-		// read of it: claim again, a bounded number of times.
-		if attempt == 3 {
-			return nil, nil, &StoreError{Op: "PutItem", Err: errors.New("record changed under three consecutive claims")}
+		case claimAgain:
+			lapsed = nil
+		case takeOver:
+			r := decodeRecord(blocker)
+			lapsed = &r
 		}
 		now = s.cfg.Now()
 	}
+	return nil, nil, &StoreError{Op: "PutItem", Err: errors.New("record changed under three consecutive claims")}
 }
 
-// claim makes the single conditional PutItem. It returns the claim, or the
-// existing item when the condition failed (nil if it has since gone).
-func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time) (*Claim, map[string]types.AttributeValue, error) {
-	token := newToken()
-	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now))) // as stored
-	nowMS := msOf(now)
-	item := map[string]types.AttributeValue{
+// claimItem is the IN_PROGRESS record of a claim by token.
+func (s *Store) claimItem(key string, fp []byte, token, rid string, lease time.Time, created int64, now time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
 		s.cfg.KeyAttribute: str(key),
 		attrStatus:         str(StatusInProgress),
 		attrFingerprint:    &types.AttributeValueMemberB{Value: fp},
 		attrOwner:          str(token),
 		attrLease:          num(msOf(lease)),
 		TTLAttribute:       num(now.Add(s.cfg.Retention).Unix()),
-		attrResourceID:     str(token),
-		attrCreated:        num(nowMS),
+		attrResourceID:     str(rid),
+		attrCreated:        num(created),
 		attrVersion:        &types.AttributeValueMemberN{Value: schemaVersion},
 	}
-	out, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(s.cfg.Table),
-		Item:                item,
-		ConditionExpression: aws.String(claimCondition),
-		ExpressionAttributeNames: map[string]string{
-			"#id": s.cfg.KeyAttribute, "#exp": TTLAttribute, "#st": attrStatus, "#lease": attrLease, "#fp": attrFingerprint,
-		},
+}
+
+// claim makes the single conditional PutItem of a fresh claim: the key is
+// absent or its record expired. It returns the claim, or the item that
+// blocked it (nil if it has since gone). The new record's resource id is
+// its token.
+func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time) (*Claim, map[string]types.AttributeValue, error) {
+	token := newToken()
+	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now))) // as stored
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.cfg.Table),
+		Item:                     s.claimItem(key, fp, token, token, lease, msOf(now), now),
+		ConditionExpression:      aws.String(claimCondition),
+		ExpressionAttributeNames: map[string]string{"#id": s.cfg.KeyAttribute, "#exp": TTLAttribute},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now":    num(now.Unix()),
-			":nowms":  num(nowMS),
-			":inprog": str(StatusInProgress),
-			":fp":     &types.AttributeValueMemberB{Value: fp},
+			":now": num(now.Unix()),
 		},
-		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			return nil, nil, &StoreError{Op: "PutItem", Err: err}
-		}
-		item, err := s.current(ctx, key, ccf)
-		if err != nil {
-			return nil, nil, err
-		}
-		if r := decodeRecord(item); item == nil || r.status != StatusInProgress || r.owner != token {
-			return nil, item, nil
-		}
-		// Our own claim: the SDK retried a put whose first attempt had
-		// landed. (Whether it took over a lease is then unknown.)
-		out = &dynamodb.PutItemOutput{}
+	if err == nil {
+		return &Claim{Key: key, Token: token, ResourceID: token, LeaseUntil: lease, fp: fp, created: msOf(now)}, nil, nil
 	}
-	c := &Claim{Key: key, Token: token, ResourceID: token, LeaseUntil: lease, fp: fp, created: nowMS}
-	if len(out.Attributes) > 0 {
-		old := decodeRecord(out.Attributes)
-		if old.status == StatusInProgress && !old.expired(now) && old.rid != "" {
-			// We took over the lapsed lease of the same request: keep its
-			// resource id, and record it so later takeovers keep it too.
-			c.TakenOver = true
-			c.ResourceID = old.rid
-			if err := s.keepResourceID(ctx, c); err != nil {
-				return nil, nil, err
-			}
+	return s.claimFailed(ctx, key, fp, token, err)
+}
+
+// takeOver replaces the lapsed lease of the same request (old) with a claim
+// of ours, with one conditional PutItem fenced on the old owner. The new
+// record keeps old's resource id and creation time, so ids derived from the
+// resource id survive the takeover even when its answer is lost.
+func (s *Store) takeOver(ctx context.Context, key string, fp []byte, old *record, now time.Time) (*Claim, map[string]types.AttributeValue, error) {
+	token := newToken()
+	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now)))
+	rid := old.rid
+	if rid == "" { // a record without one (a foreign writer): start afresh
+		rid = token
+	}
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.cfg.Table),
+		Item:                     s.claimItem(key, fp, token, rid, lease, old.created, now),
+		ConditionExpression:      aws.String(takeoverCondition),
+		ExpressionAttributeNames: map[string]string{"#st": attrStatus, "#owner": attrOwner, "#lease": attrLease},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inprog": str(StatusInProgress), ":old": str(old.owner), ":nowms": num(msOf(now)),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err == nil {
+		return &Claim{Key: key, Token: token, ResourceID: rid, LeaseUntil: lease, TakenOver: true, fp: fp, created: old.created}, nil, nil
+	}
+	return s.claimFailed(ctx, key, fp, token, err)
+}
+
+// claimFailed settles a claim's PutItem that returned err. A condition
+// failure returns the blocking item, unless that item is our own claim (the
+// SDK re-sent a put whose first attempt had landed). Any other error that
+// does not prove the put was refused may hide a claim the engine applied:
+// one strongly consistent read tells, and a claim found there is ours. The
+// read runs even when ctx has ended; a claim found then is released at
+// once, so nobody waits for its lease.
+func (s *Store) claimFailed(ctx context.Context, key string, fp []byte, token string, err error) (*Claim, map[string]types.AttributeValue, error) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		item, rerr := s.current(ctx, key, ccf)
+		if rerr != nil {
+			return nil, nil, rerr
 		}
+		if c := ownClaim(key, fp, token, item); c != nil {
+			return c, nil, nil
+		}
+		return nil, item, nil
+	}
+	failed := &StoreError{Op: "PutItem", Err: err}
+	if refused(err) {
+		return nil, nil, failed
+	}
+	item, ok := s.readBack(ctx, key)
+	c := ownClaim(key, fp, token, item)
+	if !ok || c == nil {
+		return nil, nil, failed
+	}
+	if ctx.Err() != nil {
+		if rerr := s.releaseDetached(ctx, c); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "idemddb: release of a claim made as the context ended failed; the key stays claimed until its lease ends",
+				"table", s.cfg.Table, "lease_until", c.LeaseUntil, "error", rerr)
+		}
+		return nil, nil, failed
 	}
 	return c, nil, nil
+}
+
+// ownClaim returns the claim item holds for token, or nil.
+func ownClaim(key string, fp []byte, token string, item map[string]types.AttributeValue) *Claim {
+	if item == nil {
+		return nil
+	}
+	r := decodeRecord(item)
+	if r.status != StatusInProgress || r.owner != token {
+		return nil
+	}
+	return &Claim{Key: key, Token: token, ResourceID: r.rid, LeaseUntil: time.UnixMilli(r.leaseUntil),
+		TakenOver: r.rid != token, fp: fp, created: r.created}
+}
+
+// refused reports whether err proves that DynamoDB did not apply the
+// request: an answer the service attributes to the caller (a 4xx:
+// validation, throttling, a missing table, ...), given before anything is
+// applied. A transport error, a 5xx, a cancelled context or an answer that
+// could not be read may hide an applied request.
+func refused(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorFault() == smithy.FaultClient {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		st := re.HTTPStatusCode()
+		return st >= 400 && st < 500
+	}
+	return false
+}
+
+// readBack makes the one strongly consistent read that settles an ambiguous
+// write, detached from ctx's cancellation and bounded by readBackTimeout.
+// ok is false when the read failed too.
+func (s *Store) readBack(ctx context.Context, key string) (map[string]types.AttributeValue, bool) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
+	defer cancel()
+	got, err := s.client.GetItem(rctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.cfg.Table),
+		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, false
+	}
+	return got.Item, true
 }
 
 // current returns the item that failed a condition: the one the engine
@@ -224,60 +333,44 @@ func (s *Store) current(ctx context.Context, key string, ccf *types.ConditionalC
 	return got.Item, nil
 }
 
-// keepResourceID writes the inherited resource id into our claim, fenced on
-// our token. It costs one request, on the takeover path only.
-func (s *Store) keepResourceID(ctx context.Context, c *Claim) error {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.cfg.Table),
-		Key:                      map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)},
-		UpdateExpression:         aws.String("SET #rid = :rid"),
-		ConditionExpression:      aws.String(fenceCondition),
-		ExpressionAttributeNames: map[string]string{"#rid": attrResourceID, "#st": attrStatus, "#owner": attrOwner},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":rid": str(c.ResourceID), ":inprog": str(StatusInProgress), ":tok": str(c.Token),
-		},
-	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return &FencedError{Op: "claim"}
-		}
-		return &StoreError{Op: "UpdateItem", Err: err}
-	}
-	return nil
-}
+// What decide found the blocking record allows next.
+const (
+	decided    = iota // a replay or an error: done
+	claimAgain        // gone or expired: a fresh claim
+	takeOver          // the same request's lease lapsed: take it over
+)
 
-// decide turns the record that blocked a claim into a replay or an error.
-// retry is true when the record no longer blocks a claim.
-func (s *Store) decide(key string, fp []byte, item map[string]types.AttributeValue, now time.Time) (*Result, error, bool) {
+// decide turns the record that blocked a claim into a replay or an error,
+// or says what to try next.
+func (s *Store) decide(key string, fp []byte, item map[string]types.AttributeValue, now time.Time) (*Result, int, error) {
 	if item == nil {
-		return nil, nil, true
+		return nil, claimAgain, nil
 	}
 	r := decodeRecord(item)
 	if r.expired(now) {
-		return nil, nil, true
+		return nil, claimAgain, nil
 	}
 	if !bytes.Equal(r.fp, fp) {
-		return nil, &MismatchError{Key: key}, false
+		return nil, decided, &MismatchError{Key: key}
 	}
 	switch r.status {
 	case StatusCompleted:
 		data, err := s.decodeResult(&r)
 		if err != nil {
-			return nil, err, false
+			return nil, decided, err
 		}
 		if s.cfg.Cache != nil {
 			s.cfg.Cache.put(key, fp, &r)
 		}
-		return &Result{Data: data, Replayed: true, Retained: true}, nil, false
+		return &Result{Data: data, Replayed: true, Retained: true}, decided, nil
 	case StatusInProgress:
 		until := time.UnixMilli(r.leaseUntil)
 		if until.After(now) {
-			return nil, &InProgressError{LeaseUntil: until, RetryAfter: until.Sub(now)}, false
+			return nil, decided, &InProgressError{LeaseUntil: until, RetryAfter: until.Sub(now)}
 		}
-		return nil, nil, true
+		return nil, takeOver, nil
 	default:
-		return nil, &StoreError{Op: "decode record", Err: fmt.Errorf("unknown status %q", r.status)}, false
+		return nil, decided, &StoreError{Op: "decode record", Err: fmt.Errorf("unknown status %q", r.status)}
 	}
 }
 
@@ -324,15 +417,18 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
 			if !errors.As(err, &ccf) {
-				return Result{}, &StoreError{Op: "PutItem", Err: err}
-			}
-			cur, err := s.current(ctx, c.Key, ccf)
-			if err != nil {
-				return Result{}, err
-			}
-			// Completed by this very lease: an SDK retry of a put that landed.
-			if r := decodeRecord(cur); cur == nil || r.status != StatusCompleted || r.owner != c.Token {
-				return Result{}, &FencedError{Op: "complete"}
+				if err := s.completionUnknown(ctx, c, "PutItem", err); err != nil {
+					return Result{}, err
+				}
+			} else {
+				cur, err := s.current(ctx, c.Key, ccf)
+				if err != nil {
+					return Result{}, err
+				}
+				// Completed by this very lease: an SDK retry of a put that landed.
+				if !completedBy(cur, c.Token) {
+					return Result{}, &FencedError{Op: "complete"}
+				}
 			}
 		}
 	} else {
@@ -348,7 +444,13 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 			ClientRequestToken: aws.String(c.Token),
 		})
 		if err != nil {
-			return Result{}, s.transactionFailed(ctx, c, err)
+			var tce *types.TransactionCanceledException
+			if errors.As(err, &tce) {
+				return Result{}, s.transactionCanceled(ctx, c, tce, err)
+			}
+			if err := s.completionUnknown(ctx, c, "TransactWriteItems", err); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 	if s.cfg.Cache != nil && retained {
@@ -358,16 +460,36 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 	return Result{Data: data, Retained: retained}, nil
 }
 
-// transactionFailed classifies a failed completion transaction. A cancelled
-// transaction committed nothing: if our record's entry failed its fence the
-// record is someone else's (FencedError); otherwise the key is released so a
-// retry runs the work again. Any other failure has an unknown outcome and
-// leaves the record as it is.
-func (s *Store) transactionFailed(ctx context.Context, c *Claim, err error) error {
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return &StoreError{Op: "TransactWriteItems", Err: err}
+// completedBy reports whether item is a COMPLETED record of token's lease.
+func completedBy(item map[string]types.AttributeValue, token string) bool {
+	if item == nil {
+		return false
 	}
+	r := decodeRecord(item)
+	return r.status == StatusCompleted && r.owner == token
+}
+
+// completionUnknown settles a completion that failed with err, neither a
+// condition failure nor a cancellation. Unless err proves the request was
+// refused, one strongly consistent read tells whether it landed: a record
+// COMPLETED by c's lease means it did (with its writes, which commit
+// together), and nil is returned. Otherwise the outcome stays unknown: a
+// *StoreError, and the record is left as it is (releasing it could let a
+// retry run a second effect).
+func (s *Store) completionUnknown(ctx context.Context, c *Claim, op string, err error) error {
+	if !refused(err) {
+		if item, ok := s.readBack(ctx, c.Key); ok && completedBy(item, c.Token) {
+			return nil
+		}
+	}
+	return &StoreError{Op: op, Err: err}
+}
+
+// transactionCanceled classifies a cancelled completion transaction, which
+// committed nothing: if our record's entry failed its fence the record is
+// someone else's (FencedError); otherwise the key is released so a retry
+// runs the work again.
+func (s *Store) transactionCanceled(ctx context.Context, c *Claim, tce *types.TransactionCanceledException, err error) error {
 	n := len(c.writes)
 	reasons := make([]CancellationReason, n)
 	first := -1
@@ -409,19 +531,29 @@ func (s *Store) Release(ctx context.Context, c *Claim) error {
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			return &StoreError{Op: "DeleteItem", Err: err}
-		}
-		cur, err := s.current(ctx, c.Key, ccf)
-		if err != nil {
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	var cur map[string]types.AttributeValue
+	switch {
+	case errors.As(err, &ccf):
+		if cur, err = s.current(ctx, c.Key, ccf); err != nil {
 			return err
 		}
-		// Gone already (an SDK retry of a delete that landed): released.
-		if cur != nil {
-			return &FencedError{Op: "release"}
+	case refused(err):
+		return &StoreError{Op: "DeleteItem", Err: err}
+	default:
+		// The delete may have landed: read the record once.
+		item, ok := s.readBack(ctx, c.Key)
+		if !ok || ownClaim(c.Key, c.fp, c.Token, item) != nil {
+			return &StoreError{Op: "DeleteItem", Err: err}
 		}
+		cur = item
+	}
+	// Gone (a delete of ours that landed, answered or not): released.
+	if cur != nil {
+		return &FencedError{Op: "release"}
 	}
 	return nil
 }

@@ -77,7 +77,6 @@ type Config struct {
 type Store struct {
 	client Client
 	cfg    Config
-	names  map[string]string
 	// flate writers are expensive to build; reuse them.
 	writers sync.Pool
 }
@@ -126,14 +125,7 @@ func New(client Client, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{client: client, cfg: cfg, names: map[string]string{
-		"#id":    cfg.KeyAttribute,
-		"#st":    attrStatus,
-		"#exp":   TTLAttribute,
-		"#lease": attrLease,
-		"#fp":    attrFingerprint,
-		"#owner": attrOwner,
-	}}
+	s := &Store{client: client, cfg: cfg}
 	s.writers.New = func() any {
 		w, _ := flate.NewWriter(nil, flate.BestSpeed)
 		return w
