@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
@@ -18,17 +19,30 @@ import (
 // stubTransport answers DynamoDB requests in process: no network, so the
 // benchmarks measure the SDK and the library only. replay makes every
 // conditional PutItem fail with the stored item, as DynamoDB does with
-// ReturnValuesOnConditionCheckFailure=ALL_OLD.
+// ReturnValuesOnConditionCheckFailure=ALL_OLD. It counts the request body
+// bytes of each operation (X-Amz-Target): what the SDK marshals and signs.
 type stubTransport struct {
 	replayBody string
 	replay     bool
+	mu         sync.Mutex
+	bytes      map[string]int
+	calls      map[string]int
 }
 
 func (s *stubTransport) Do(r *http.Request) (*http.Response, error) {
-	_, _ = io.Copy(io.Discard, r.Body)
+	n, _ := io.Copy(io.Discard, r.Body)
 	_ = r.Body.Close()
+	op := r.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndexByte(op, '.')+1:]
+	s.mu.Lock()
+	if s.bytes == nil {
+		s.bytes, s.calls = map[string]int{}, map[string]int{}
+	}
+	s.bytes[op] += int(n)
+	s.calls[op]++
+	s.mu.Unlock()
 	status, body := 200, "{}"
-	if s.replay && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutItem") {
+	if s.replay && op == "PutItem" {
 		status, body = 400, s.replayBody
 	}
 	return &http.Response{
@@ -37,7 +51,19 @@ func (s *stubTransport) Do(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-func stubClient(tr *stubTransport) *dynamodb.Client {
+// perCall returns the mean request body bytes of op so far.
+func (s *stubTransport) perCall(op string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.calls[op] == 0 {
+		return 0
+	}
+	return float64(s.bytes[op]) / float64(s.calls[op])
+}
+
+func stubClient(tr *stubTransport) *dynamodb.Client { return stubClientH(tr) }
+
+func stubClientH(tr aws.HTTPClient) *dynamodb.Client {
 	return dynamodb.NewFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
@@ -48,34 +74,67 @@ func stubClient(tr *stubTransport) *dynamodb.Client {
 // completedItemJSON is a COMPLETED record as DynamoDB returns it with a
 // failed condition (a 201 order body of ~200 bytes as the result).
 func completedItemJSON(fp []byte) string {
-	result := `{"order_id":"ord_0123456789abcdefghijkl","status":"PENDING","amount":500000,"currency":"INR","items":[{"sku":"SKU-1","quantity":2,"unit_price":250000}],"created_at":"2026-11-27T10:00:00Z"}`
+	result := workloadResult
 	b64 := func(b []byte) string {
 		return strings.TrimRight(encodeStd(b), "\n")
 	}
-	return fmt.Sprintf(`{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"id":{"S":"k"},"status":{"S":"COMPLETED"},"fp":{"B":"%s"},"lease_owner":{"S":"tok"},"lease_until":{"N":"0"},"expires_at":{"N":"4102444800"},"rid":{"S":"rid"},"created_at":{"N":"1"},"completed_at":{"N":"2"},"enc":{"N":"0"},"v":{"N":"1"},"result":{"B":"%s"}}}`,
-		b64(fp), b64([]byte(result)))
+	return fmt.Sprintf(`{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{"id":{"S":"%s"},"status":{"S":"COMPLETED"},"fp":{"B":"%s"},"lease_owner":{"S":"tok"},"expires_at":{"N":"4102444800"},"result":{"B":"%s"}}}`,
+		workloadKey, b64(fp), b64(result))
 }
 
 func benchStore(b *testing.B, tr *stubTransport) *idemddb.Store {
-	s, err := idemddb.New(stubClient(tr), idemddb.Config{Table: "idem"})
+	s, err := idemddb.New(stubClient(tr), idemddb.Config{Table: workloadTable})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return s
 }
 
-var benchResult = []byte(`{"order_id":"ord_0123456789abcdefghijkl","status":"PENDING","amount":500000,"currency":"INR"}`)
-
-// BenchmarkFirstCall: claim + completion (PutItem + PutItem).
+// BenchmarkFirstCall: claim + completion (PutItem + UpdateItem), for the
+// workload of the size targets (a 41-byte key, a 293-byte response). It
+// reports the request body bytes of each.
 func BenchmarkFirstCall(b *testing.B) {
-	s := benchStore(b, &stubTransport{})
+	tr := &stubTransport{}
+	s, err := idemddb.New(stubClient(tr), idemddb.Config{Table: workloadTable})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
-	req := idemddb.Request{Key: "scope/route/key-0123456789", Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return benchResult, nil }); err != nil {
+		if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+	b.ReportMetric(tr.perCall("PutItem"), "claim-B/op")
+	b.ReportMetric(tr.perCall("UpdateItem"), "completion-B/op")
+}
+
+// workloadTable is a table name as CloudFormation makes it (stack name,
+// logical id, suffix), for realistic request sizes.
+const workloadTable = "idem-checkout-IdempotencyTable-1Q2W3E4R5T6Y7"
+
+// TestWireBytes: for the workload of the size targets, the claim sends at
+// most 730 body bytes and the completion at most 880 (the Go port of
+// Powertools sends 729 and 877), counted at the HTTP transport.
+func TestWireBytes(t *testing.T) {
+	tr := &stubTransport{}
+	st, err := idemddb.New(stubClient(tr), idemddb.Config{Table: workloadTable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte("p")}
+	if len(req.Key) != 41 || len(workloadResult) != 293 {
+		t.Fatalf("workload is %d/%d bytes", len(req.Key), len(workloadResult))
+	}
+	if _, err := st.Run(context.Background(), req, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil }); err != nil {
+		t.Fatal(err)
+	}
+	claim, done := tr.perCall("PutItem"), tr.perCall("UpdateItem")
+	t.Logf("claim %.0f bytes, completion %.0f bytes", claim, done)
+	if claim == 0 || claim > 730 || done == 0 || done > 880 {
+		t.Fatalf("claim %.0f bytes (want 1..730), completion %.0f bytes (want 1..880)", claim, done)
 	}
 }
 
@@ -84,12 +143,12 @@ func BenchmarkFirstCall(b *testing.B) {
 func BenchmarkFirstCallTransaction(b *testing.B) {
 	s := benchStore(b, &stubTransport{})
 	ctx := context.Background()
-	req := idemddb.Request{Key: "scope/route/key-0123456789", Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
 			c.AddWrites(businessPut())
-			return benchResult, nil
+			return workloadResult, nil
 		}); err != nil {
 			b.Fatal(err)
 		}
@@ -102,7 +161,7 @@ func BenchmarkReplay(b *testing.B) {
 	tr := &stubTransport{replay: true, replayBody: completedItemJSON(sha(fp))}
 	s := benchStore(b, tr)
 	ctx := context.Background()
-	req := idemddb.Request{Key: "k", Fingerprint: fp}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: fp}
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return nil, nil })
@@ -114,13 +173,13 @@ func BenchmarkReplay(b *testing.B) {
 
 // BenchmarkReplayCached: a hit in the in-process cache.
 func BenchmarkReplayCached(b *testing.B) {
-	s, err := idemddb.New(stubClient(&stubTransport{}), idemddb.Config{Table: "idem", Cache: idemddb.NewCache(1024, 0)})
+	s, err := idemddb.New(stubClient(&stubTransport{}), idemddb.Config{Table: workloadTable, Cache: idemddb.NewCache(1024, 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	req := idemddb.Request{Key: "k", Fingerprint: []byte("p")}
-	if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return benchResult, nil }); err != nil {
+	if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil }); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -143,9 +202,9 @@ func businessPut() types.TransactWriteItem {
 	}}
 }
 
-// The baselines make the same SDK calls directly, with items and
-// expressions of the same shape, so (library - baseline) is the library's
-// own cost.
+// The baselines make the same SDK calls directly, with the same items and
+// expressions (BenchmarkFirstCall's workload), so (library - baseline) is
+// the library's own cost.
 func BenchmarkBaselineSDKFirstCall(b *testing.B) {
 	c := stubClient(&stubTransport{})
 	ctx := context.Background()
@@ -154,7 +213,7 @@ func BenchmarkBaselineSDKFirstCall(b *testing.B) {
 		if _, err := c.PutItem(ctx, baselineClaim()); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := c.PutItem(ctx, baselineComplete()); err != nil {
+		if _, err := c.UpdateItem(ctx, baselineComplete()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -171,8 +230,8 @@ func BenchmarkBaselineSDKFirstCallTransaction(b *testing.B) {
 		p := baselineComplete()
 		if _, err := c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			ClientRequestToken: aws.String("0123456789abcdefghijkl"),
-			TransactItems: []types.TransactWriteItem{businessPut(), {Put: &types.Put{
-				TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+			TransactItems: []types.TransactWriteItem{businessPut(), {Update: &types.Update{
+				TableName: p.TableName, Key: p.Key, UpdateExpression: p.UpdateExpression, ConditionExpression: p.ConditionExpression,
 				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues,
 			}}},
 		}); err != nil {
@@ -196,38 +255,35 @@ func BenchmarkBaselineSDKReplay(b *testing.B) {
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 
+// baselineClaim is the claim's PutItem as the library sends it.
 func baselineClaim() *dynamodb.PutItemInput {
 	return &dynamodb.PutItemInput{
-		TableName: aws.String("idem"),
+		TableName: aws.String(workloadTable),
 		Item: map[string]types.AttributeValue{
-			"id": s("scope/route/key-0123456789"), "status": s("IN_PROGRESS"), "fp": &types.AttributeValueMemberB{Value: make([]byte, 32)},
+			"id": s(workloadKey), "status": s("IN_PROGRESS"), "fp": &types.AttributeValueMemberB{Value: make([]byte, 32)},
 			"lease_owner": s("0123456789abcdefghijkl"), "lease_until": n("1790000000000"), "expires_at": n("1790000000"),
-			"rid": s("0123456789abcdefghijkl"), "created_at": n("1790000000000"), "v": n("1"),
 		},
-		ConditionExpression: aws.String("attribute_not_exists(#id) OR #exp <= :now OR (#st = :inprog AND #lease <= :nowms AND #fp = :fp)"),
-		ExpressionAttributeNames: map[string]string{
-			"#id": "id", "#exp": "expires_at", "#st": "status", "#lease": "lease_until", "#fp": "fp",
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": n("1790000000"), ":nowms": n("1790000000000"), ":inprog": s("IN_PROGRESS"), ":fp": &types.AttributeValueMemberB{Value: make([]byte, 32)},
-		},
-		ReturnValues:                        types.ReturnValueAllOld,
+		ConditionExpression:                 aws.String("attribute_not_exists(#id) OR #exp <= :now"),
+		ExpressionAttributeNames:            map[string]string{"#id": "id", "#exp": "expires_at"},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": n("1790000000")},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 }
 
-func baselineComplete() *dynamodb.PutItemInput {
-	return &dynamodb.PutItemInput{
-		TableName: aws.String("idem"),
-		Item: map[string]types.AttributeValue{
-			"id": s("scope/route/key-0123456789"), "status": s("COMPLETED"), "fp": &types.AttributeValueMemberB{Value: make([]byte, 32)},
-			"lease_owner": s("0123456789abcdefghijkl"), "lease_until": n("0"), "expires_at": n("1790000000"),
-			"rid": s("0123456789abcdefghijkl"), "created_at": n("1790000000000"), "completed_at": n("1790000000001"),
-			"enc": n("0"), "v": n("1"), "result": &types.AttributeValueMemberB{Value: benchResult},
+// baselineComplete is the completion's UpdateItem as the library sends it.
+func baselineComplete() *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:           aws.String(workloadTable),
+		Key:                 map[string]types.AttributeValue{"id": s(workloadKey)},
+		UpdateExpression:    aws.String("SET #s = :c, #e = :e, #r = :r REMOVE #l"),
+		ConditionExpression: aws.String("#s = :i AND #o = :t"),
+		ExpressionAttributeNames: map[string]string{
+			"#s": "status", "#o": "lease_owner", "#e": "expires_at", "#r": "result", "#l": "lease_until",
 		},
-		ConditionExpression:       aws.String("#st = :inprog AND #owner = :tok"),
-		ExpressionAttributeNames:  map[string]string{"#st": "status", "#owner": "lease_owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":inprog": s("IN_PROGRESS"), ":tok": s("0123456789abcdefghijkl")},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":i": s("IN_PROGRESS"), ":t": s("0123456789abcdefghijkl"), ":c": s("COMPLETED"), ":e": n("1790000000"),
+			":r": &types.AttributeValueMemberB{Value: workloadResult},
+		},
 	}
 }
 
@@ -246,22 +302,26 @@ func (f *fakeClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ .
 	return &dynamodb.PutItemOutput{}, nil
 }
 
+func (f *fakeClient) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
 func (f *fakeClient) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 
 func BenchmarkLibraryOnlyFirstCall(b *testing.B) {
-	s, err := idemddb.New(&fakeClient{}, idemddb.Config{Table: "idem"})
+	s, err := idemddb.New(&fakeClient{}, idemddb.Config{Table: workloadTable})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	req := idemddb.Request{Key: "scope/route/key-0123456789", Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
 			c.AddWrites(businessPut())
-			return benchResult, nil
+			return workloadResult, nil
 		}); err != nil {
 			b.Fatal(err)
 		}
@@ -271,17 +331,16 @@ func BenchmarkLibraryOnlyFirstCall(b *testing.B) {
 func BenchmarkLibraryOnlyReplay(b *testing.B) {
 	fp := []byte(`POST /orders {"currency":"INR"}`)
 	item := map[string]types.AttributeValue{
-		"id": s("k"), "status": s("COMPLETED"), "fp": &types.AttributeValueMemberB{Value: sha(fp)},
-		"lease_owner": s("tok"), "lease_until": n("0"), "expires_at": n("4102444800"), "rid": s("rid"),
-		"created_at": n("1"), "completed_at": n("2"), "enc": n("0"), "v": n("1"),
-		"result": &types.AttributeValueMemberB{Value: benchResult},
+		"id": s(workloadKey), "status": s("COMPLETED"), "fp": &types.AttributeValueMemberB{Value: sha(fp)},
+		"lease_owner": s("tok"), "expires_at": n("4102444800"),
+		"result": &types.AttributeValueMemberB{Value: workloadResult},
 	}
-	st, err := idemddb.New(&fakeClient{replayItem: item}, idemddb.Config{Table: "idem"})
+	st, err := idemddb.New(&fakeClient{replayItem: item}, idemddb.Config{Table: workloadTable})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	req := idemddb.Request{Key: "k", Fingerprint: fp}
+	req := idemddb.Request{Key: workloadKey, Fingerprint: fp}
 	b.ReportAllocs()
 	for b.Loop() {
 		if res, err := st.Run(ctx, req, nil); err != nil || !res.Replayed {

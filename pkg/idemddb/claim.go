@@ -25,9 +25,8 @@ type Claim struct {
 	// same request: a previous attempt may have run partway.
 	TakenOver bool
 
-	writes  []types.TransactWriteItem
-	fp      []byte
-	created int64 // ms
+	writes []types.TransactWriteItem
+	fp     []byte
 }
 
 // AddWrites adds writes (Put, Update, Delete or ConditionCheck entries) that

@@ -22,12 +22,13 @@
 //   - a *MismatchError (errors.Is ErrMismatch) when the key was used with a
 //     different fingerprint.
 //
-// Completion and release are fenced: both are conditioned on status
-// IN_PROGRESS and the caller's own lease token, so an instance whose lease
-// was taken over can neither overwrite nor delete the new owner's record; it
-// gets a *FencedError. Writes the work adds with Claim.AddWrites commit in
-// the same TransactWriteItems as the completion: the business write and the
-// record commit together or not at all.
+// Completion and release are fenced on the caller's own lease token (the
+// release also on status IN_PROGRESS), so an instance whose lease was taken
+// over can neither overwrite nor delete the new owner's record; it gets a
+// *FencedError. The completion is one UpdateItem that sends only what
+// changes: status, expiry and result, atomically. Writes the work adds with
+// Claim.AddWrites commit in the same TransactWriteItems as that update: the
+// business write and the record commit together or not at all.
 //
 // When the work returns an error the key is released (a fenced DeleteItem)
 // so a retry runs the work again, and the work's error is returned
@@ -50,6 +51,29 @@
 // released at once), a record COMPLETED by the caller's lease means the
 // completion landed, and a record gone means the release did. This costs
 // nothing on the happy path, and no key waits for a lease that nobody holds.
+//
+// # Record
+//
+// One item per key, holding only what the protocol needs:
+//
+//	id           S  the key (the partition key; Config.KeyAttribute)
+//	status       S  IN_PROGRESS or COMPLETED
+//	fp           B  SHA-256 of the request fingerprint
+//	lease_owner  S  the lease token of the claim that holds, or completed, it
+//	lease_until  N  end of the lease, epoch milliseconds (IN_PROGRESS only)
+//	expires_at   N  expiry, epoch seconds: the TTL attribute (TTLAttribute)
+//	rid          S  resource id, only after a takeover (otherwise it is
+//	                lease_owner, the first claim's token)
+//	result       B  the result, deflated when enc says so; absent when empty
+//	                or not retained
+//	enc          N  1 deflate, 2 not retained; absent means raw
+//	size         N  size of a result that was not retained
+//
+// A claim item with the longest key (MaxKeyBytes) is about 640 bytes; a
+// completed record for a 41-byte key and a 293-byte result is 440 bytes.
+// Records written by the first release (layout 1, which also carried
+// created_at, completed_at and v = 1) are read as before: they replay,
+// mismatch and are taken over like new ones.
 //
 // Records expire through DynamoDB's native TTL on the attribute named by
 // TTLAttribute. TTL deletes lazily, so expiry is also checked in the claim

@@ -15,28 +15,28 @@ import (
 // Enable DynamoDB TTL on it (template.yaml does).
 const TTLAttribute = "expires_at"
 
-// Record attribute names. Short, so a claim item stays well under 1 KB.
+// Record attribute names (layout 2). A record holds only what the protocol
+// needs; see the package documentation for the table of attributes.
 const (
 	attrStatus      = "status"      // S: IN_PROGRESS | COMPLETED
 	attrFingerprint = "fp"          // B: SHA-256 of the request fingerprint
-	attrOwner       = "lease_owner" // S: lease token of the current owner
-	attrLease       = "lease_until" // N: lease end, epoch milliseconds
-	attrResourceID  = "rid"         // S: resource id fixed at the first claim
-	attrCreated     = "created_at"  // N: epoch milliseconds
-	attrCompleted   = "completed_at"
-	attrResult      = "result" // B: encoded result
-	attrEncoding    = "enc"    // N: resultRaw | resultDeflate | resultNotRetained
-	attrResultSize  = "size"   // N: encoded size when not retained
-	attrVersion     = "v"      // N: schema version
+	attrOwner       = "lease_owner" // S: lease token of the current (or completing) owner
+	attrLease       = "lease_until" // N: lease end, epoch ms; IN_PROGRESS only
+	attrResourceID  = "rid"         // S: resource id, only when it is not lease_owner (after a takeover)
+	attrResult      = "result"      // B: encoded result; absent when empty or not retained
+	attrEncoding    = "enc"         // N: resultDeflate | resultNotRetained; absent means raw
+	attrResultSize  = "size"        // N: encoded size of a result not retained
 )
+
+// Layout 1 (the first release) also wrote created_at, completed_at and
+// v = 1, which are ignored, and always wrote rid and enc; its records
+// decode with the same rules.
 
 // Record status values.
 const (
 	StatusInProgress = "IN_PROGRESS"
 	StatusCompleted  = "COMPLETED"
 )
-
-const schemaVersion = "1"
 
 const (
 	resultRaw         = 0
@@ -52,7 +52,6 @@ type record struct {
 	leaseUntil int64 // ms
 	expiresAt  int64 // s
 	rid        string
-	created    int64 // ms
 	result     []byte
 	enc        int
 	size       int
@@ -91,9 +90,11 @@ func decodeRecord(item map[string]types.AttributeValue) record {
 	r.status = getS(attrStatus)
 	r.owner = getS(attrOwner)
 	r.rid = getS(attrResourceID)
+	if r.rid == "" { // layout 2: the first claim's token, which is the owner until a takeover
+		r.rid = r.owner
+	}
 	r.leaseUntil = getN(attrLease)
 	r.expiresAt = getN(TTLAttribute)
-	r.created = getN(attrCreated)
 	r.enc = int(getN(attrEncoding))
 	r.size = int(getN(attrResultSize))
 	if v, ok := item[attrFingerprint].(*types.AttributeValueMemberB); ok {

@@ -164,19 +164,20 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error)
 	return nil, nil, &StoreError{Op: "PutItem", Err: errors.New("record changed under three consecutive claims")}
 }
 
-// claimItem is the IN_PROGRESS record of a claim by token.
-func (s *Store) claimItem(key string, fp []byte, token, rid string, lease time.Time, created int64, now time.Time) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		s.cfg.KeyAttribute: str(key),
-		attrStatus:         str(StatusInProgress),
-		attrFingerprint:    &types.AttributeValueMemberB{Value: fp},
-		attrOwner:          str(token),
-		attrLease:          num(msOf(lease)),
-		TTLAttribute:       num(now.Add(s.cfg.Retention).Unix()),
-		attrResourceID:     str(rid),
-		attrCreated:        num(created),
-		attrVersion:        &types.AttributeValueMemberN{Value: schemaVersion},
+// claimItem is the IN_PROGRESS record of a claim by token. The resource id
+// is stored only when it is not the token (a takeover).
+func (s *Store) claimItem(key string, fp []byte, token, rid string, lease time.Time, now time.Time) map[string]types.AttributeValue {
+	item := make(map[string]types.AttributeValue, 7)
+	item[s.cfg.KeyAttribute] = str(key)
+	item[attrStatus] = str(StatusInProgress)
+	item[attrFingerprint] = &types.AttributeValueMemberB{Value: fp}
+	item[attrOwner] = str(token)
+	item[attrLease] = num(msOf(lease))
+	item[TTLAttribute] = num(now.Add(s.cfg.Retention).Unix())
+	if rid != token {
+		item[attrResourceID] = str(rid)
 	}
+	return item
 }
 
 // claim makes the single conditional PutItem of a fresh claim: the key is
@@ -188,7 +189,7 @@ func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time)
 	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now))) // as stored
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.cfg.Table),
-		Item:                     s.claimItem(key, fp, token, token, lease, msOf(now), now),
+		Item:                     s.claimItem(key, fp, token, token, lease, now),
 		ConditionExpression:      aws.String(claimCondition),
 		ExpressionAttributeNames: map[string]string{"#id": s.cfg.KeyAttribute, "#exp": TTLAttribute},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -197,15 +198,15 @@ func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time)
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return &Claim{Key: key, Token: token, ResourceID: token, LeaseUntil: lease, fp: fp, created: msOf(now)}, nil, nil
+		return &Claim{Key: key, Token: token, ResourceID: token, LeaseUntil: lease, fp: fp}, nil, nil
 	}
 	return s.claimFailed(ctx, key, fp, token, err)
 }
 
 // takeOver replaces the lapsed lease of the same request (old) with a claim
 // of ours, with one conditional PutItem fenced on the old owner. The new
-// record keeps old's resource id and creation time, so ids derived from the
-// resource id survive the takeover even when its answer is lost.
+// record keeps old's resource id, so ids derived from it survive the
+// takeover even when its answer is lost.
 func (s *Store) takeOver(ctx context.Context, key string, fp []byte, old *record, now time.Time) (*Claim, map[string]types.AttributeValue, error) {
 	token := newToken()
 	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now)))
@@ -215,7 +216,7 @@ func (s *Store) takeOver(ctx context.Context, key string, fp []byte, old *record
 	}
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.cfg.Table),
-		Item:                     s.claimItem(key, fp, token, rid, lease, old.created, now),
+		Item:                     s.claimItem(key, fp, token, rid, lease, now),
 		ConditionExpression:      aws.String(takeoverCondition),
 		ExpressionAttributeNames: map[string]string{"#st": attrStatus, "#owner": attrOwner, "#lease": attrLease},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -224,7 +225,7 @@ func (s *Store) takeOver(ctx context.Context, key string, fp []byte, old *record
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return &Claim{Key: key, Token: token, ResourceID: rid, LeaseUntil: lease, TakenOver: true, fp: fp, created: old.created}, nil, nil
+		return &Claim{Key: key, Token: token, ResourceID: rid, LeaseUntil: lease, TakenOver: true, fp: fp}, nil, nil
 	}
 	return s.claimFailed(ctx, key, fp, token, err)
 }
@@ -277,7 +278,7 @@ func ownClaim(key string, fp []byte, token string, item map[string]types.Attribu
 		return nil
 	}
 	return &Claim{Key: key, Token: token, ResourceID: r.rid, LeaseUntil: time.UnixMilli(r.leaseUntil),
-		TakenOver: r.rid != token, fp: fp, created: r.created}
+		TakenOver: r.rid != token, fp: fp}
 }
 
 // refused reports whether err proves that DynamoDB did not apply the
@@ -375,9 +376,12 @@ func (s *Store) decide(key string, fp []byte, item map[string]types.AttributeVal
 }
 
 // Complete stores data as the result of c's work and marks the record
-// COMPLETED, together with the writes added to c, in one request: a PutItem,
-// or a TransactWriteItems when c has writes. See the package documentation
-// for what each failure means for the record.
+// COMPLETED, together with the writes added to c, in one request: an
+// UpdateItem that sends only what changes (status, expiry, result; the lease
+// end is removed), fenced on c's token, or a TransactWriteItems holding the
+// same update when c has writes. A *FencedError means another caller holds
+// the record now (a takeover after c's lease lapsed). See the package documentation for what
+// each failure means for the record.
 func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, error) {
 	stored, enc := s.encodeResult(data)
 	size := len(stored)
@@ -386,57 +390,49 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		stored, enc, retained = nil, resultNotRetained, false
 	}
 	now := s.cfg.Now()
-	item := map[string]types.AttributeValue{
-		s.cfg.KeyAttribute: str(c.Key),
-		attrStatus:         str(StatusCompleted),
-		attrFingerprint:    &types.AttributeValueMemberB{Value: c.fp},
-		attrOwner:          str(c.Token),
-		attrLease:          num(0),
-		TTLAttribute:       num(now.Add(s.cfg.Retention).Unix()),
-		attrResourceID:     str(c.ResourceID),
-		attrCreated:        num(c.created),
-		attrCompleted:      num(msOf(now)),
-		attrEncoding:       num(int64(enc)),
-		attrVersion:        &types.AttributeValueMemberN{Value: schemaVersion},
+	expires := now.Add(s.cfg.Retention).Unix()
+	upd := completion{key: map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)}}
+	upd.values = map[string]types.AttributeValue{
+		":t": str(c.Token), ":c": str(StatusCompleted), ":e": num(expires),
 	}
 	switch {
-	case retained && len(stored) > 0: // an empty result is stored as no attribute
-		item[attrResult] = &types.AttributeValueMemberB{Value: stored}
 	case !retained:
-		item[attrResultSize] = num(int64(size))
+		upd.expr, upd.names = completeNotRetained, namesNotRetained
+		upd.values[":n"] = num(resultNotRetained)
+		upd.values[":z"] = num(int64(size))
+	case len(stored) == 0: // an empty result is stored as no attribute
+		upd.expr, upd.names = completeEmpty, namesEmpty
+	case enc == resultDeflate:
+		upd.expr, upd.names = completeDeflate, namesDeflate
+		upd.values[":r"] = &types.AttributeValueMemberB{Value: stored}
+		upd.values[":n"] = num(resultDeflate)
+	default:
+		upd.expr, upd.names = completeRaw, namesRaw
+		upd.values[":r"] = &types.AttributeValueMemberB{Value: stored}
 	}
-	names := map[string]string{"#st": attrStatus, "#owner": attrOwner}
-	values := map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)}
 
 	if len(c.writes) == 0 {
-		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: aws.String(s.cfg.Table), Item: item, ConditionExpression: aws.String(fenceCondition),
-			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.cfg.Table), Key: upd.key, UpdateExpression: aws.String(upd.expr),
+			ConditionExpression: aws.String(completeFence), ExpressionAttributeNames: upd.names(),
+			ExpressionAttributeValues: upd.values,
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
-			if !errors.As(err, &ccf) {
-				if err := s.completionUnknown(ctx, c, "PutItem", err); err != nil {
-					return Result{}, err
-				}
-			} else {
-				cur, err := s.current(ctx, c.Key, ccf)
-				if err != nil {
-					return Result{}, err
-				}
-				// Completed by this very lease: an SDK retry of a put that landed.
-				if !completedBy(cur, c.Token) {
-					return Result{}, &FencedError{Op: "complete"}
-				}
+			if errors.As(err, &ccf) {
+				return Result{}, &FencedError{Op: "complete"}
+			}
+			if err := s.completionUnknown(ctx, c, "UpdateItem", err); err != nil {
+				return Result{}, err
 			}
 		}
 	} else {
 		items := make([]types.TransactWriteItem, 0, len(c.writes)+1)
 		items = append(items, c.writes...)
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName: aws.String(s.cfg.Table), Item: item, ConditionExpression: aws.String(fenceCondition),
-			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.cfg.Table), Key: upd.key, UpdateExpression: aws.String(upd.expr),
+			ConditionExpression: aws.String(completeFence), ExpressionAttributeNames: upd.names(),
+			ExpressionAttributeValues: upd.values,
 		}})
 		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems: items,
@@ -454,10 +450,53 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		}
 	}
 	if s.cfg.Cache != nil && retained {
-		r := record{result: stored, enc: enc, expiresAt: now.Add(s.cfg.Retention).Unix()}
+		r := record{result: stored, enc: enc, expiresAt: expires}
 		s.cfg.Cache.put(c.Key, c.fp, &r)
 	}
 	return Result{Data: data, Retained: retained}, nil
+}
+
+// completion is the UpdateItem that completes a record.
+type completion struct {
+	key    map[string]types.AttributeValue
+	expr   string
+	names  func() map[string]string
+	values map[string]types.AttributeValue
+}
+
+// The completion's expressions, one per result encoding, built once. The
+// fence is the lease token: tokens are unique per claim, so a record that
+// holds the completing token is that claim (or its own completion, which an
+// SDK retry then rewrites with the same values); a takeover, a release or
+// an expiry replaced it.
+const (
+	completeFence       = "#o = :t"
+	completeRaw         = "SET #s = :c, #e = :e, #r = :r REMOVE #l"
+	completeDeflate     = "SET #s = :c, #e = :e, #r = :r, #n = :n REMOVE #l"
+	completeEmpty       = "SET #s = :c, #e = :e REMOVE #l"
+	completeNotRetained = "SET #s = :c, #e = :e, #n = :n, #z = :z REMOVE #l"
+)
+
+// The names each completion expression binds (DynamoDB rejects unused
+// ones). Functions, so no caller can change a shared map.
+func namesRaw() map[string]string {
+	return map[string]string{"#s": attrStatus, "#o": attrOwner, "#e": TTLAttribute, "#r": attrResult, "#l": attrLease}
+}
+
+func namesDeflate() map[string]string {
+	m := namesRaw()
+	m["#n"] = attrEncoding
+	return m
+}
+
+func namesEmpty() map[string]string {
+	return map[string]string{"#s": attrStatus, "#o": attrOwner, "#e": TTLAttribute, "#l": attrLease}
+}
+
+func namesNotRetained() map[string]string {
+	m := namesEmpty()
+	m["#n"], m["#z"] = attrEncoding, attrResultSize
+	return m
 }
 
 // completedBy reports whether item is a COMPLETED record of token's lease.
