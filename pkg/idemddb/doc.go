@@ -22,6 +22,14 @@
 //   - a *MismatchError (errors.Is ErrMismatch) when the key was used with a
 //     different fingerprint.
 //
+// A caller that would rather wait for a duplicate in progress than get
+// *InProgressError sets Request.Wait: it polls the record (strongly
+// consistent reads at 100 ms, 200 ms, 400 ms, 800 ms, then every second; at
+// most MaxWaitReads(wait), 8 for 5 s) and gets the stored result as a replay
+// once the record completes, or claims the key itself when the other caller
+// releases it or its lease lapses. The wait ends WaitMargin before ctx's
+// deadline at the latest; the error then says how long it waited.
+//
 // Completion and release are fenced on the caller's own lease token (the
 // release also on status IN_PROGRESS), so an instance whose lease was taken
 // over can neither overwrite nor delete the new owner's record; it gets a

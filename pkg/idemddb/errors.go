@@ -33,6 +33,10 @@ type InProgressError struct {
 	LeaseUntil time.Time
 	// RetryAfter is the time from the check until LeaseUntil, never negative.
 	RetryAfter time.Duration
+	// Waited is how long the caller waited (Request.Wait) before giving up,
+	// and WaitReads how many reads it made meanwhile.
+	Waited    time.Duration
+	WaitReads int
 }
 
 // Error implements error.

@@ -25,6 +25,15 @@ type Request struct {
 	// Fingerprint describes the request; the store keeps its SHA-256. The
 	// same key with a different fingerprint is a mismatch.
 	Fingerprint []byte
+	// Wait, when positive, is how long a caller that finds the key in
+	// progress waits for the other caller to finish before it gets
+	// *InProgressError: it polls the record with strongly consistent reads
+	// (see MaxWaitReads) and returns the stored result as a replay once the
+	// record completes; if the other caller releases the key (its work
+	// failed) or its lease lapses, this caller claims the key and runs its
+	// own work. The wait never outlasts ctx's deadline minus WaitMargin. A
+	// mismatch is never waited for.
+	Wait time.Duration
 }
 
 // Result is the outcome of a successful Run.
@@ -36,6 +45,10 @@ type Result struct {
 	// Retained is false when the result was too large to store: the record
 	// is COMPLETED without it and replays get a *ResultTooLargeError.
 	Retained bool
+	// Waited is how long the call waited for another caller (Request.Wait),
+	// and WaitReads how many reads it made meanwhile: for logs and metrics.
+	Waited    time.Duration
+	WaitReads int
 }
 
 // Conditions. Expression attribute names are bound per expression because
@@ -111,7 +124,8 @@ func (s *Store) runWork(ctx context.Context, c *Claim, work func(context.Context
 // non-nil when err is nil: a claim means the caller must run its work and
 // then call Complete or Release; a result is a replay of the completed
 // record. Run is Begin, work, then Complete or Release; use Begin directly
-// when the work cannot be a single function call.
+// when the work cannot be a single function call. With req.Wait, a key in
+// progress is waited for (see Request.Wait) before *InProgressError.
 func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error) {
 	if req.Key == "" || len(req.Key) > MaxKeyBytes {
 		return nil, nil, fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrInvalidRequest, MaxKeyBytes, len(req.Key))
@@ -131,9 +145,18 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error)
 			return nil, &Result{Data: data, Replayed: true, Retained: true}, nil
 		}
 	}
-	// A fresh claim first; when a lapsed lease of the same request blocks
-	// it, a takeover of exactly that lease. Either can find the record
-	// changed under it: try again, a bounded number of times.
+	c, res, err := s.begin(ctx, req.Key, fp, now)
+	var busy *InProgressError
+	if req.Wait > 0 && errors.As(err, &busy) {
+		return s.await(ctx, req.Key, fp, req.Wait, busy)
+	}
+	return c, res, err
+}
+
+// begin claims key: a fresh claim first; when a lapsed lease of the same
+// request blocks it, a takeover of exactly that lease. Either can find the
+// record changed under it: try again, a bounded number of times.
+func (s *Store) begin(ctx context.Context, key string, fp []byte, now time.Time) (*Claim, *Result, error) {
 	var lapsed *record
 	for attempt := 1; attempt <= 3; attempt++ {
 		var (
@@ -142,14 +165,14 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error)
 			err     error
 		)
 		if lapsed == nil {
-			claim, blocker, err = s.claim(ctx, req.Key, fp, now)
+			claim, blocker, err = s.claim(ctx, key, fp, now)
 		} else {
-			claim, blocker, err = s.takeOver(ctx, req.Key, fp, lapsed, now)
+			claim, blocker, err = s.takeOver(ctx, key, fp, lapsed, now)
 		}
 		if err != nil || claim != nil {
 			return claim, nil, err
 		}
-		res, next, err := s.decide(req.Key, fp, blocker, now)
+		res, next, err := s.decide(key, fp, blocker, now)
 		switch next {
 		case decided:
 			return nil, res, err
@@ -305,15 +328,8 @@ func refused(err error) bool {
 func (s *Store) readBack(ctx context.Context, key string) (map[string]types.AttributeValue, bool) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
 	defer cancel()
-	got, err := s.client.GetItem(rctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.cfg.Table),
-		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, false
-	}
-	return got.Item, true
+	item, err := s.readRecord(rctx, key)
+	return item, err == nil
 }
 
 // current returns the item that failed a condition: the one the engine
@@ -323,15 +339,7 @@ func (s *Store) current(ctx context.Context, key string, ccf *types.ConditionalC
 	if ccf.Item != nil {
 		return ccf.Item, nil
 	}
-	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.cfg.Table),
-		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, &StoreError{Op: "GetItem", Err: err}
-	}
-	return got.Item, nil
+	return s.readRecord(ctx, key)
 }
 
 // What decide found the blocking record allows next.

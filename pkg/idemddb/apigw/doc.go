@@ -61,7 +61,30 @@
 //     (DefaultDropHeaders: Date, X-Request-Id, X-Amzn-RequestId, trace ids
 //     and the like; WithDropHeaders) are not stored.
 //   - While the first request runs: 409 with Retry-After (whole seconds
-//     until its lease ends, at least 1).
+//     until its lease ends, at least 1), unless the request may wait.
+//
+// # Waiting for the first request
+//
+// A duplicate that arrives while the first request still runs ("Pay Now"
+// clicked three times) can wait for it instead of getting 409: per request
+// with the RFC 7240 preference "Prefer: wait=N" (seconds, capped by
+// WithMaxWait, default 10 s; WithMaxWait(0) ignores it), or for every
+// request with WithWait (default: no wait). The wrapper waits up to that
+// long, and never past the invocation's deadline minus idemddb.WaitMargin,
+// then answers the first request's stored response as a replay, with
+// "Idempotent-Replayed: true" and, when it honoured the header,
+// "Preference-Applied: wait=<seconds>". If the first request fails and
+// releases the key meanwhile (or its lease lapses), the waiting request
+// claims the key and runs the handler itself. If the wait ends first, the
+// answer is the usual 409 with Retry-After (and Preference-Applied). A
+// mismatch (422) is answered at once, never waited for.
+//
+// The cost: the waiting invocation stays busy (it is billed, and holds one
+// unit of the function's concurrency) and polls the record with strongly
+// consistent GetItems at 100 ms, 200 ms, 400 ms, 800 ms, then every second:
+// at most idemddb.MaxWaitReads(N) reads, 8 for a 5 s wait, 13 for 10 s,
+// plus the claim that starts it. The log line of a request that waited
+// carries waited_ms and wait_reads.
 //
 // Only some statuses are stored (DefaultStorePolicy, WithStorePolicy):
 // 2xx, 3xx but 304, and 4xx but 408, 409, 423, 425 and 429. For the others,

@@ -38,6 +38,9 @@ type event struct {
 	key         string // scoped record key (a hash), "" before it is known
 	requestID   string
 	notRetained bool
+	waited      time.Duration // how long the request waited for a duplicate in progress
+	waitReads   int
+	applied     string // Preference-Applied value, "" when none
 	err         error
 }
 
@@ -94,6 +97,9 @@ func (w *wrapper) record(ctx context.Context, ev *event) {
 		}
 		if ev.requestID != "" {
 			attrs = append(attrs, slog.String("request_id", ev.requestID))
+		}
+		if ev.waitReads > 0 {
+			attrs = append(attrs, slog.Float64("waited_ms", float64(ev.waited.Microseconds())/1000), slog.Int("wait_reads", ev.waitReads))
 		}
 		if ev.notRetained {
 			attrs = append(attrs, slog.Bool("response_retained", false))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
 )
@@ -76,6 +77,8 @@ type config struct {
 	logger        *slog.Logger
 	metrics       io.Writer
 	namespace     string
+	wait          time.Duration
+	maxWait       time.Duration
 }
 
 func newConfig(opts []Option) *config {
@@ -87,6 +90,7 @@ func newConfig(opts []Option) *config {
 		problemBase: DefaultProblemBase,
 		metrics:     os.Stdout,
 		namespace:   DefaultNamespace,
+		maxWait:     DefaultMaxWait,
 	}
 	WithDropHeaders(DefaultDropHeaders()...)(c)
 	for _, o := range opts {
@@ -202,4 +206,23 @@ func WithNamespace(ns string) Option {
 			c.namespace = ns
 		}
 	}
+}
+
+// WithWait makes a request that finds its key in progress (a duplicate of
+// a request still running) wait up to d for that request's response and
+// answer with it, as a replay, instead of answering 409 at once (default 0:
+// no wait). A client's "Prefer: wait=N" overrides d (see WithMaxWait).
+// Every wait ends before the invocation's deadline (idemddb.WaitMargin) and
+// costs at most idemddb.MaxWaitReads(d) reads; if the first request fails
+// and releases the key meanwhile, the waiting one runs the handler itself.
+func WithWait(d time.Duration) Option {
+	return func(c *config) { c.wait = max(d, 0) }
+}
+
+// WithMaxWait caps the wait a client asks for with the RFC 7240 preference
+// "Prefer: wait=N" (seconds; default DefaultMaxWait). A request carrying
+// it waits min(N, d) as WithWait describes, and the response says so with
+// "Preference-Applied: wait=<seconds>". d <= 0 ignores the preference.
+func WithMaxWait(d time.Duration) Option {
+	return func(c *config) { c.maxWait = d }
 }

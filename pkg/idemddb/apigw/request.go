@@ -20,6 +20,7 @@ type request struct {
 	path        string // concrete path
 	query       string // canonical query string
 	keyValues   []string
+	prefer      []string // Prefer header values
 	contentType string
 	body        string
 	base64      bool
@@ -77,6 +78,7 @@ func fromV1(r *events.APIGatewayProxyRequest) *request {
 		path:        r.Path,
 		query:       q.Encode(),
 		keyValues:   headerValuesV1(r, HeaderName),
+		prefer:      headerValuesV1(r, PreferHeader),
 		contentType: first(headerValuesV1(r, "Content-Type")),
 		body:        r.Body,
 		base64:      r.IsBase64Encoded,
@@ -102,6 +104,7 @@ func fromV2(r *events.APIGatewayV2HTTPRequest) *request {
 		path:        firstNonEmpty(r.RawPath, r.RequestContext.HTTP.Path),
 		query:       query,
 		keyValues:   headerValues(r.Headers, HeaderName),
+		prefer:      headerValues(r.Headers, PreferHeader),
 		contentType: first(headerValues(r.Headers, "Content-Type")),
 		body:        r.Body,
 		base64:      r.IsBase64Encoded,

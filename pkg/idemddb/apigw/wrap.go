@@ -158,12 +158,13 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 			"Idempotent requests to this endpoint need an authenticated caller."))
 	}
 	ev.key = scopedKey(in.route, in.principal, key)
+	wait, applied := w.c.waitFor(in.prefer)
 
 	var (
 		claim *idemddb.Claim
 		fresh *response
 	)
-	res, err := w.s.Run(ctx, idemddb.Request{Key: ev.key, Fingerprint: fingerprint(in, body)},
+	res, err := w.s.Run(ctx, idemddb.Request{Key: ev.key, Fingerprint: fingerprint(in, body), Wait: wait},
 		func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 			claim = c
 			r, err := call(ctx)
@@ -176,6 +177,14 @@ func (w *wrapper) serve(ctx context.Context, in *request, call func(context.Cont
 			}
 			return encodeResponse(r, w.c.drop), nil
 		})
+	ev.waited, ev.waitReads = res.Waited, res.WaitReads
+	var busy *idemddb.InProgressError
+	if errors.As(err, &busy) {
+		ev.waited, ev.waitReads = busy.Waited, busy.WaitReads
+	}
+	if ev.waitReads > 0 {
+		ev.applied = applied
+	}
 	return w.finish(ctx, &ev, res, err, claim, fresh)
 }
 
@@ -205,6 +214,9 @@ func (w *wrapper) finish(ctx context.Context, ev *event, res idemddb.Result, err
 			r.Headers = map[string]string{}
 		}
 		r.Headers[ReplayedHeader] = "true"
+		if ev.applied != "" {
+			r.Headers[PreferenceAppliedHeader] = ev.applied
+		}
 		ev.outcome, ev.status = outReplayed, r.Status
 		w.record(ctx, ev)
 		return r, false, nil
@@ -221,7 +233,11 @@ func (w *wrapper) finish(ctx context.Context, ev *event, res idemddb.Result, err
 		p := w.c.problem(ProblemKeyInUse, http.StatusConflict, "Request in progress",
 			"A request with this Idempotency-Key is still being processed; retry after the indicated delay.")
 		p.RetryAfter = ceilSeconds(inpr.RetryAfter)
-		return w.reply(ctx, ev, p)
+		out, useFresh, err := w.reply(ctx, ev, p)
+		if ev.applied != "" {
+			out.Headers[PreferenceAppliedHeader] = ev.applied
+		}
+		return out, useFresh, err
 	case errors.As(err, &mis):
 		ev.outcome = outMismatch
 		return w.reply(ctx, ev, w.c.problem(ProblemKeyReused, http.StatusUnprocessableEntity, "Idempotency-Key reused",
