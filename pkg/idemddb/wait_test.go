@@ -146,7 +146,10 @@ func TestWaitTakesOverALapsedLease(t *testing.T) {
 	}
 	w := newWaiter(t, e, cfg)
 	var rid string
-	done := w.run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) { rid = c.ResourceID; return []byte("took over"), nil })
+	done := w.run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
+		rid = c.ResourceID
+		return []byte("took over"), nil
+	})
 	<-w.polled
 	clk.Advance(11 * time.Second)
 	o := <-done
