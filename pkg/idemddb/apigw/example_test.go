@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
@@ -80,4 +81,72 @@ func ExampleWrapV2() {
 	// 201 /orders/42 {"orderId":"42"} replayed="true"
 	// 422 application/problem+json
 	// 400 {"type":"https://docs.acme.dev/problems/idempotency-key-missing","title":"Idempotency-Key required","status":400,"detail":"POST requests to this endpoint require an Idempotency-Key header."}
+}
+
+// A REST API (payload 1.0) handler with the options a payments endpoint
+// usually sets: a smaller body limit, callers must be authenticated, and
+// duplicates that arrive while the first request runs wait up to 5 s for
+// its response instead of getting 409.
+func ExampleWrapV1() {
+	ctx := context.Background()
+	client := engine.Client() // in Lambda: dynamodb.NewFromConfig(cfg)
+	table := ddbtest.UniqueName("payments-idempotency")
+	if err := ddbtest.CreateTable(ctx, client, table, "id", ""); err != nil {
+		fmt.Println(err)
+		return
+	}
+	store, err := idemddb.New(client, idemddb.Config{Table: table, Retention: 48 * time.Hour})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pay := func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return events.APIGatewayProxyResponse{StatusCode: 201, Body: `{"payment_id":"pay_1"}`,
+			Headers: map[string]string{"Content-Type": "application/json"}}, nil
+	}
+	handler := apigw.WrapV1(store, pay,
+		apigw.WithMaxBodyBytes(64<<10),
+		apigw.WithPrincipalRequired(),
+		apigw.WithWait(5*time.Second),
+		apigw.WithLogger(slog.New(slog.DiscardHandler)), apigw.WithMetrics(nil))
+
+	req := events.APIGatewayProxyRequest{
+		HTTPMethod: "POST", Resource: "/payments", Path: "/payments",
+		Headers: map[string]string{"Content-Type": "application/json", "Idempotency-Key": "pay-9f1c"},
+		Body:    `{"order_id":"ord_1","amount":500000}`,
+		RequestContext: events.APIGatewayProxyRequestContext{
+			HTTPMethod: "POST",
+			Authorizer: map[string]any{"claims": map[string]any{"sub": "user-1", "iss": "https://cognito-idp.example"}},
+		},
+	}
+	for range 2 {
+		resp, _ := handler(ctx, req)
+		fmt.Printf("%d %s replayed=%q\n", resp.StatusCode, resp.Body, resp.Headers[apigw.ReplayedHeader])
+	}
+	req.RequestContext.Authorizer = nil // no caller
+	anon, _ := handler(ctx, req)
+	fmt.Println(anon.StatusCode)
+	// Output:
+	// 201 {"payment_id":"pay_1"} replayed=""
+	// 201 {"payment_id":"pay_1"} replayed="true"
+	// 403
+}
+
+// WithTransactionCanceled turns a write of the handler's that failed its
+// condition (nothing was committed, the key was released) into the
+// function's own problem, here "order already paid".
+func ExampleWithTransactionCanceled() {
+	alreadyPaid := func(_ context.Context, err *idemddb.TransactionCanceledError) apigw.Problem {
+		if err.Index == 0 && err.Reasons[0].Code == "ConditionalCheckFailed" { // write 0: the order's PENDING -> PAID
+			return apigw.Problem{Type: "order-already-paid", Title: "Order already paid", Status: 409}
+		}
+		return apigw.Problem{} // the default 409 transaction-conflict
+	}
+	p := alreadyPaid(context.Background(), &idemddb.TransactionCanceledError{
+		Index: 0, Reasons: []idemddb.CancellationReason{{Code: "ConditionalCheckFailed"}},
+	})
+	fmt.Println(p.Status, p.Type)
+	// In main: lambda.Start(apigw.WrapV2(store, handler, apigw.WithTransactionCanceled(alreadyPaid)))
+	// Output:
+	// 409 order-already-paid
 }
