@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"testing"
 
@@ -159,4 +160,47 @@ func TestAddWritesCommitWithTheRecord(t *testing.T) {
 	if rc.count(t) != 3 || r.count("e1") != 1 || r.count("e2") != 1 || r.count("e3") != 2 {
 		t.Fatalf("%d receipts, executions %v; want 3 receipts (e1, e2 and the old e3), e3 run on each delivery", rc.count(t), r.n)
 	}
+}
+
+// BenchmarkRequestsPerRecord reports the DynamoDB requests per record
+// (ddb-req/record, counted on the wire) and the time per 10-record batch
+// on moto, for first executions and for replays:
+//
+//	go test -run '^$' -bench RequestsPerRecord ./pkg/idemddb/batch/
+func BenchmarkRequestsPerRecord(b *testing.B) {
+	const n = 10
+	raw := moto.Client()
+	client := ddbtest.Wrap(raw)
+	s, err := idemddb.New(client, idemddb.Config{Table: ddbtest.NewTable(b, raw, "id")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := batch.WrapSQS(s, "bench", func(context.Context, *idemddb.Claim, events.SQSMessage) error { return nil },
+		batch.WithLogger(slog.New(slog.DiscardHandler)), batch.WithMetrics(nil))
+	run := func(b *testing.B, ev events.SQSEvent) {
+		if resp, err := h(bg, ev); err != nil || len(resp.BatchItemFailures) != 0 {
+			b.Fatalf("%v %v", failedIDs(resp), err)
+		}
+	}
+	var seen []events.SQSEvent
+	b.Run("first", func(b *testing.B) {
+		client.Reset()
+		records := 0
+		for i := 0; b.Loop(); i++ {
+			ev := distinct(fmt.Sprintf("first-%d-%d", b.N, i), n)
+			seen = append(seen, ev)
+			run(b, ev)
+			records += n
+		}
+		b.ReportMetric(float64(client.Total())/float64(records), "ddb-req/record")
+	})
+	b.Run("replay", func(b *testing.B) {
+		client.Reset()
+		records := 0
+		for i := 0; b.Loop(); i++ {
+			run(b, seen[i%len(seen)])
+			records += n
+		}
+		b.ReportMetric(float64(client.Total())/float64(records), "ddb-req/record")
+	})
 }
