@@ -58,29 +58,17 @@ func WrapSQS(s *idemddb.Store, consumer string, h SQSRecordHandler, opts ...Opti
 		}
 	}
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		recs := make([]rec, len(ev.Records))
-		for i := range ev.Records {
+		ids, err := w.serve(ctx, len(ev.Records), func(i int, r *rec) {
 			m := &ev.Records[i]
-			r := &recs[i]
 			r.id, r.receiveCount = m.MessageId, m.Attributes["ApproximateReceiveCount"]
-			var value string
-			if value, r.keyErr = w.c.key.sqs(m); r.keyErr == nil {
-				r.key = w.scopedKey("", value)
-				r.fp = sqsFingerprint(m, w.c.fpAttrs)
-			}
-			if g, ok := m.Attributes["MessageGroupId"]; ok {
-				r.lane = "group\x00" + g // FIFO
-			} else if r.keyErr == nil {
-				r.lane = "key\x00" + r.key
-			}
+			value, err := w.c.key.sqs(m)
+			r.setKey(w, "", value, err, func() []byte { return sqsFingerprint(m, w.c.fpAttrs) })
+			r.setLane("group\x00", m.Attributes["MessageGroupId"]) // FIFO
 			r.work = func(ctx context.Context, c *idemddb.Claim) error { return h(ctx, c, *m) }
-		}
-		ids, err := w.run(ctx, recs)
-		out := events.SQSEventResponse{}
-		for _, id := range ids {
-			out.BatchItemFailures = append(out.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
-		}
-		return out, err
+		})
+		return events.SQSEventResponse{BatchItemFailures: failures(ids, func(id string) events.SQSBatchItemFailure {
+			return events.SQSBatchItemFailure{ItemIdentifier: id}
+		})}, err
 	}
 }
 
@@ -101,31 +89,28 @@ func WrapStream(s *idemddb.Store, consumer string, h StreamRecordHandler, opts .
 		}
 	}
 	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-		recs := make([]rec, len(ev.Records))
-		for i := range ev.Records {
+		ids, err := w.serve(ctx, len(ev.Records), func(i int, r *rec) {
 			sr := &ev.Records[i]
-			r := &recs[i]
 			r.id = sr.Change.SequenceNumber
-			var value string
-			if value, r.keyErr = w.c.key.stream(sr); r.keyErr == nil {
-				r.key = w.scopedKey(sr.EventName, value)
-				r.fp = streamFingerprint(sr)
-			}
-			// One item's changes stay in stream order.
-			if item := itemIdentity(sr); item != "" {
-				r.lane = "item\x00" + item
-			} else if r.keyErr == nil {
-				r.lane = "key\x00" + r.key
-			}
+			value, err := w.c.key.stream(sr)
+			r.setKey(w, sr.EventName, value, err, func() []byte { return streamFingerprint(sr) })
+			r.setLane("item\x00", itemIdentity(sr)) // one item's changes stay in stream order
 			r.work = func(ctx context.Context, c *idemddb.Claim) error { return h(ctx, c, *sr) }
-		}
-		ids, err := w.run(ctx, recs)
-		out := events.DynamoDBEventResponse{}
-		for _, id := range ids {
-			out.BatchItemFailures = append(out.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: id})
-		}
-		return out, err
+		})
+		return events.DynamoDBEventResponse{BatchItemFailures: failures(ids, func(id string) events.DynamoDBBatchItemFailure {
+			return events.DynamoDBBatchItemFailure{ItemIdentifier: id}
+		})}, err
 	}
+}
+
+// failures turns the identifiers to report into a response's entries
+// (an empty list, never null, when there are none).
+func failures[T any](ids []string, entry func(id string) T) []T {
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, entry(id))
+	}
+	return out
 }
 
 type wrapper struct {
@@ -166,6 +151,36 @@ type rec struct {
 	lane         string // records of one lane run in order; "" for none
 	receiveCount string // SQS ApproximateReceiveCount, for logs
 	work         func(context.Context, *idemddb.Claim) error
+}
+
+// setKey scopes the record's key value, or keeps why it has none; the
+// fingerprint is computed only for a record with a key.
+func (r *rec) setKey(w *wrapper, eventName, value string, err error, fp func() []byte) {
+	if r.keyErr = err; err == nil {
+		r.key = w.scopedKey(eventName, value)
+		r.fp = fp()
+	}
+}
+
+// setLane puts the record in the ordered lane named group (a FIFO message
+// group, a stream item) or, without one, in its key's lane.
+func (r *rec) setLane(kind, group string) {
+	switch {
+	case group != "":
+		r.lane = kind + group
+	case r.keyErr == nil:
+		r.lane = "key\x00" + r.key
+	}
+}
+
+// serve prepares n records with prep, runs them and returns the
+// identifiers to report.
+func (w *wrapper) serve(ctx context.Context, n int, prep func(i int, r *rec)) ([]string, error) {
+	recs := make([]rec, n)
+	for i := range recs {
+		prep(i, &recs[i])
+	}
+	return w.run(ctx, recs)
 }
 
 // run processes the batch and returns the identifiers to report, in batch

@@ -1,7 +1,6 @@
 package batch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,45 +21,10 @@ import (
 // second, independent engine without transactions or ALL_OLD on failures.
 var moto, dynalite *ddbtest.Engine
 
-func TestMain(m *testing.M) {
-	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &moto, func() int {
-		d, err := ddbtest.StartDynalite()
-		if err != nil {
-			return ddbtest.Fail(err)
-		}
-		dynalite = d
-		defer d.Stop()
-		return m.Run()
-	}))
-}
+func TestMain(m *testing.M) { os.Exit(ddbtest.MainBoth(m, &moto, &dynalite)) }
 
 // engines lists the engines a test that needs no transaction runs on.
 func engines() []*ddbtest.Engine { return []*ddbtest.Engine{moto, dynalite} }
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Reset empties the buffer.
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fixture is one table on one engine, a store on a counting client, and
 // buffers catching the adapter's logs and metrics.
@@ -70,15 +34,15 @@ type fixture struct {
 	client  *ddbtest.Client
 	table   string
 	store   *idemddb.Store
-	logs    *syncBuffer
-	metrics *syncBuffer
+	logs    *ddbtest.Buffer
+	metrics *ddbtest.Buffer
 }
 
 func newFixture(t *testing.T, e *ddbtest.Engine) *fixture {
 	t.Helper()
 	raw := e.Client()
 	f := &fixture{engine: e, raw: raw, client: ddbtest.Wrap(raw), table: ddbtest.NewTable(t, raw, "id"),
-		logs: &syncBuffer{}, metrics: &syncBuffer{}}
+		logs: &ddbtest.Buffer{}, metrics: &ddbtest.Buffer{}}
 	s, err := idemddb.New(f.client, idemddb.Config{Table: f.table, Logger: slog.New(slog.NewJSONHandler(f.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
