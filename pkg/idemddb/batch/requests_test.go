@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/acme/idemcheckout/internal/ddbtest"
@@ -92,6 +93,23 @@ func TestRequestsPerRecord(t *testing.T) {
 					total += v
 				}
 				t.Logf("%s, %s: %.1f DynamoDB requests per record (%v)", e.Name, s.name, float64(total)/n, got)
+			}
+			// In progress elsewhere, and a mismatch (a-0's id, another body):
+			// one request each, like a replay.
+			busy := msg("busy", "busy")
+			if _, _, err := f.store.Begin(bg, batch.SQSRequest("count", batch.MessageID(), busy)); err != nil {
+				t.Fatal(err)
+			}
+			f.client.Reset()
+			if resp, _ := h(bg, sqsEvent(busy, msg("a-0", "another"))); !slices.Equal(failedIDs(resp), []string{"busy", "a-0"}) {
+				t.Fatalf("in progress and mismatch: reported %v", failedIDs(resp))
+			}
+			want := map[string]int{"PutItem": 2}
+			if e == dynalite {
+				want["GetItem"] = 2
+			}
+			if got := f.client.Reset(); !maps.Equal(got, want) {
+				t.Fatalf("in progress and mismatch: requests %v; want %v", got, want)
 			}
 			failing := batch.WrapSQS(f.store, "count-fail", func(context.Context, *idemddb.Claim, events.SQSMessage) error {
 				return errors.New("down")
