@@ -122,9 +122,10 @@
 // # Observability
 //
 // One JSON slog line (WithLogger; default JSON on stdout) per record that
-// was not simply processed: outcome, reported, item id, a hash prefix of
-// the record key, reason, error, and for SQS the receive count; panics
-// include the stack. One summary line per batch with the count of each
+// was not simply processed (one processed after taking over a lapsed
+// lease is logged too, at INFO, with taken_over): outcome, reported, item
+// id, a hash prefix of the record key, reason, error, and for SQS the
+// receive count; panics include the stack. One summary line per batch with the count of each
 // outcome. One CloudWatch Embedded Metric Format document per batch
 // (WithMetrics; default stdout; nil disables) with Records, Reported and
 // a Count per outcome (Processed, Replayed, Failed, InProgress, ...) in
@@ -136,6 +137,7 @@
 // A first execution costs two requests: the claim PutItem and the
 // completion (a PutItem, or one TransactWriteItems with the record's
 // AddWrites). A replay, an in-progress or a mismatch costs one (zero with
-// an idemddb.Cache hit). A failure costs the claim and the release
+// an idemddb.Cache hit; two on an engine that ignores
+// ReturnValuesOnConditionCheckFailure, such as dynalite). A failure costs the claim and the release
 // DeleteItem. Records not started cost none.
 package batch
