@@ -115,6 +115,21 @@ func Main(m *testing.M, start func() (*Engine, error), engine **Engine, inner ..
 	return mainWith(start, engine, run)
 }
 
+// MainBoth is the body of a TestMain for a package that runs on both
+// engines: moto (or AWS_ENDPOINT_URL_DYNAMODB) in *moto and dynalite in
+// *dynalite, both stopped after the tests.
+func MainBoth(m *testing.M, moto, dynalite **Engine) int {
+	return Main(m, StartMoto, moto, func() int {
+		d, err := StartDynalite()
+		if err != nil {
+			return Fail(err)
+		}
+		*dynalite = d
+		defer d.Stop()
+		return m.Run()
+	})
+}
+
 // UniqueName returns prefix plus a random suffix, for per-test table names.
 func UniqueName(prefix string) string {
 	var b [6]byte

@@ -1,0 +1,134 @@
+package batch
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Defaults used where no Option says otherwise.
+const (
+	// DefaultConcurrency is how many records run at once: one, in batch
+	// order.
+	DefaultConcurrency = 1
+	// DefaultMinRemaining is the least time that must remain before the
+	// invocation deadline for a record to be started.
+	DefaultMinRemaining = 2 * time.Second
+	// DefaultNamespace is the CloudWatch metric namespace.
+	DefaultNamespace = "Idempotency"
+)
+
+// Option configures WrapSQS and WrapStream.
+type Option func(*config)
+
+type config struct {
+	key          Key
+	fpAttrs      []string
+	concurrency  int
+	minRemaining time.Duration
+	dropMismatch bool
+	logger       *slog.Logger
+	metrics      io.Writer
+	namespace    string
+	now          func() time.Time
+}
+
+func newConfig(def Key, opts []Option) *config {
+	c := &config{
+		key:          def,
+		concurrency:  DefaultConcurrency,
+		minRemaining: DefaultMinRemaining,
+		metrics:      os.Stdout,
+		namespace:    DefaultNamespace,
+		now:          time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	}
+	return c
+}
+
+// WithKey chooses where each record's idempotency key comes from (default
+// MessageID for SQS, EventID for streams). A Key made for the other source
+// makes every call fail with ErrNotConfigured.
+func WithKey(k Key) Option {
+	return func(c *config) { c.key = k }
+}
+
+// WithFingerprintAttributes adds the named SQS message attributes to the
+// fingerprint, next to the body (default: the body only). An absent
+// attribute is fingerprinted as absent. SQS only: WrapStream fails every
+// call with ErrNotConfigured when it is set.
+func WithFingerprintAttributes(names ...string) Option {
+	return func(c *config) { c.fpAttrs = append([]string(nil), names...) }
+}
+
+// WithConcurrency sets how many records of a batch run at once (default
+// DefaultConcurrency, one at a time in batch order). Records that must
+// stay ordered (one FIFO message group, one stream item, one key) still
+// run one after another. n < 1 keeps the default.
+func WithConcurrency(n int) Option {
+	return func(c *config) {
+		if n >= 1 {
+			c.concurrency = n
+		}
+	}
+}
+
+// WithMinRemaining sets the least time that must remain before the
+// invocation deadline for a record to be started (default
+// DefaultMinRemaining); later records are reported as failures without
+// running. d < 0 keeps the default; 0 starts records until the deadline.
+func WithMinRemaining(d time.Duration) Option {
+	return func(c *config) {
+		if d >= 0 {
+			c.minRemaining = d
+		}
+	}
+}
+
+// WithDropMismatches acknowledges, instead of reporting, a record whose
+// key was already used by a record with a different fingerprint: it is
+// logged at level ERROR and counted, and the event source deletes it (SQS)
+// or moves past it (streams). By default such a record is reported, so the
+// source's retry limit moves it to its dead-letter destination.
+func WithDropMismatches() Option {
+	return func(c *config) { c.dropMismatch = true }
+}
+
+// WithLogger sets the logger receiving one line per failed or skipped
+// record and one summary line per batch (default: a JSON handler on
+// os.Stdout).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithMetrics sets where the per-batch CloudWatch Embedded Metric Format
+// document is written (default os.Stdout); nil disables metrics.
+func WithMetrics(w io.Writer) Option {
+	return func(c *config) { c.metrics = w }
+}
+
+// WithNamespace sets the CloudWatch metric namespace (default
+// DefaultNamespace).
+func WithNamespace(ns string) Option {
+	return func(c *config) {
+		if ns != "" {
+			c.namespace = ns
+		}
+	}
+}
+
+// WithClock sets the clock the deadline check reads (default time.Now).
+// Tests move it.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
