@@ -135,7 +135,7 @@
 // # DynamoDB requests per record
 //
 // A first execution costs two requests: the claim PutItem and the
-// completion (a PutItem, or one TransactWriteItems with the record's
+// completion (an UpdateItem, or one TransactWriteItems with the record's
 // AddWrites). A replay, an in-progress or a mismatch costs one (zero with
 // an idemddb.Cache hit; two on an engine that ignores
 // ReturnValuesOnConditionCheckFailure, such as dynalite). A failure costs the claim and the release

@@ -77,7 +77,7 @@ func TestRequestsPerRecord(t *testing.T) {
 				replay["GetItem"] = n
 			}
 			for _, s := range []step{
-				{"first execution", distinct("a", n), map[string]int{"PutItem": 2 * n}},
+				{"first execution", distinct("a", n), map[string]int{"PutItem": n, "UpdateItem": n}},
 				{"replay", distinct("a", n), replay},
 			} {
 				f.client.Reset()
