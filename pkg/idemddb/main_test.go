@@ -17,15 +17,7 @@ import (
 var moto, dynalite *ddbtest.Engine
 
 func TestMain(m *testing.M) {
-	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &moto, func() int {
-		d, err := ddbtest.StartDynalite()
-		if err != nil {
-			return ddbtest.Fail(err)
-		}
-		dynalite = d
-		defer d.Stop()
-		return m.Run()
-	}))
+	os.Exit(ddbtest.MainBoth(m, &moto, &dynalite))
 }
 
 // newClock is a test clock at the current millisecond.

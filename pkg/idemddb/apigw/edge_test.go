@@ -243,7 +243,7 @@ func TestStoreUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &ddbtest.Buffer{}
 	var runs atomic.Int64
 	h := apigw.WrapV2(s, handlerV2(&runs, 201, `{}`), apigw.WithLogger(newJSONLogger(logs)), apigw.WithMetrics(nil))
 	e.Stop()

@@ -1,11 +1,9 @@
 package apigw_test
 
 import (
-	"bytes"
 	"flag"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +28,6 @@ func TestMain(m *testing.M) {
 	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine))
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is one table on the package engine, a store on a counting
 // client, and buffers catching the wrapper's logs and metrics.
 type fixture struct {
@@ -55,15 +35,15 @@ type fixture struct {
 	client  *ddbtest.Client
 	table   string
 	store   *idemddb.Store
-	logs    *syncBuffer
-	metrics *syncBuffer
+	logs    *ddbtest.Buffer
+	metrics *ddbtest.Buffer
 }
 
 func newFixture(t *testing.T, cfg idemddb.Config) *fixture {
 	t.Helper()
 	raw := engine.Client()
 	f := &fixture{raw: raw, client: ddbtest.Wrap(raw), table: ddbtest.NewTable(t, raw, "id"),
-		logs: &syncBuffer{}, metrics: &syncBuffer{}}
+		logs: &ddbtest.Buffer{}, metrics: &ddbtest.Buffer{}}
 	cfg.Table = f.table
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(f.logs, nil))
@@ -135,4 +115,4 @@ func v1req(method, resource, path, principal string, keys []string, body string)
 	return r
 }
 
-func newJSONLogger(w *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+func newJSONLogger(w *ddbtest.Buffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
