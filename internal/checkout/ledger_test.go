@@ -31,7 +31,7 @@ func TestLedgerIdempotent(t *testing.T) {
 	if err != nil || !a2.Replayed || a2.ID != a1.ID || a2.PaymentID != "pay_1" || a2.Status != checkout.AuthCaptured {
 		t.Fatalf("repeat %+v %v, want the first authorization replayed", a2, err)
 	}
-	if e.db.Count("GetItem") != 0 {
+	if e.pdb.Count("GetItem") != 0 {
 		t.Fatal("moto returns the old item with the failed condition; no GetItem needed")
 	}
 	if auths, _ := e.ledgerItems(t); len(auths) != 1 || auths[0]["pk"] != "AUTH#psp_k" {
@@ -46,7 +46,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An engine that ignores ReturnValuesOnConditionCheckFailure.
-	e.db.After(func(op string, in any, err error) error {
+	e.pdb.After(func(op string, in any, err error) error {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return &types.ConditionalCheckFailedException{Message: ccf.Message}
@@ -57,7 +57,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 	if err != nil || !a.Replayed || a.Status != checkout.AuthCaptured {
 		t.Fatalf("%+v %v", a, err)
 	}
-	if n := e.db.Count("GetItem"); n != 1 {
+	if n := e.pdb.Count("GetItem"); n != 1 {
 		t.Fatalf("GetItem count %d, want 1", n)
 	}
 }
@@ -105,8 +105,8 @@ func TestLedgerDecline(t *testing.T) {
 func TestLedgerFailures(t *testing.T) {
 	e := newEnv(t)
 	t.Run("store down", func(t *testing.T) {
-		e.db.Before(func(op string, in any) error { return errInjected })
-		defer e.db.Before(nil)
+		e.pdb.Before(func(op string, in any) error { return errInjected })
+		defer e.pdb.Before(nil)
 		_, err := e.ledger.Authorize(context.Background(), authReq("psp_x"))
 		var pe *checkout.ProviderError
 		if !errors.Is(err, checkout.ErrProviderUnavailable) || !errors.As(err, &pe) || !errors.Is(err, errInjected) {
@@ -114,7 +114,7 @@ func TestLedgerFailures(t *testing.T) {
 		}
 	})
 	t.Run("latency honours cancellation", func(t *testing.T) {
-		slow, err := checkout.NewLedger(checkout.LedgerConfig{DB: e.db, Table: e.paymentsTb, Latency: time.Hour})
+		slow, err := checkout.NewLedger(checkout.LedgerConfig{DB: e.pdb, Table: e.paymentsTb, Latency: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestLedgerFailures(t *testing.T) {
 		}
 	})
 	t.Run("config", func(t *testing.T) {
-		for _, cfg := range []checkout.LedgerConfig{{Table: "t"}, {DB: e.db}, {DB: e.db, Table: "t", Latency: -1}} {
+		for _, cfg := range []checkout.LedgerConfig{{Table: "t"}, {DB: e.pdb}, {DB: e.pdb, Table: "t", Latency: -1}} {
 			if _, err := checkout.NewLedger(cfg); err == nil {
 				t.Errorf("NewLedger accepted %+v", cfg)
 			}

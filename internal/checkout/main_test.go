@@ -53,10 +53,12 @@ const (
 )
 
 // env is the three tables of template.yaml on the engine, the store and
-// the handlers, all through one fault-injecting client.
+// the handlers through one fault-injecting, counting client (db), and the
+// provider (the ledger) through another (pdb), so the requests of each can
+// be told apart.
 type env struct {
 	raw                                *dynamodb.Client
-	db                                 *ddbtest.Client
+	db, pdb                            *ddbtest.Client
 	clk                                *ddbtest.Clock
 	idemTable, ordersTable, paymentsTb string
 	store                              *idemddb.Store
@@ -73,6 +75,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{
 		raw:         raw,
 		db:          ddbtest.Wrap(raw),
+		pdb:         ddbtest.Wrap(raw),
 		clk:         ddbtest.NewClock(time.Now().Truncate(time.Millisecond)),
 		idemTable:   ddbtest.NewTable(t, raw, "id"),
 		ordersTable: ddbtest.NewTable(t, raw, "order_id"),
@@ -85,11 +88,11 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.orders, err = checkout.NewOrders(checkout.OrdersConfig{Table: e.ordersTable, Now: e.clk.Now, Logger: quietLogger()})
+	e.orders, err = checkout.NewOrders(checkout.OrdersConfig{DB: e.db, Table: e.ordersTable, Now: e.clk.Now, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ledger, err = checkout.NewLedger(checkout.LedgerConfig{DB: e.db, Table: e.paymentsTb, Now: e.clk.Now})
+	e.ledger, err = checkout.NewLedger(checkout.LedgerConfig{DB: e.pdb, Table: e.paymentsTb, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

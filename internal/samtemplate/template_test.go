@@ -62,8 +62,10 @@ func TestRoutes(t *testing.T) {
 	tpl, _ := loadRepoTemplate(t)
 	reportProblems(t, CheckRoutes(tpl))
 	want := map[string]string{
-		"POST /orders":   "CreateOrderFunction",
-		"POST /payments": "CreatePaymentFunction",
+		"POST /orders":       "CreateOrderFunction",
+		"GET /orders/{id}":   "CreateOrderFunction",
+		"POST /payments":     "CreatePaymentFunction",
+		"GET /payments/{id}": "CreatePaymentFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes() {
@@ -95,12 +97,12 @@ func TestLeastPrivilege(t *testing.T) {
 	want := map[string]map[string][]string{
 		"CreateOrderFunction": {
 			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-			"OrdersTable":      {"dynamodb:PutItem"},
+			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:PutItem"},
 		},
 		"CreatePaymentFunction": {
 			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem"},
+			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		},
 	}
 	for _, f := range tpl.Functions() {
