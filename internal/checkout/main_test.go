@@ -71,6 +71,15 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvLease(t, testLease)
+}
+
+// newEnvLease is newEnv with claims (and so payment attempts) lasting
+// lease. The test clock stands still, but a claim's work context gets a
+// real deadline one LeaseMargin before its lease: a test that runs for
+// longer than testLease needs a longer lease.
+func newEnvLease(t *testing.T, lease time.Duration) *env {
+	t.Helper()
 	raw := engine.Client()
 	e := &env{
 		raw:         raw,
@@ -83,7 +92,7 @@ func newEnv(t *testing.T) *env {
 	}
 	var err error
 	e.store, err = idemddb.New(e.db, idemddb.Config{
-		Table: e.idemTable, Now: e.clk.Now, DefaultLease: testLease, LeaseMargin: testMargin, Logger: quietLogger(),
+		Table: e.idemTable, Now: e.clk.Now, DefaultLease: lease, LeaseMargin: testMargin, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
