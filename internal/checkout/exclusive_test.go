@@ -59,10 +59,27 @@ func (e *env) charges(t *testing.T) charges {
 }
 
 // wantOneCharge checks the invariant: each order has exactly one CAPTURED
-// authorization, one payment record made from it, and is PAID with it; and
-// no CAPTURED authorization in the ledger lacks a payment record. It
-// returns each order's payment id.
+// authorization, one payment record made from it, and is PAID with it
+// (paidOnce); and no CAPTURED authorization in the ledger lacks a payment
+// record. It returns each order's payment id.
 func (e *env) wantOneCharge(t *testing.T, orderIDs ...string) map[string]string {
+	t.Helper()
+	paid := e.paidOnce(t, orderIDs...)
+	c := e.charges(t)
+	for order, caps := range c.captured {
+		for _, a := range caps {
+			if !slices.ContainsFunc(c.pays[order], func(p map[string]any) bool { return p["authorization_id"] == a["authorization_id"] }) {
+				t.Fatalf("CAPTURED authorization without a payment: %v", a)
+			}
+		}
+	}
+	return paid
+}
+
+// paidOnce checks that each order has exactly one CAPTURED authorization,
+// one payment record made from it, and is PAID with it, and returns each
+// order's payment id.
+func (e *env) paidOnce(t *testing.T, orderIDs ...string) map[string]string {
 	t.Helper()
 	c := e.charges(t)
 	paid := map[string]string{}
@@ -79,13 +96,6 @@ func (e *env) wantOneCharge(t *testing.T, orderIDs ...string) map[string]string 
 			t.Fatalf("order %s is %s with payment %q, want PAID with %v", id, o.Status, o.PaymentID, pays[0]["payment_id"])
 		}
 		paid[id] = o.PaymentID
-	}
-	for order, caps := range c.captured {
-		for _, a := range caps {
-			if !slices.ContainsFunc(c.pays[order], func(p map[string]any) bool { return p["authorization_id"] == a["authorization_id"] }) {
-				t.Fatalf("CAPTURED authorization without a payment: %v", a)
-			}
-		}
 	}
 	return paid
 }

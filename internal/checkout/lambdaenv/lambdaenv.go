@@ -29,6 +29,9 @@ const (
 	EnvPaymentsTable    = "PAYMENTS_TABLE"
 	EnvPSPLatency       = "PSP_LATENCY_MS"
 	EnvLogLevel         = "LOG_LEVEL"
+	// EnvVoidAfter is the reconciler's RECONCILE_VOID_AFTER_MINUTES: how
+	// old a capture that is no order's payment must be before it is voided.
+	EnvVoidAfter = "RECONCILE_VOID_AFTER_MINUTES"
 )
 
 // Defaults for unset variables.
@@ -37,6 +40,9 @@ const (
 	// MaxPSPLatency bounds PSP_LATENCY_MS: a simulated round trip longer
 	// than a Lambda invocation makes no sense.
 	MaxPSPLatency = 15 * time.Minute
+	// MaxVoidAfter bounds RECONCILE_VOID_AFTER_MINUTES: a stray capture is
+	// voided within a day at the latest.
+	MaxVoidAfter = 24 * time.Hour
 	// CacheEntries is the size of the in-process replay cache.
 	CacheEntries = 1024
 )
@@ -76,7 +82,10 @@ type Config struct {
 	PaymentsTable string
 	// PSPLatency is the simulated payment provider round trip.
 	PSPLatency time.Duration
-	LogLevel   slog.Level
+	// VoidAfter is the reconciler's void delay (0: unset, the reconciler's
+	// default).
+	VoidAfter time.Duration
+	LogLevel  slog.Level
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function).
@@ -130,6 +139,17 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 			bad(EnvPSPLatency, v, fmt.Sprintf("must be between 0 and %d milliseconds", MaxPSPLatency.Milliseconds()))
 		default:
 			c.PSPLatency = time.Duration(n) * time.Millisecond
+		}
+	}
+	if v := strings.TrimSpace(getenv(EnvVoidAfter)); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil:
+			bad(EnvVoidAfter, v, "is not a whole number of minutes")
+		case n < 1 || time.Duration(n)*time.Minute > MaxVoidAfter:
+			bad(EnvVoidAfter, v, fmt.Sprintf("must be between 1 and %d minutes", int64(MaxVoidAfter/time.Minute)))
+		default:
+			c.VoidAfter = time.Duration(n) * time.Minute
 		}
 	}
 	return c, errors.Join(errs...)
