@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -218,13 +219,7 @@ func NewOrders(cfg OrdersConfig) (*Orders, error) {
 // idempotent) and GetOrder (GET /orders/{id}, which the wrapper passes
 // through: no Idempotency-Key needed).
 func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	switch req.RouteKey {
-	case RouteCreateOrder:
-		return o.CreateOrder(ctx, req)
-	case RouteGetOrder:
-		return o.GetOrder(ctx, req)
-	}
-	return unknownRoute(ctx, o.logger, req), nil
+	return dispatch(ctx, o.logger, req, map[string]apigw.HandlerV2{RouteCreateOrder: o.CreateOrder, RouteGetOrder: o.GetOrder})
 }
 
 // GetOrder handles GET /orders/{id}: 200 with the order (its status, its

@@ -136,13 +136,7 @@ func NewPayments(cfg PaymentsConfig) (*Payments, error) {
 // idempotent) and GetPayment (GET /payments/{id}, passed through by the
 // wrapper: no Idempotency-Key needed).
 func (p *Payments) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	switch req.RouteKey {
-	case RouteCreatePayment:
-		return p.CreatePayment(ctx, req)
-	case RouteGetPayment:
-		return p.GetPayment(ctx, req)
-	}
-	return unknownRoute(ctx, p.logger, req), nil
+	return dispatch(ctx, p.logger, req, map[string]apigw.HandlerV2{RouteCreatePayment: p.CreatePayment, RouteGetPayment: p.GetPayment})
 }
 
 // GetPayment handles GET /payments/{id}: 200 with the payment, as

@@ -32,6 +32,24 @@ func (e *env) pay(t *testing.T, sub, key, body string) (checkoutResponse, proble
 	return out, p
 }
 
+// payUncompleted claims ev's key as runDirect does and runs the payment
+// under the claim, which it neither completes nor releases: the function
+// died after the handler returned its 201. It returns the claim and the
+// 201.
+func (e *env) payUncompleted(t *testing.T, ev eventV2) (*idemddb.Claim, responseV2) {
+	t.Helper()
+	ctx := context.Background()
+	c, _, err := e.store.Begin(ctx, idemddb.Request{Key: directKey(ev), Fingerprint: []byte(ev.Body)})
+	if err != nil || c == nil {
+		t.Fatalf("claim: %v", err)
+	}
+	r, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, c), ev)
+	if r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	return c, r
+}
+
 type checkoutResponse struct {
 	Status  int
 	Body    string
@@ -220,16 +238,7 @@ func TestPaymentCrashRecovery(t *testing.T) {
 	ctx := context.Background()
 	o := e.createOrder(t, alice, "o1", orderBody)
 	ev := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "crash", alice)
-	req := idemddb.Request{Key: directKey(ev), Fingerprint: []byte(ev.Body)}
-
-	c1, _, err := e.store.Begin(ctx, req)
-	if err != nil || c1 == nil {
-		t.Fatal(err)
-	}
-	r1, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, c1), ev)
-	if r1.StatusCode != 201 {
-		t.Fatalf("%d %s", r1.StatusCode, r1.Body)
-	}
+	c1, r1 := e.payUncompleted(t, ev)
 	var p1 checkout.Payment
 	_ = json.Unmarshal([]byte(r1.Body), &p1)
 	// Crash: c1 never completes. The charge happened, nothing else did.
@@ -339,14 +348,7 @@ func TestPaymentInProgress(t *testing.T) {
 	o := e.createOrder(t, alice, "o1", orderBody)
 	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
 	evA := event(t, "POST /payments", body, "A", alice)
-	cA, _, err := e.store.Begin(ctx, idemddb.Request{Key: directKey(evA), Fingerprint: []byte(body)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rA, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, cA), evA)
-	if rA.StatusCode != 201 {
-		t.Fatalf("%d %s", rA.StatusCode, rA.Body)
-	}
+	cA, rA := e.payUncompleted(t, evA)
 	e.clk.Advance(3 * time.Second) // A's lease (testLease) has 7 s left
 	e.pdb.Reset()
 	rB := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
@@ -385,14 +387,7 @@ func TestPaymentCommitCancelled(t *testing.T) {
 	o := e.createOrder(t, alice, "o1", orderBody)
 	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
 	evA := event(t, "POST /payments", body, "A", alice)
-	cA, _, err := e.store.Begin(ctx, idemddb.Request{Key: directKey(evA), Fingerprint: []byte(body)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rA, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, cA), evA)
-	if rA.StatusCode != 201 {
-		t.Fatalf("%d %s", rA.StatusCode, rA.Body)
-	}
+	cA, rA := e.payUncompleted(t, evA)
 	var pA checkout.Payment
 	_ = json.Unmarshal([]byte(rA.Body), &pA)
 	e.clk.Advance(testLease + time.Second)
@@ -405,7 +400,7 @@ func TestPaymentCommitCancelled(t *testing.T) {
 		t.Fatalf("order %+v", st)
 	}
 
-	_, err = e.store.Complete(ctx, cA, []byte(rA.Body))
+	_, err := e.store.Complete(ctx, cA, []byte(rA.Body))
 	var tce *idemddb.TransactionCanceledError
 	if !errors.As(err, &tce) || tce.Index != 0 || tce.Reasons[0].Code != "ConditionalCheckFailed" {
 		t.Fatalf("A's completion: %v, want a cancellation by the order update", err)

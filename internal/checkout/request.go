@@ -196,11 +196,15 @@ func fieldOr(field, fallback string) string {
 // can be decoded on its own and its errors named by index.
 type rawJSONObject = json.RawMessage
 
-// unknownRoute answers a route the function does not serve: a wiring bug
-// (the template routes it here), logged and answered 500.
-func unknownRoute(ctx context.Context, logger *slog.Logger, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+// dispatch calls the handler routes holds for req's route key. A route the
+// function does not serve is a wiring bug (template.yaml routes it here),
+// logged and answered 500.
+func dispatch(ctx context.Context, logger *slog.Logger, req events.APIGatewayV2HTTPRequest, routes map[string]apigw.HandlerV2) (events.APIGatewayV2HTTPResponse, error) {
+	if h, ok := routes[req.RouteKey]; ok {
+		return h(ctx, req)
+	}
 	logger.ErrorContext(ctx, "checkout: route not served by this function; check template.yaml", "route", req.RouteKey)
-	return internalError("this route is not served by this function").ResponseV2()
+	return internalError("this route is not served by this function").ResponseV2(), nil
 }
 
 // serveOwned serves GET <collection>/{id}: it reads the item whose key

@@ -130,28 +130,25 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 			c.Retention = time.Duration(n) * time.Second
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvPSPLatency)); v != "" {
+	// between reads variable name as a whole number of unit (units is its
+	// name), lo to hi of them, into *d.
+	between := func(name string, d *time.Duration, unit time.Duration, units string, lo, hi int64) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		switch {
 		case err != nil:
-			bad(EnvPSPLatency, v, "is not a whole number of milliseconds")
-		case n < 0 || time.Duration(n)*time.Millisecond > MaxPSPLatency:
-			bad(EnvPSPLatency, v, fmt.Sprintf("must be between 0 and %d milliseconds", MaxPSPLatency.Milliseconds()))
+			bad(name, v, "is not a whole number of "+units)
+		case n < lo || n > hi:
+			bad(name, v, fmt.Sprintf("must be between %d and %d %s", lo, hi, units))
 		default:
-			c.PSPLatency = time.Duration(n) * time.Millisecond
+			*d = time.Duration(n) * unit
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvVoidAfter)); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		switch {
-		case err != nil:
-			bad(EnvVoidAfter, v, "is not a whole number of minutes")
-		case n < 1 || time.Duration(n)*time.Minute > MaxVoidAfter:
-			bad(EnvVoidAfter, v, fmt.Sprintf("must be between 1 and %d minutes", int64(MaxVoidAfter/time.Minute)))
-		default:
-			c.VoidAfter = time.Duration(n) * time.Minute
-		}
-	}
+	between(EnvPSPLatency, &c.PSPLatency, time.Millisecond, "milliseconds", 0, MaxPSPLatency.Milliseconds())
+	between(EnvVoidAfter, &c.VoidAfter, time.Minute, "minutes", 1, int64(MaxVoidAfter/time.Minute))
 	return c, errors.Join(errs...)
 }
 

@@ -14,13 +14,16 @@ package main
 // order, which must all be 1. Loopback only, bounded by the flags.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,18 +108,9 @@ func runContend(ctx context.Context, f *contendFlags, logf func(string, ...any))
 		answers[r.answer]++
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	keys := make([]string, 0, len(answers))
-	for k := range answers {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%d × %s", answers[k], k))
-	}
 	fmt.Printf("contend: %d orders × %d concurrent distinct-key payments = %d POST /payments\n", *f.orders, *f.payers, len(results))
 	fmt.Printf("         latency p50 %s, p99 %s, max %s\n", percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1].Round(time.Millisecond))
-	fmt.Printf("         answers: %s\n", strings.Join(parts, ", "))
+	fmt.Printf("         answers: %s\n", tally(answers, "%[2]d × %[1]v"))
 	fmt.Printf("         orders PAID: %d of %d\n", paid, len(ids))
 	if *f.engine != "" {
 		perOrder, err := capturesPerOrder(ctx, *f.engine, *f.table, ids)
@@ -265,14 +259,15 @@ func capturesPerOrder(ctx context.Context, endpoint, table string, ids []string)
 	for _, n := range count {
 		groups[n]++
 	}
-	captures := make([]int, 0, len(groups))
-	for n := range groups {
-		captures = append(captures, n)
-	}
-	sort.Ints(captures)
+	return tally(groups, "%[2]d orders × %[1]v"), nil
+}
+
+// tally formats each key and count of m with format (key first, count
+// second), in key order, comma-separated.
+func tally[K cmp.Ordered](m map[K]int, format string) string {
 	var parts []string
-	for _, n := range captures {
-		parts = append(parts, fmt.Sprintf("%d orders × %d", groups[n], n))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf(format, k, m[k]))
 	}
-	return strings.Join(parts, ", "), nil
+	return strings.Join(parts, ", ")
 }
