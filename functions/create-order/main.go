@@ -1,6 +1,6 @@
-// Command create-order is the Lambda function behind POST /orders: it
-// creates an order, at most once per Idempotency-Key. It only wires
-// configuration; the handler is checkout.Orders.CreateOrder.
+// Command create-order is the Lambda function behind POST /orders, which
+// creates an order at most once per Idempotency-Key, and GET /orders/{id}.
+// It only wires configuration; the handler is checkout.Orders.Handle.
 package main
 
 import (
@@ -12,9 +12,9 @@ import (
 
 func main() {
 	fn := lambdaenv.Start("create-order", lambdaenv.EnvOrdersTable)
-	orders, err := checkout.NewOrders(checkout.OrdersConfig{Table: fn.Config.OrdersTable, Logger: fn.Logger})
+	orders, err := checkout.NewOrders(checkout.OrdersConfig{DB: fn.DynamoDB, Table: fn.Config.OrdersTable, Logger: fn.Logger})
 	fn.Check(err)
-	lambda.Start(apigw.WrapV2(fn.Store, orders.CreateOrder,
+	lambda.Start(apigw.WrapV2(fn.Store, orders.Handle,
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),
 		apigw.WithLogger(fn.Logger)))
 }

@@ -1,8 +1,7 @@
-// Command create-payment is the Lambda function behind POST /payments: it
-// charges an order once, however often the client retries with the same
-// Idempotency-Key. It only wires configuration; the handler is
-// checkout.Payments.CreatePayment with the simulated provider
-// checkout.Ledger.
+// Command create-payment is the Lambda function behind POST /payments,
+// which charges an order once whatever the keys, crashes and retries, and
+// GET /payments/{id}. It only wires configuration; the handler is
+// checkout.Payments.Handle with the simulated provider checkout.Ledger.
 package main
 
 import (
@@ -21,7 +20,7 @@ func main() {
 		DB: fn.DynamoDB, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: ledger, Logger: fn.Logger,
 	})
 	fn.Check(err)
-	lambda.Start(apigw.WrapV2(fn.Store, payments.CreatePayment,
+	lambda.Start(apigw.WrapV2(fn.Store, payments.Handle,
 		apigw.WithTransactionCanceled(checkout.TransactionConflictProblem),
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),
 		apigw.WithLogger(fn.Logger)))

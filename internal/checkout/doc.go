@@ -1,19 +1,27 @@
 // Package checkout is the domain of the checkout API: creating orders and
-// paying for them exactly once.
+// paying for each of them exactly once.
 //
-// The HTTP handlers (Orders.CreateOrder, Payments.CreatePayment) are plain
-// API Gateway HTTP API (payload 2.0) handlers meant to run inside the
-// idempotency wrapper of pkg/idemddb/apigw, which claims the request's
-// Idempotency-Key before calling them. A handler finds its claim with
-// idemddb.ClaimFromContext and derives every id from the claim's
-// ResourceID, so a retry after a crash reuses the ids of the first attempt.
-// A handler never writes its business records directly: it adds them to the
+// The HTTP handlers (Orders.Handle, Payments.Handle, which dispatch to
+// CreateOrder/GetOrder and CreatePayment/GetPayment) are plain API Gateway
+// HTTP API (payload 2.0) handlers meant to run inside the idempotency
+// wrapper of pkg/idemddb/apigw, which claims a POST's Idempotency-Key
+// before calling them and passes GETs through. A POST handler finds its
+// claim with idemddb.ClaimFromContext and adds its business records to the
 // claim (Claim.AddWrites), so they commit in the same TransactWriteItems as
 // the idempotency record, or not at all.
+//
+// The key dedupes one client's retries; the order's payment state machine
+// (PENDING -> PAYING -> PAID, see attempt.go) makes sure an order is
+// charged at most once whatever the keys: one attempt at a time holds the
+// order, provider keys belong to order attempts, and whoever takes a lapsed
+// attempt over settles it at the provider (its capture is the payment,
+// anything else is voided) before charging. The Reconciler, run on a
+// schedule, settles what no request came back for.
 //
 // Amounts are int64 in the currency's minor unit (paise for INR, cents for
 // USD). Every sum and product is overflow-checked.
 //
-// Client errors are RFC 9457 problem details (application/problem+json)
-// whose type URIs are the Type* constants.
+// Client errors are RFC 9457 problem details (application/problem+json):
+// apigw.Problem values, the wrapper's own type, whose slug, status and
+// title come from the ProblemKind table.
 package checkout

@@ -3,6 +3,7 @@ package checkout_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestLedgerIdempotent(t *testing.T) {
 	if err != nil || !a2.Replayed || a2.ID != a1.ID || a2.PaymentID != "pay_1" || a2.Status != checkout.AuthCaptured {
 		t.Fatalf("repeat %+v %v, want the first authorization replayed", a2, err)
 	}
-	if e.db.Count("GetItem") != 0 {
+	if e.pdb.Count("GetItem") != 0 {
 		t.Fatal("moto returns the old item with the failed condition; no GetItem needed")
 	}
 	if auths, _ := e.ledgerItems(t); len(auths) != 1 || auths[0]["pk"] != "AUTH#psp_k" {
@@ -46,7 +47,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An engine that ignores ReturnValuesOnConditionCheckFailure.
-	e.db.After(func(op string, in any, err error) error {
+	e.pdb.After(func(op string, in any, err error) error {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			return &types.ConditionalCheckFailedException{Message: ccf.Message}
@@ -57,7 +58,7 @@ func TestLedgerGetItemFallback(t *testing.T) {
 	if err != nil || !a.Replayed || a.Status != checkout.AuthCaptured {
 		t.Fatalf("%+v %v", a, err)
 	}
-	if n := e.db.Count("GetItem"); n != 1 {
+	if n := e.pdb.Count("GetItem"); n != 1 {
 		t.Fatalf("GetItem count %d, want 1", n)
 	}
 }
@@ -105,8 +106,8 @@ func TestLedgerDecline(t *testing.T) {
 func TestLedgerFailures(t *testing.T) {
 	e := newEnv(t)
 	t.Run("store down", func(t *testing.T) {
-		e.db.Before(func(op string, in any) error { return errInjected })
-		defer e.db.Before(nil)
+		e.pdb.Before(func(op string, in any) error { return errInjected })
+		defer e.pdb.Before(nil)
 		_, err := e.ledger.Authorize(context.Background(), authReq("psp_x"))
 		var pe *checkout.ProviderError
 		if !errors.Is(err, checkout.ErrProviderUnavailable) || !errors.As(err, &pe) || !errors.Is(err, errInjected) {
@@ -114,7 +115,7 @@ func TestLedgerFailures(t *testing.T) {
 		}
 	})
 	t.Run("latency honours cancellation", func(t *testing.T) {
-		slow, err := checkout.NewLedger(checkout.LedgerConfig{DB: e.db, Table: e.paymentsTb, Latency: time.Hour})
+		slow, err := checkout.NewLedger(checkout.LedgerConfig{DB: e.pdb, Table: e.paymentsTb, Latency: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +130,7 @@ func TestLedgerFailures(t *testing.T) {
 		}
 	})
 	t.Run("config", func(t *testing.T) {
-		for _, cfg := range []checkout.LedgerConfig{{Table: "t"}, {DB: e.db}, {DB: e.db, Table: "t", Latency: -1}} {
+		for _, cfg := range []checkout.LedgerConfig{{Table: "t"}, {DB: e.pdb}, {DB: e.pdb, Table: "t", Latency: -1}} {
 			if _, err := checkout.NewLedger(cfg); err == nil {
 				t.Errorf("NewLedger accepted %+v", cfg)
 			}
@@ -138,4 +139,141 @@ func TestLedgerFailures(t *testing.T) {
 			t.Error("Authorize accepted an empty key")
 		}
 	})
+}
+
+func TestLedgerLookupAndVoid(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, found, err := e.ledger.Lookup(ctx, "psp_none"); found || err != nil {
+		t.Fatalf("unknown key: found=%v err=%v", found, err)
+	}
+	r := authReq("psp_c")
+	r.Attempt, r.Metadata = 3, map[string]string{checkout.MetadataOwner: "owner-digest"}
+	captured, err := e.ledger.Authorize(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := e.ledger.Lookup(ctx, "psp_c")
+	if err != nil || !found || got.Status != checkout.AuthCaptured || got.ID != captured.ID || got.Attempt != 3 ||
+		got.Key != "psp_c" || got.PaymentMethod != "card" || got.Metadata[checkout.MetadataOwner] != "owner-digest" || !got.CreatedAt.Equal(e.clk.Now()) {
+		t.Fatalf("lookup %+v %v %v", got, found, err)
+	}
+
+	t.Run("captured becomes VOIDED, idempotently", func(t *testing.T) {
+		for range 2 {
+			v, err := e.ledger.Void(ctx, "psp_c")
+			if err != nil || v.Status != checkout.AuthVoided || v.ID != captured.ID || v.Amount != 5000 {
+				t.Fatalf("void %+v %v", v, err)
+			}
+		}
+		// A retry of the authorization charges nothing.
+		if a, err := e.ledger.Authorize(ctx, r); err != nil || a.Status != checkout.AuthVoided || !a.Replayed {
+			t.Fatalf("authorize after void: %+v %v", a, err)
+		}
+	})
+	t.Run("unknown key becomes a tombstone", func(t *testing.T) {
+		v, err := e.ledger.Void(ctx, "psp_t")
+		if err != nil || v.Status != checkout.AuthVoided || v.ID != "" || v.Key != "psp_t" {
+			t.Fatalf("void %+v %v", v, err)
+		}
+		// The request that was in flight with the key arrives: VOIDED,
+		// whatever its parameters, and nothing is recorded over it.
+		late, err := e.ledger.Authorize(ctx, authReq("psp_t"))
+		if err != nil || late.Status != checkout.AuthVoided || late.ID != "" {
+			t.Fatalf("late authorize %+v %v", late, err)
+		}
+		if l, found, _ := e.ledger.Lookup(ctx, "psp_t"); !found || l.Status != checkout.AuthVoided || l.Amount != 0 {
+			t.Fatalf("tombstone %+v", l)
+		}
+	})
+	t.Run("declined stays DECLINED", func(t *testing.T) {
+		d := authReq("psp_d")
+		d.PaymentMethod = checkout.DeclinedPaymentMethod
+		if _, err := e.ledger.Authorize(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.ledger.Void(ctx, "psp_d")
+		if err != nil || v.Status != checkout.AuthDeclined || v.DeclineCode != "card_declined" || !v.Replayed {
+			t.Fatalf("void of a decline %+v %v", v, err)
+		}
+	})
+	t.Run("engine without ALL_OLD", func(t *testing.T) {
+		e.pdb.After(func(op string, in any, err error) error {
+			var ccf *types.ConditionalCheckFailedException
+			if errors.As(err, &ccf) {
+				return &types.ConditionalCheckFailedException{Message: ccf.Message}
+			}
+			return err
+		})
+		defer e.pdb.After(nil)
+		if v, err := e.ledger.Void(ctx, "psp_d"); err != nil || v.Status != checkout.AuthDeclined {
+			t.Fatalf("%+v %v", v, err)
+		}
+	})
+	t.Run("failures", func(t *testing.T) {
+		e.pdb.Before(func(op string, in any) error { return errInjected })
+		defer e.pdb.Before(nil)
+		if _, _, err := e.ledger.Lookup(ctx, "psp_c"); !errors.Is(err, checkout.ErrProviderUnavailable) {
+			t.Fatalf("lookup: %v", err)
+		}
+		if _, err := e.ledger.Void(ctx, "psp_c"); !errors.Is(err, checkout.ErrProviderUnavailable) {
+			t.Fatalf("void: %v", err)
+		}
+		if _, err := e.ledger.Void(ctx, ""); err == nil {
+			t.Fatal("Void accepted an empty key")
+		}
+	})
+}
+
+func TestLedgerOpenCaptures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, k := range []string{"psp_1", "psp_2", "psp_3"} {
+		if _, err := e.ledger.Authorize(ctx, authReq(k)); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(time.Minute)
+	}
+	d := authReq("psp_declined")
+	d.PaymentMethod = checkout.DeclinedPaymentMethod
+	if _, err := e.ledger.Authorize(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(before time.Time, limit int) []string {
+		t.Helper()
+		caps, err := e.ledger.OpenCaptures(ctx, before, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, a := range caps {
+			out = append(out, a.Key)
+		}
+		slices.Sort(out)
+		return out
+	}
+	now := e.clk.Now()
+	if got := keys(now.Add(-90*time.Second), 10); !slices.Equal(got, []string{"psp_1", "psp_2"}) {
+		t.Fatalf("captures older than 90 s: %v", got)
+	}
+	if got := keys(now.Add(time.Second), 2); len(got) != 2 {
+		t.Fatalf("limit 2: %v", got)
+	}
+	if _, err := e.ledger.Void(ctx, "psp_1"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.ledger.MarkReconciled(ctx, "psp_2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.ledger.MarkReconciled(ctx, "psp_unknown"); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(now.Add(time.Second), 10); !slices.Equal(got, []string{"psp_3"}) {
+		t.Fatalf("after a void and a mark: %v", got)
+	}
+	if auths, _ := e.ledgerItems(t); len(auths) != 4 {
+		t.Fatalf("MarkReconciled created items: %d", len(auths))
+	}
 }

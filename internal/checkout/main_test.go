@@ -53,10 +53,12 @@ const (
 )
 
 // env is the three tables of template.yaml on the engine, the store and
-// the handlers, all through one fault-injecting client.
+// the handlers through one fault-injecting, counting client (db), and the
+// provider (the ledger) through another (pdb), so the requests of each can
+// be told apart.
 type env struct {
 	raw                                *dynamodb.Client
-	db                                 *ddbtest.Client
+	db, pdb                            *ddbtest.Client
 	clk                                *ddbtest.Clock
 	idemTable, ordersTable, paymentsTb string
 	store                              *idemddb.Store
@@ -69,10 +71,20 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvLease(t, testLease)
+}
+
+// newEnvLease is newEnv with claims (and so payment attempts) lasting
+// lease. The test clock stands still, but a claim's work context gets a
+// real deadline one LeaseMargin before its lease: a test that runs for
+// longer than testLease needs a longer lease.
+func newEnvLease(t *testing.T, lease time.Duration) *env {
+	t.Helper()
 	raw := engine.Client()
 	e := &env{
 		raw:         raw,
 		db:          ddbtest.Wrap(raw),
+		pdb:         ddbtest.Wrap(raw),
 		clk:         ddbtest.NewClock(time.Now().Truncate(time.Millisecond)),
 		idemTable:   ddbtest.NewTable(t, raw, "id"),
 		ordersTable: ddbtest.NewTable(t, raw, "order_id"),
@@ -80,16 +92,16 @@ func newEnv(t *testing.T) *env {
 	}
 	var err error
 	e.store, err = idemddb.New(e.db, idemddb.Config{
-		Table: e.idemTable, Now: e.clk.Now, DefaultLease: testLease, LeaseMargin: testMargin, Logger: quietLogger(),
+		Table: e.idemTable, Now: e.clk.Now, DefaultLease: lease, LeaseMargin: testMargin, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.orders, err = checkout.NewOrders(checkout.OrdersConfig{Table: e.ordersTable, Now: e.clk.Now, Logger: quietLogger()})
+	e.orders, err = checkout.NewOrders(checkout.OrdersConfig{DB: e.db, Table: e.ordersTable, Now: e.clk.Now, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ledger, err = checkout.NewLedger(checkout.LedgerConfig{DB: e.db, Table: e.paymentsTb, Now: e.clk.Now})
+	e.ledger, err = checkout.NewLedger(checkout.LedgerConfig{DB: e.pdb, Table: e.paymentsTb, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -24,9 +25,11 @@ const (
 	MaxSKUBytes = 64
 )
 
-// Order statuses.
+// Order statuses: PENDING -> PAYING -> PAID, and PAYING -> PENDING when
+// an attempt ends without a payment (a decline). See attempt.go.
 const (
 	OrderPending = "PENDING"
+	OrderPaying  = "PAYING"
 	OrderPaid    = "PAID"
 )
 
@@ -41,21 +44,54 @@ type Item struct {
 }
 
 // Order is an order as stored in the orders table (key order_id) and, less
-// its owner, as returned to the client.
+// its owner and the attempt's internals, as returned to the client.
 type Order struct {
 	OrderID string `json:"order_id" dynamodbav:"order_id"`
 	// CustomerID is the owner: the JWT sub of the caller that created it.
 	CustomerID string `json:"-" dynamodbav:"customer_id"`
-	Status     string `json:"status" dynamodbav:"status"`
+	// Status is OrderPending, OrderPaying or OrderPaid.
+	Status string `json:"status" dynamodbav:"status"`
 	// Amount is Σ quantity × unit_price, in minor units.
 	Amount   int64  `json:"amount" dynamodbav:"amount"`
 	Currency string `json:"currency" dynamodbav:"currency"`
 	Items    []Item `json:"items" dynamodbav:"items"`
 	// CreatedAt is RFC 3339 in UTC.
 	CreatedAt string `json:"created_at" dynamodbav:"created_at"`
-	// PaymentID and PaidAt are set by the payment that paid the order.
+
+	// Attempt is the number of the latest payment attempt (0: none yet).
+	Attempt int `json:"attempt,omitempty" dynamodbav:"attempt"`
+	// AttemptOwner is the digest of the idempotency key holding the
+	// current attempt, and AttemptUntil (epoch ms) the end of its lease;
+	// both are set only while the order is PAYING.
+	AttemptOwner string `json:"-" dynamodbav:"attempt_owner,omitempty"`
+	AttemptUntil int64  `json:"-" dynamodbav:"attempt_until,omitempty"`
+	// AttemptExpiresAt is AttemptUntil in RFC 3339, shown while PAYING:
+	// after it another Idempotency-Key may take the attempt over.
+	AttemptExpiresAt string `json:"attempt_expires_at,omitempty" dynamodbav:"-"`
+	// Settled is the highest attempt number whose outcome is final.
+	Settled int `json:"-" dynamodbav:"settled"`
+	// Attempts is the history of settled attempts that did not pay.
+	Attempts []AttemptOutcome `json:"attempts,omitempty" dynamodbav:"attempts,omitempty"`
+
+	// PaymentID and PaidAt are set by the payment that paid the order,
+	// PaidBy (the digest of its idempotency key) too.
 	PaymentID string `json:"payment_id,omitempty" dynamodbav:"payment_id,omitempty"`
 	PaidAt    string `json:"paid_at,omitempty" dynamodbav:"paid_at,omitempty"`
+	PaidBy    string `json:"-" dynamodbav:"paid_by,omitempty"`
+}
+
+// view is o as a client sees it.
+func (o Order) view() Order {
+	if o.Status == OrderPaying && o.AttemptUntil > 0 {
+		o.AttemptExpiresAt = time.UnixMilli(o.AttemptUntil).UTC().Format(time.RFC3339Nano)
+	}
+	return o
+}
+
+// payment is the payment that paid o, as POST /payments answered it.
+func (o Order) payment() Payment {
+	return Payment{PaymentID: o.PaymentID, OrderID: o.OrderID, Amount: o.Amount, Currency: o.Currency,
+		Status: PaymentCaptured, CreatedAt: o.PaidAt}
 }
 
 // OrderRequest is a validated POST /orders body.
@@ -140,6 +176,8 @@ func ParseOrderRequest(body []byte) (OrderRequest, error) {
 
 // OrdersConfig configures Orders.
 type OrdersConfig struct {
+	// DB reads orders (GET /orders/{id}).
+	DB DB
 	// Table is the orders table (key order_id).
 	Table string
 	// Now is the clock (default time.Now).
@@ -148,17 +186,24 @@ type OrdersConfig struct {
 	Logger *slog.Logger
 }
 
-// Orders serves POST /orders.
+// Orders serves POST /orders and GET /orders/{id}.
 type Orders struct {
+	db     DB
 	table  string
 	now    func() time.Time
 	logger *slog.Logger
 }
 
-// NewOrders returns the POST /orders handler's owner.
+// Routes of the create-order function (API Gateway route keys).
+const (
+	RouteCreateOrder = "POST /orders"
+	RouteGetOrder    = "GET /orders/{id}"
+)
+
+// NewOrders returns the orders handlers' owner.
 func NewOrders(cfg OrdersConfig) (*Orders, error) {
-	if cfg.Table == "" {
-		return nil, errors.New("checkout: OrdersConfig.Table is required")
+	if cfg.DB == nil || cfg.Table == "" {
+		return nil, errors.New("checkout: OrdersConfig needs DB and Table")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -166,7 +211,23 @@ func NewOrders(cfg OrdersConfig) (*Orders, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Orders{table: cfg.Table, now: cfg.Now, logger: cfg.Logger}, nil
+	return &Orders{db: cfg.DB, table: cfg.Table, now: cfg.Now, logger: cfg.Logger}, nil
+}
+
+// Handle is the create-order function's handler: it dispatches on the
+// route key to CreateOrder (POST /orders, which the wrapper makes
+// idempotent) and GetOrder (GET /orders/{id}, which the wrapper passes
+// through: no Idempotency-Key needed).
+func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return dispatch(ctx, o.logger, req, map[string]apigw.HandlerV2{RouteCreateOrder: o.CreateOrder, RouteGetOrder: o.GetOrder})
+}
+
+// GetOrder handles GET /orders/{id}: 200 with the order (its status, its
+// attempts and, once paid, its payment id) when it belongs to the caller;
+// the same 404 for another caller's order and an unknown id. It reads with
+// one strongly consistent GetItem.
+func (o *Orders) GetOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serveOwned(ctx, o.logger, o.db, o.table, attrOrderID, "", req, orderNotFound(), Order.view)
 }
 
 // OrderID returns the id of the order created under claim: stable across
@@ -181,7 +242,7 @@ func OrderID(claim *idemddb.Claim) string { return OrderIDPrefix + claim.Resourc
 func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	a, p := accept(ctx, o.logger, "CreateOrder", req, ParseOrderRequest)
 	if p != nil {
-		return p.Response(), nil
+		return p.ResponseV2(), nil
 	}
 	claim, sub, in := a.claim, a.caller, a.in
 	order := Order{
@@ -196,10 +257,10 @@ func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPReq
 	put, err := newOrderPut(o.table, order)
 	if err != nil {
 		o.logger.ErrorContext(ctx, "checkout: encode order", "error", err)
-		return internalError("could not encode the order").Response(), nil
+		return internalError("could not encode the order").ResponseV2(), nil
 	}
 	claim.AddWrites(put)
-	return jsonResponse(http.StatusCreated, order, map[string]string{headerLocation: "/orders/" + order.OrderID})
+	return jsonResponse(http.StatusCreated, order.view(), map[string]string{headerLocation: "/orders/" + order.OrderID})
 }
 
 // newOrderPut is the Put of a new order, conditional on its id being unused.
@@ -218,19 +279,6 @@ func newOrderPut(table string, order Order) (types.TransactWriteItem, error) {
 		ConditionExpression:      expr.Condition(),
 		ExpressionAttributeNames: expr.Names(),
 	}}, nil
-}
-
-// problemFor maps a domain error to its problem.
-func problemFor(err error) *Problem {
-	var ve *ValidationError
-	var p *Problem
-	switch {
-	case errors.As(err, &ve):
-		return ve.Problem()
-	case errors.As(err, &p):
-		return p
-	}
-	return internalError("")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -130,7 +131,7 @@ func TestCreateOrderValidation(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.mustDirect(t, e.orders.CreateOrder, event(t, "POST /orders", tc.body, fmt.Sprint("v", i), alice))
-			p := wantProblem(t, r, 400, checkout.TypeValidation)
+			p := wantProblem(t, r, 400, checkout.ProblemValidation.Type())
 			if got := p.fields(); !slices.Equal(got, tc.fields) {
 				t.Fatalf("fields %v, want %v (%s)", got, tc.fields, r.Body)
 			}
@@ -178,7 +179,7 @@ func TestCreateOrderRequestShape(t *testing.T) {
 	t.Run("invalid base64", func(t *testing.T) {
 		ev := event(t, "POST /orders", "%%%", "b64bad", alice)
 		ev.IsBase64Encoded = true
-		p := wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 400, checkout.TypeValidation)
+		p := wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 400, checkout.ProblemValidation.Type())
 		if !slices.Equal(p.fields(), []string{"body"}) {
 			t.Fatal(p.fields())
 		}
@@ -186,20 +187,25 @@ func TestCreateOrderRequestShape(t *testing.T) {
 	t.Run("not JSON", func(t *testing.T) {
 		ev := event(t, "POST /orders", orderBody, "ct", alice)
 		ev.Headers["content-type"] = "text/plain"
-		wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 415, checkout.TypeUnsupportedMediaType)
+		wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 415, checkout.ProblemUnsupportedMediaType.Type())
 	})
-	t.Run("too large", func(t *testing.T) {
-		ev := event(t, "POST /orders", strings.Repeat(" ", checkout.MaxBodyBytes+1), "big", alice)
-		wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 413, checkout.TypeBodyTooLarge)
+	t.Run("too large: the wrapper's 413, before any request", func(t *testing.T) {
+		createOrder, _ := e.wrapped()
+		e.db.Reset()
+		r := serve(t, createOrder, event(t, "POST /orders", strings.Repeat(" ", checkout.MaxBodyBytes+1), "big", alice))
+		wantProblem(t, r, 413, apigw.DefaultProblemBase+apigw.ProblemBodyTooLarge)
+		if n := e.db.Total(); n != 0 {
+			t.Fatalf("%d DynamoDB requests for a refused body", n)
+		}
 	})
 }
 
 func TestCreateOrderUnauthenticated(t *testing.T) {
 	e := newEnv(t)
-	wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, event(t, "POST /orders", orderBody, "k", "")), 401, checkout.TypeUnauthenticated)
+	wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, event(t, "POST /orders", orderBody, "k", "")), 401, checkout.ProblemUnauthenticated.Type())
 	ev := event(t, "POST /orders", orderBody, "k2", alice)
 	ev.RequestContext.Authorizer = nil
-	wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 401, checkout.TypeUnauthenticated)
+	wantProblem(t, e.mustDirect(t, e.orders.CreateOrder, ev), 401, checkout.ProblemUnauthenticated.Type())
 	if n := len(e.scan(t, e.ordersTable)); n != 0 {
 		t.Fatalf("%d orders written", n)
 	}
@@ -215,7 +221,7 @@ func TestHandlersWithoutClaim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantProblem(t, r, 500, checkout.TypeInternal)
+			wantProblem(t, r, 500, checkout.ProblemInternal.Type())
 		})
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -29,13 +25,6 @@ const PaymentIDPrefix = "pay_"
 
 // PaymentCaptured is the status of a recorded payment.
 const PaymentCaptured = "CAPTURED"
-
-// TypeIdempotencyKeyReused (422): the payment provider already saw this
-// Idempotency-Key with other payment details (possible only after an
-// earlier attempt with the key failed and released it). It is the idempotency
-// wrapper's own type for a key reused with a different request, because that
-// is what it means.
-const TypeIdempotencyKeyReused = ProblemBase + apigw.ProblemKeyReused
 
 // PaymentRequest is a validated POST /payments body.
 type PaymentRequest struct {
@@ -93,11 +82,13 @@ type paymentRecord struct {
 	PaymentMethod          string `dynamodbav:"payment_method"`
 	AuthorizationID        string `dynamodbav:"authorization_id"`
 	ProviderIdempotencyKey string `dynamodbav:"provider_idempotency_key"`
+	// Attempt is the order attempt that captured it.
+	Attempt int `dynamodbav:"attempt"`
 }
 
 // PaymentsConfig configures Payments.
 type PaymentsConfig struct {
-	// DB reads orders.
+	// DB reaches the orders and payments tables.
 	DB DB
 	// OrdersTable (key order_id) and PaymentsTable (key pk).
 	OrdersTable, PaymentsTable string
@@ -109,16 +100,21 @@ type PaymentsConfig struct {
 	Logger *slog.Logger
 }
 
-// Payments serves POST /payments.
+// Payments serves POST /payments and GET /payments/{id}.
 type Payments struct {
-	db               DB
-	orders, payments string
-	provider         Provider
-	now              func() time.Time
-	logger           *slog.Logger
+	book     orderBook
+	provider Provider
+	now      func() time.Time
+	logger   *slog.Logger
 }
 
-// NewPayments returns the POST /payments handler's owner.
+// Routes of the create-payment function (API Gateway route keys).
+const (
+	RouteCreatePayment = "POST /payments"
+	RouteGetPayment    = "GET /payments/{id}"
+)
+
+// NewPayments returns the payments handlers' owner.
 func NewPayments(cfg PaymentsConfig) (*Payments, error) {
 	if cfg.DB == nil || cfg.OrdersTable == "" || cfg.PaymentsTable == "" || cfg.Provider == nil {
 		return nil, errors.New("checkout: PaymentsConfig needs DB, OrdersTable, PaymentsTable and Provider")
@@ -129,113 +125,198 @@ func NewPayments(cfg PaymentsConfig) (*Payments, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Payments{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider,
-		now: cfg.Now, logger: cfg.Logger}, nil
+	return &Payments{
+		book:     orderBook{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider},
+		provider: cfg.Provider, now: cfg.Now, logger: cfg.Logger,
+	}, nil
 }
 
-// PaymentID returns the id of the payment made under claim: stable across
-// takeovers of the claim after a crash.
-func PaymentID(claim *idemddb.Claim) string { return PaymentIDPrefix + claim.ResourceID }
+// Handle is the create-payment function's handler: it dispatches on the
+// route key to CreatePayment (POST /payments, which the wrapper makes
+// idempotent) and GetPayment (GET /payments/{id}, passed through by the
+// wrapper: no Idempotency-Key needed).
+func (p *Payments) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return dispatch(ctx, p.logger, req, map[string]apigw.HandlerV2{RouteCreatePayment: p.CreatePayment, RouteGetPayment: p.GetPayment})
+}
 
-// CreatePayment handles POST /payments inside the idempotency wrapper.
+// GetPayment handles GET /payments/{id}: 200 with the payment, as
+// POST /payments answered it, when it belongs to the caller; the same 404
+// for another caller's payment and an unknown id. One strongly consistent
+// GetItem.
+func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return serveOwned(ctx, p.logger, p.book.db, p.book.payments, attrPK, PaymentKeyPrefix, req, paymentNotFound(),
+		func(r paymentRecord) Payment { return r.Payment })
+}
+
+// CreatePayment handles POST /payments inside the idempotency wrapper. See
+// the state machine in attempt.go; in order:
 //
-// It checks that the order exists and belongs to the caller (404 either
-// way), that amount and currency match it (422) and that it is unpaid
-// (409 order-already-paid), then authorizes with the provider under
-// ProviderIdempotencyKey. A decline is a 402 problem. A capture adds two
-// writes to the claim, committed with the idempotency record in one
-// transaction: the order's PENDING → PAID transition, conditional on the
-// order still being PENDING, the caller's, and of this amount and currency;
-// and the PAY# payment record, conditional on being new. If the order was
-// paid meanwhile under another key the transaction is cancelled and the
-// wrapper gets an *idemddb.TransactionCanceledError, which
-// TransactionConflictProblem turns into the same 409. The error result is
-// always nil.
+//  1. Lock: one conditional UpdateItem starts the order's next attempt. If
+//     it is refused, the order that refused it says why: 404 (unknown, or
+//     another caller's), 422 (amount or currency differ), 409
+//     order-already-paid naming the payment (201 with that payment when
+//     this very key paid it and its answer was lost), 409
+//     payment-in-progress with Retry-After until the other attempt's lease
+//     ends (not stored, so the client may retry).
+//  2. Settle: earlier attempts the order has not settled (after a crash or
+//     a lapsed lease) are settled at the provider. A capture among them is
+//     the order's payment: the order is completed with it and the answer is
+//     409 order-already-paid naming it (201 when it was this key's).
+//     Everything else is voided.
+//  3. Authorize the new attempt under ProviderIdempotencyKey(order, n).
+//     CAPTURED adds the order's PAYING -> PAID update and the PAY# record
+//     to the claim (201); DECLINED adds PAYING -> PENDING with the attempt
+//     in the history (402, stored); VOIDED means another request settled
+//     this attempt after its lease lapsed (409 payment-in-progress, nothing
+//     committed). A provider failure is a 502 (the key is released; the
+//     order stays PAYING under this key, which a retry with the same key
+//     can lock again at once).
+//
+// The additions commit with the idempotency record in one
+// TransactWriteItems, conditional on the order still being PAYING under
+// this attempt; a cancellation reaches the wrapper, whose hook
+// TransactionConflictProblem answers 409 order-already-paid. The happy
+// path is three DynamoDB requests of its own (claim, lock, commit) plus
+// the provider call. The error result is always nil.
 func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	a, prob := accept(ctx, p.logger, "CreatePayment", req, ParsePaymentRequest)
 	if prob != nil {
-		return prob.Response(), nil
+		return prob.ResponseV2(), nil
 	}
 	claim, sub, in := a.claim, a.caller, a.in
-
-	order, found, err := p.loadOrder(ctx, in.OrderID)
+	owner := attemptOwner(claim.Key)
+	now := p.now()
+	l, refused, err := p.book.lock(ctx, lockRequest{
+		OrderID: in.OrderID, CustomerID: sub, Amount: in.Amount, Currency: in.Currency,
+		Owner: owner, Until: claim.LeaseUntil, Now: now,
+	})
 	if err != nil {
-		p.logger.ErrorContext(ctx, "checkout: read order", "order_id", in.OrderID, "error", err)
-		return serviceUnavailable().Response(), nil
+		p.logger.ErrorContext(ctx, "checkout: lock order", "order_id", in.OrderID, "error", err)
+		return serviceUnavailable().ResponseV2(), nil
 	}
-	if !found || order.CustomerID != sub {
-		return orderNotFound().Response(), nil
+	if l == nil {
+		return p.refused(refused, sub, in, owner, now)
 	}
-	if prob := mismatch(order, in); prob != nil {
-		return prob.Response(), nil
+	st, err := p.book.settle(ctx, l, now)
+	if err != nil {
+		p.logger.ErrorContext(ctx, "checkout: settle earlier attempts", "order_id", in.OrderID, "attempt", l.n, "error", err)
+		return providerUnavailable().ResponseV2(), nil
 	}
-	if order.Status != OrderPending {
-		return orderAlreadyPaid(order.OrderID, order.PaymentID).Response(), nil
+	if st.capture != nil {
+		return p.adopt(ctx, claim, l, st)
 	}
 
-	pspKey := ProviderIdempotencyKey(claim)
 	auth, err := p.provider.Authorize(ctx, AuthorizationRequest{
-		IdempotencyKey: pspKey,
-		OrderID:        order.OrderID,
-		PaymentID:      PaymentID(claim),
+		IdempotencyKey: ProviderIdempotencyKey(in.OrderID, l.n),
+		OrderID:        in.OrderID,
+		Attempt:        l.n,
+		PaymentID:      PaymentID(in.OrderID, l.n),
 		Amount:         in.Amount,
 		Currency:       in.Currency,
 		PaymentMethod:  in.PaymentMethod,
+		Metadata:       map[string]string{MetadataOwner: owner},
 	})
-	var reuse *KeyReuseError
 	switch {
-	case errors.As(err, &reuse):
-		pr := newProblem(http.StatusUnprocessableEntity, TypeIdempotencyKeyReused,
-			"this Idempotency-Key was already used for a payment with a different "+reuse.Field+"; use a new key for a new payment")
-		return pr.Response(), nil
+	case errors.Is(err, ErrProviderKeyReused):
+		// Attempt keys are never shared between requests: a bug.
+		p.logger.ErrorContext(ctx, "checkout: provider key of a new attempt was already used", "order_id", in.OrderID, "attempt", l.n, "error", err)
+		return internalError("the payment attempt could not be started").ResponseV2(), nil
 	case err != nil:
-		p.logger.ErrorContext(ctx, "checkout: payment provider failed; the outcome is unknown until a retry with the same key",
-			"order_id", order.OrderID, "error", err)
-		pr := newProblem(http.StatusBadGateway, TypeProviderUnavailable,
-			"the payment provider did not answer; retry with the same Idempotency-Key, you will not be charged twice")
-		return pr.Response(), nil
-	}
-	// The provider keeps the payment id of the first request with the key,
-	// so a retry whose claim was released meanwhile reuses it.
-	paymentID := auth.PaymentID
-	if paymentID == "" {
-		paymentID = PaymentID(claim)
+		p.logger.ErrorContext(ctx, "checkout: payment provider failed; the outcome is unknown until the attempt is settled",
+			"order_id", in.OrderID, "attempt", l.n, "error", err)
+		return providerUnavailable().ResponseV2(), nil
 	}
 	switch auth.Status {
 	case AuthCaptured:
+		pay, rec := paymentFor(l.prev, auth, p.now())
+		writes, err := p.book.paidWrites(l, pay, rec, owner, st.outcomes)
+		if err != nil {
+			return p.encodeFailed(ctx, err), nil
+		}
+		claim.AddWrites(writes...)
+		return created(pay)
 	case AuthDeclined:
-		pr := newProblem(http.StatusPaymentRequired, TypePaymentDeclined, "the payment was declined by the provider")
-		pr.Title = "Payment declined"
-		pr.OrderID, pr.PaymentID, pr.DeclineCode = order.OrderID, paymentID, auth.DeclineCode
-		return pr.Response(), nil
-	default:
-		p.logger.ErrorContext(ctx, "checkout: unknown authorization status", "status", auth.Status, "authorization_id", auth.ID)
-		return internalError("the payment provider answered with an unknown status").Response(), nil
+		w, err := p.book.pendingWrite(l, append(st.outcomes, outcomeOf(l.n, auth, rfc3339(p.now()))))
+		if err != nil {
+			return p.encodeFailed(ctx, err), nil
+		}
+		claim.AddWrites(w)
+		pr := ProblemPaymentDeclined.Problem("the payment was declined by the provider")
+		pr.Extensions = extensions("order_id", in.OrderID, "payment_id", auth.PaymentID, "decline_code", auth.DeclineCode)
+		return pr.ResponseV2(), nil
+	case AuthVoided:
+		return paymentInProgress(in.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
 	}
+	p.logger.ErrorContext(ctx, "checkout: unknown authorization status", "status", auth.Status, "authorization_id", auth.ID)
+	return internalError("the payment provider answered with an unknown status").ResponseV2(), nil
+}
 
-	pay := Payment{
-		PaymentID: paymentID,
-		OrderID:   order.OrderID,
-		Amount:    in.Amount,
-		Currency:  in.Currency,
-		Status:    PaymentCaptured,
-		CreatedAt: p.now().UTC().Format(time.RFC3339),
+// refused answers a payment whose lock the order o refused (nil: no such
+// order).
+func (p *Payments) refused(o *Order, sub string, in PaymentRequest, owner string, now time.Time) (events.APIGatewayV2HTTPResponse, error) {
+	if o == nil || o.CustomerID != sub {
+		return orderNotFound().ResponseV2(), nil
 	}
-	writes, err := p.captureWrites(sub, pay, paymentRecord{
-		PK: PaymentKeyPrefix + paymentID, Kind: "PAYMENT", Payment: pay, CustomerID: sub,
-		PaymentMethod: in.PaymentMethod, AuthorizationID: auth.ID, ProviderIdempotencyKey: pspKey,
-	})
+	if prob := mismatch(*o, in); prob != nil {
+		return prob.ResponseV2(), nil
+	}
+	switch o.Status {
+	case OrderPaid:
+		if o.PaidBy == owner { // this key's own payment, whose answer was lost
+			return created(o.payment())
+		}
+		return orderAlreadyPaid(o.OrderID, o.PaymentID).ResponseV2(), nil
+	case OrderPaying:
+		return paymentInProgress(o.OrderID, secondsUntil(time.UnixMilli(o.AttemptUntil), now)).ResponseV2(), nil
+	}
+	// PENDING: it changed between the refusal and our read of it.
+	return paymentInProgress(o.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
+}
+
+// adopt completes the order with the capture an earlier attempt made. When
+// that attempt was this key's, the completion joins the claim and the
+// answer is the 201 it never got. Otherwise the answer is a 409 the
+// wrapper does not store (and whose additions it would drop), so the
+// completion commits on its own first.
+func (p *Payments) adopt(ctx context.Context, claim *idemddb.Claim, l *attemptLock, st settlement) (events.APIGatewayV2HTTPResponse, error) {
+	now := p.now()
+	pay, rec := paymentFor(l.prev, *st.capture, now)
+	paidBy := st.capture.Metadata[MetadataOwner]
+	writes, err := p.book.paidWrites(l, pay, rec, paidBy, append(st.outcomes, abandoned(l.n, now)))
 	if err != nil {
-		p.logger.ErrorContext(ctx, "checkout: encode payment writes", "error", err)
-		return internalError("could not encode the payment").Response(), nil
+		return p.encodeFailed(ctx, err), nil
 	}
-	claim.AddWrites(writes...)
-	return jsonResponse(http.StatusCreated, pay, map[string]string{headerLocation: "/payments/" + paymentID})
+	if paidBy == l.owner {
+		claim.AddWrites(writes...)
+		return created(pay)
+	}
+	err = p.book.commit(ctx, l, writes)
+	var tce *types.TransactionCanceledException
+	switch {
+	case err == nil:
+		p.logger.InfoContext(ctx, "checkout: completed the order with an earlier attempt's capture",
+			"order_id", l.prev.OrderID, "attempt", st.capture.Attempt, "payment_id", pay.PaymentID)
+		return orderAlreadyPaid(l.prev.OrderID, pay.PaymentID).ResponseV2(), nil
+	case errors.As(err, &tce):
+		return paymentInProgress(l.prev.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
+	}
+	p.logger.ErrorContext(ctx, "checkout: complete the order with an earlier capture", "order_id", l.prev.OrderID, "error", err)
+	return serviceUnavailable().ResponseV2(), nil
+}
+
+func (p *Payments) encodeFailed(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {
+	p.logger.ErrorContext(ctx, "checkout: encode payment writes", "error", err)
+	return internalError("could not encode the payment").ResponseV2()
+}
+
+// created is the 201 answer of a payment.
+func created(pay Payment) (events.APIGatewayV2HTTPResponse, error) {
+	return jsonResponse(http.StatusCreated, pay, map[string]string{headerLocation: "/payments/" + pay.PaymentID})
 }
 
 // mismatch returns the 422 problem when the payment does not match the
 // order, listing every differing field.
-func mismatch(order Order, in PaymentRequest) *Problem {
+func mismatch(order Order, in PaymentRequest) *apigw.Problem {
 	var errs []FieldError
 	if in.Amount != order.Amount {
 		errs = append(errs, FieldError{Field: "amount", Detail: "must equal the order's amount, " + strconv.FormatInt(order.Amount, 10)})
@@ -246,97 +327,28 @@ func mismatch(order Order, in PaymentRequest) *Problem {
 	if len(errs) == 0 {
 		return nil
 	}
-	pr := newProblem(http.StatusUnprocessableEntity, TypePaymentMismatch, "the payment does not match the order")
-	pr.Title = "Payment does not match the order"
-	pr.Errors, pr.OrderID = errs, order.OrderID
-	return pr
-}
-
-// loadOrder reads an order with a strongly consistent GetItem.
-func (p *Payments) loadOrder(ctx context.Context, id string) (Order, bool, error) {
-	out, err := p.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(p.orders),
-		Key:            map[string]types.AttributeValue{"order_id": &types.AttributeValueMemberS{Value: id}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Order{}, false, err
-	}
-	if out.Item == nil {
-		return Order{}, false, nil
-	}
-	var o Order
-	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
-		return Order{}, false, err
-	}
-	return o, true, nil
-}
-
-// Indexes of the capture writes, as reported by
-// idemddb.TransactionCanceledError.Index.
-const (
-	writeOrderPaid     = 0
-	writePaymentRecord = 1
-)
-
-// captureWrites returns the order's guarded PENDING → PAID update and the
-// payment record's Put, in the order of the write* indexes.
-func (p *Payments) captureWrites(sub string, pay Payment, rec paymentRecord) ([]types.TransactWriteItem, error) {
-	cond := expression.Name("status").Equal(expression.Value(OrderPending)).
-		And(expression.Name("customer_id").Equal(expression.Value(sub))).
-		And(expression.Name("amount").Equal(expression.Value(pay.Amount))).
-		And(expression.Name("currency").Equal(expression.Value(pay.Currency)))
-	upd := expression.Set(expression.Name("status"), expression.Value(OrderPaid)).
-		Set(expression.Name("payment_id"), expression.Value(pay.PaymentID)).
-		Set(expression.Name("paid_at"), expression.Value(pay.CreatedAt))
-	ue, err := expression.NewBuilder().WithCondition(cond).WithUpdate(upd).Build()
-	if err != nil {
-		return nil, err
-	}
-	item, err := attributevalue.MarshalMap(rec)
-	if err != nil {
-		return nil, err
-	}
-	pe, err := expression.NewBuilder().WithCondition(expression.Name("pk").AttributeNotExists()).Build()
-	if err != nil {
-		return nil, err
-	}
-	writes := make([]types.TransactWriteItem, 2)
-	writes[writeOrderPaid] = types.TransactWriteItem{Update: &types.Update{
-		TableName:                 aws.String(p.orders),
-		Key:                       map[string]types.AttributeValue{"order_id": &types.AttributeValueMemberS{Value: pay.OrderID}},
-		UpdateExpression:          ue.Update(),
-		ConditionExpression:       ue.Condition(),
-		ExpressionAttributeNames:  ue.Names(),
-		ExpressionAttributeValues: ue.Values(),
-	}}
-	writes[writePaymentRecord] = types.TransactWriteItem{Put: &types.Put{
-		TableName:                aws.String(p.payments),
-		Item:                     item,
-		ConditionExpression:      pe.Condition(),
-		ExpressionAttributeNames: pe.Names(),
-	}}
-	return writes, nil
+	pr := ProblemPaymentMismatch.Problem("the payment does not match the order")
+	pr.Extensions = map[string]any{"errors": errs, "order_id": order.OrderID}
+	return &pr
 }
 
 // TransactionConflictProblem is the create-payment function's hook for
 // apigw.WithTransactionCanceled. The wrapper calls it with the
 // *idemddb.TransactionCanceledError of a cancelled completion (nothing was
-// committed and the key was released). When a capture write failed its
-// condition – the order was paid (or changed) after the handler checked it,
-// by a payment under another Idempotency-Key – it returns the 409
-// order-already-paid problem, the same type the handler answers when it
-// finds the order paid. Any other cancellation (a transient
-// TransactionConflict, say) gets the wrapper's default 409
-// transaction-conflict problem.
+// committed and the key was released). When the order's write failed its
+// condition – the order left this attempt (another key took it over after
+// the attempt's lease lapsed, and settled or paid it) – or the payment
+// record already existed, it returns the 409 order-already-paid problem.
+// Any other cancellation (a transient TransactionConflict, say) gets the
+// wrapper's default 409 transaction-conflict problem.
 //
-// The provider authorization of the losing attempt stays in the ledger
-// without a PAY# record; reconciliation (or a real PSP's void) settles it.
+// A capture of the cancelled attempt is never left behind: whoever took
+// the order over settles the attempt (adopts or voids its capture), and the
+// reconciler covers the rest.
 func TransactionConflictProblem(_ context.Context, err *idemddb.TransactionCanceledError) apigw.Problem {
-	if err != nil && err.Index >= writeOrderPaid && err.Index <= writePaymentRecord && err.Index < len(err.Reasons) &&
+	if err != nil && err.Index >= writeOrder && err.Index <= writePaymentRecord && err.Index < len(err.Reasons) &&
 		err.Reasons[err.Index].Code == "ConditionalCheckFailed" {
-		p := orderAlreadyPaid("", "")
-		return apigw.Problem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail}
+		return orderAlreadyPaid("", "")
 	}
 	return apigw.Problem{Type: apigw.ProblemTransactionConflict, Title: "Conflicting state", Status: http.StatusConflict,
 		Detail: "The request conflicts with the current state of a resource; nothing was changed."}

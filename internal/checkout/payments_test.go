@@ -32,6 +32,24 @@ func (e *env) pay(t *testing.T, sub, key, body string) (checkoutResponse, proble
 	return out, p
 }
 
+// payUncompleted claims ev's key as runDirect does and runs the payment
+// under the claim, which it neither completes nor releases: the function
+// died after the handler returned its 201. It returns the claim and the
+// 201.
+func (e *env) payUncompleted(t *testing.T, ev eventV2) (*idemddb.Claim, responseV2) {
+	t.Helper()
+	ctx := context.Background()
+	c, _, err := e.store.Begin(ctx, idemddb.Request{Key: directKey(ev), Fingerprint: []byte(ev.Body)})
+	if err != nil || c == nil {
+		t.Fatalf("claim: %v", err)
+	}
+	r, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, c), ev)
+	if r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	return c, r
+}
+
 type checkoutResponse struct {
 	Status  int
 	Body    string
@@ -82,17 +100,17 @@ func TestCreatePaymentErrors(t *testing.T) {
 
 	t.Run("401 without sub", func(t *testing.T) {
 		r, p := e.pay(t, "", "n1", paymentBody(o.OrderID, orderAmount, "INR", "card"))
-		if r.Status != 401 || p.Type != checkout.TypeUnauthenticated {
+		if r.Status != 401 || p.Type != checkout.ProblemUnauthenticated.Type() {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("404 unknown order and another customer's order look the same", func(t *testing.T) {
 		unknown := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody("ord_nope", orderAmount, "INR", "card"), "n2", alice))
-		wantProblem(t, unknown, 404, checkout.TypeOrderNotFound)
+		wantProblem(t, unknown, 404, checkout.ProblemOrderNotFound.Type())
 		// Bob's order, with its right amount and currency: still 404.
 		other := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody(bobs.OrderID, orderAmount, "INR", "card"), "n3", alice))
-		wantProblem(t, other, 404, checkout.TypeOrderNotFound)
+		wantProblem(t, other, 404, checkout.ProblemOrderNotFound.Type())
 		if other.Body != unknown.Body || other.Headers["Content-Type"] != unknown.Headers["Content-Type"] {
 			t.Fatalf("bodies differ:\n%s\n%s", other.Body, unknown.Body)
 		}
@@ -106,14 +124,14 @@ func TestCreatePaymentErrors(t *testing.T) {
 
 	t.Run("422 amount mismatch", func(t *testing.T) {
 		r, p := e.pay(t, alice, "n4", paymentBody(o.OrderID, orderAmount-1, "INR", "card"))
-		if r.Status != 422 || p.Type != checkout.TypePaymentMismatch || !slices.Equal(p.fields(), []string{"amount"}) || p.OrderID != o.OrderID {
+		if r.Status != 422 || p.Type != checkout.ProblemPaymentMismatch.Type() || !slices.Equal(p.fields(), []string{"amount"}) || p.OrderID != o.OrderID {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
 
 	t.Run("422 currency mismatch", func(t *testing.T) {
 		r, p := e.pay(t, alice, "n5", paymentBody(o.OrderID, orderAmount, "USD", "card"))
-		if r.Status != 422 || p.Type != checkout.TypePaymentMismatch || !slices.Equal(p.fields(), []string{"currency"}) {
+		if r.Status != 422 || p.Type != checkout.ProblemPaymentMismatch.Type() || !slices.Equal(p.fields(), []string{"currency"}) {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 	})
@@ -124,7 +142,7 @@ func TestCreatePaymentErrors(t *testing.T) {
 
 	t.Run("402 declined, recorded, order still payable", func(t *testing.T) {
 		r := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "n6", alice))
-		p := wantProblem(t, r, 402, checkout.TypePaymentDeclined)
+		p := wantProblem(t, r, 402, checkout.ProblemPaymentDeclined.Type())
 		if p.DeclineCode != "card_declined" || p.OrderID != o.OrderID || !strings.HasPrefix(p.PaymentID, "pay_") {
 			t.Fatalf("%+v", p)
 		}
@@ -159,7 +177,7 @@ func TestCreatePaymentErrors(t *testing.T) {
 
 	t.Run("409 already paid", func(t *testing.T) {
 		r := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "n8", alice))
-		p := wantProblem(t, r, 409, checkout.TypeOrderAlreadyPaid)
+		p := wantProblem(t, r, 409, checkout.ProblemOrderAlreadyPaid.Type())
 		if p.PaymentID != first.PaymentID || p.OrderID != o.OrderID {
 			t.Fatalf("%+v, want it to name payment %s", p, first.PaymentID)
 		}
@@ -199,7 +217,7 @@ func TestCreatePaymentValidation(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", tc.body, fmt.Sprint("v", i), alice))
-			p := wantProblem(t, r, 400, checkout.TypeValidation)
+			p := wantProblem(t, r, 400, checkout.ProblemValidation.Type())
 			if got := p.fields(); !slices.Equal(got, tc.fields) {
 				t.Fatalf("fields %v, want %v (%s)", got, tc.fields, r.Body)
 			}
@@ -212,32 +230,23 @@ func TestCreatePaymentValidation(t *testing.T) {
 
 // TestPaymentCrashRecovery: the function crashes after the provider
 // captured but before the completion transaction. The lease lapses, the
-// retry takes the claim over with the same ResourceID, the provider replays
-// its outcome instead of charging again, and the payment commits under the
-// first attempt's payment id.
+// retry takes the claim over, locks the order again (same key), finds the
+// first attempt's capture at the provider instead of charging again, and
+// the payment commits under the first attempt's payment id.
 func TestPaymentCrashRecovery(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	o := e.createOrder(t, alice, "o1", orderBody)
 	ev := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "crash", alice)
-	req := idemddb.Request{Key: directKey(ev), Fingerprint: []byte(ev.Body)}
-
-	c1, _, err := e.store.Begin(ctx, req)
-	if err != nil || c1 == nil {
-		t.Fatal(err)
-	}
-	r1, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, c1), ev)
-	if r1.StatusCode != 201 {
-		t.Fatalf("%d %s", r1.StatusCode, r1.Body)
-	}
+	c1, r1 := e.payUncompleted(t, ev)
 	var p1 checkout.Payment
 	_ = json.Unmarshal([]byte(r1.Body), &p1)
 	// Crash: c1 never completes. The charge happened, nothing else did.
 	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 0 {
 		t.Fatalf("after the crash: %d auths, %d payments", len(auths), len(pays))
 	}
-	if st, _ := e.order(t, o.OrderID); st.Status != "PENDING" {
-		t.Fatal("order paid without a completion")
+	if st, _ := e.order(t, o.OrderID); st.Status != "PAYING" || st.Attempt != 1 || st.Settled != 0 {
+		t.Fatalf("order after the crash %+v, want PAYING under attempt 1", st)
 	}
 
 	// While the lease lives, a retry is refused, not run.
@@ -258,14 +267,14 @@ func TestPaymentCrashRecovery(t *testing.T) {
 	}
 	var p2 checkout.Payment
 	_ = json.Unmarshal([]byte(r2.Body), &p2)
-	if p2.PaymentID != p1.PaymentID || p2.PaymentID != checkout.PaymentID(c1) {
+	if p2.PaymentID != p1.PaymentID || p2.PaymentID != checkout.PaymentID(o.OrderID, 1) {
 		t.Fatalf("payment id %s after recovery, want %s", p2.PaymentID, p1.PaymentID)
 	}
 	auths, pays := e.ledgerItems(t)
 	if len(auths) != 1 || len(pays) != 1 || auths[0]["status"] != "CAPTURED" {
 		t.Fatalf("after recovery: %v / %v, want one authorization and one payment", auths, pays)
 	}
-	if st, _ := e.order(t, o.OrderID); st.Status != "PAID" || st.PaymentID != p1.PaymentID {
+	if st, _ := e.order(t, o.OrderID); st.Status != "PAID" || st.PaymentID != p1.PaymentID || st.Attempt != 2 || st.Settled != 2 {
 		t.Fatalf("order %+v", st)
 	}
 	// The crashed instance wakes up: its completion is fenced off.
@@ -278,17 +287,17 @@ func TestPaymentCrashRecovery(t *testing.T) {
 }
 
 // TestPaymentProviderResponseLost: the provider recorded the capture but its
-// answer was lost. The handler answers 502, the wrapper releases the key,
-// and the retry – under a new claim with a new ResourceID – sends the same
-// provider key (derived from the scoped idempotency key), so the provider
-// replays the capture instead of charging twice, and the payment keeps the
-// id the provider recorded.
+// answer was lost. The handler answers 502, the wrapper releases the key
+// (the order stays PAYING under it), and the retry – under a new claim with
+// a new ResourceID but the same key – locks the order again at once, finds
+// the first attempt's capture at the provider instead of charging twice,
+// and completes the order with it.
 func TestPaymentProviderResponseLost(t *testing.T) {
 	e := newEnv(t)
 	o := e.createOrder(t, alice, "o1", orderBody)
 	ev := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "lost", alice)
 	lose := true
-	e.db.After(func(op string, in any, err error) error {
+	e.pdb.After(func(op string, in any, err error) error {
 		if op == "PutItem" && err == nil && lose && *in.(*dynamodb.PutItemInput).TableName == e.paymentsTb {
 			lose = false
 			return errInjected
@@ -300,7 +309,7 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 		firstClaim, _ = idemddb.ClaimFromContext(ctx)
 		return e.payments.CreatePayment(ctx, ev)
 	}, ev)
-	wantProblem(t, r1, 502, checkout.TypeProviderUnavailable)
+	wantProblem(t, r1, 502, checkout.ProblemProviderUnavailable.Type())
 	if r1.Headers["Retry-After"] == "" {
 		t.Fatal("502 without Retry-After")
 	}
@@ -320,8 +329,8 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 	}
 	var p checkout.Payment
 	_ = json.Unmarshal([]byte(r2.Body), &p)
-	if p.PaymentID != checkout.PaymentID(firstClaim) {
-		t.Fatalf("payment id %s, want the one the provider recorded, %s", p.PaymentID, checkout.PaymentID(firstClaim))
+	if p.PaymentID != checkout.PaymentID(o.OrderID, 1) {
+		t.Fatalf("payment id %s, want attempt 1's, %s", p.PaymentID, checkout.PaymentID(o.OrderID, 1))
 	}
 	auths, pays := e.ledgerItems(t)
 	if len(auths) != 1 || len(pays) != 1 {
@@ -329,42 +338,83 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 	}
 }
 
-// TestPaymentPaidConcurrently: two keys pay one order; the second to commit
-// is cancelled by DynamoDB on the order's condition, and the hook turns the
-// cancellation into 409 order-already-paid.
-func TestPaymentPaidConcurrently(t *testing.T) {
+// TestPaymentInProgress: while key A's attempt holds the order, key B is
+// told 409 payment-in-progress with Retry-After until A's lease ends, is not
+// stored, and reaches neither the provider nor the order; after A commits,
+// B's retry is told the order is paid, naming A's payment.
+func TestPaymentInProgress(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	o := e.createOrder(t, alice, "o1", orderBody)
 	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
 	evA := event(t, "POST /payments", body, "A", alice)
-	cA, _, err := e.store.Begin(ctx, idemddb.Request{Key: directKey(evA), Fingerprint: []byte(body)})
-	if err != nil {
+	cA, rA := e.payUncompleted(t, evA)
+	e.clk.Advance(3 * time.Second) // A's lease (testLease) has 7 s left
+	e.pdb.Reset()
+	rB := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
+	pB := wantProblem(t, rB, 409, checkout.ProblemPaymentInProgress.Type())
+	if rB.Headers["Retry-After"] != "7" || pB.OrderID != o.OrderID {
+		t.Fatalf("Retry-After %q, problem %+v; want 7 s, naming the order", rB.Headers["Retry-After"], pB)
+	}
+	if n := e.pdb.Total(); n != 0 {
+		t.Fatalf("B made %d provider requests", n)
+	}
+	if st := e.idemStatuses(t); len(st) != 2 { // the order's and A's; B's 409 was not stored
+		t.Fatalf("records %v", st)
+	}
+	if _, err := e.store.Complete(ctx, cA, []byte(rA.Body)); err != nil {
 		t.Fatal(err)
 	}
-	rA, _ := e.payments.CreatePayment(idemddb.WithClaim(ctx, cA), evA)
-	if rA.StatusCode != 201 {
-		t.Fatalf("%d %s", rA.StatusCode, rA.Body)
+	var pA checkout.Payment
+	_ = json.Unmarshal([]byte(rA.Body), &pA)
+	again := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
+	if p := wantProblem(t, again, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
+		t.Fatalf("%+v, want A's payment named", p)
 	}
-	// Meanwhile key B pays the order and commits first.
-	if r, _ := e.pay(t, alice, "B", body); r.Status != 201 {
-		t.Fatalf("B: %d %s", r.Status, r.Body)
+	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 1 {
+		t.Fatalf("%d authorizations, %d payments", len(auths), len(pays))
 	}
-	_, err = e.store.Complete(ctx, cA, []byte(rA.Body))
+}
+
+// TestPaymentCommitCancelled: A captured but its lease lapsed before its
+// commit; B takes the order over, finds A's capture, completes the order
+// with it on its own (B's answer, a 409, is not stored) and names it. A's
+// late commit is cancelled by the order's condition (the hook says
+// order-already-paid), and A's retry gets its own payment, 201.
+func TestPaymentCommitCancelled(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o := e.createOrder(t, alice, "o1", orderBody)
+	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+	evA := event(t, "POST /payments", body, "A", alice)
+	cA, rA := e.payUncompleted(t, evA)
+	var pA checkout.Payment
+	_ = json.Unmarshal([]byte(rA.Body), &pA)
+	e.clk.Advance(testLease + time.Second)
+
+	rB := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
+	if p := wantProblem(t, rB, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
+		t.Fatalf("B: %+v, want A's payment %s named", p, pA.PaymentID)
+	}
+	if st, _ := e.order(t, o.OrderID); st.Status != "PAID" || st.PaymentID != pA.PaymentID || st.Settled != 2 {
+		t.Fatalf("order %+v", st)
+	}
+
+	_, err := e.store.Complete(ctx, cA, []byte(rA.Body))
 	var tce *idemddb.TransactionCanceledError
 	if !errors.As(err, &tce) || tce.Index != 0 || tce.Reasons[0].Code != "ConditionalCheckFailed" {
 		t.Fatalf("A's completion: %v, want a cancellation by the order update", err)
 	}
-	p := checkout.TransactionConflictProblem(ctx, tce)
-	if p.Status != 409 || p.Type != checkout.TypeOrderAlreadyPaid {
+	if p := checkout.TransactionConflictProblem(ctx, tce); p.Status != 409 || p.Type != checkout.ProblemOrderAlreadyPaid.Type() {
 		t.Fatalf("hook: %+v", p)
 	}
-	_, pays := e.ledgerItems(t)
-	if len(pays) != 1 {
-		t.Fatalf("%d payment records, want 1", len(pays))
+	rA2 := e.mustDirect(t, e.payments.CreatePayment, evA)
+	if rA2.StatusCode != 201 || rA2.Body != rA.Body {
+		t.Fatalf("A's retry: %d %s, want its own 201 %s", rA2.StatusCode, rA2.Body, rA.Body)
 	}
-	if st := e.idemStatuses(t); len(st) != 2 { // the order's and B's; A's was released
-		t.Fatalf("records %v", st)
+	auths, pays := e.ledgerItems(t)
+	if len(auths) != 1 || auths[0]["status"] != "CAPTURED" || len(pays) != 1 {
+		t.Fatalf("ledger %v / %v, want one capture and its payment", auths, pays)
 	}
 }
 
@@ -378,8 +428,9 @@ func TestTransactionConflictProblem(t *testing.T) {
 		err  *idemddb.TransactionCanceledError
 		typ  string
 	}{
-		{"order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf, none}}, checkout.TypeOrderAlreadyPaid},
-		{"payment record exists", &idemddb.TransactionCanceledError{Index: 1, Reasons: []idemddb.CancellationReason{none, ccf}}, checkout.TypeOrderAlreadyPaid},
+		{"order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf, none}}, checkout.ProblemOrderAlreadyPaid.Type()},
+		{"decline's order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf}}, checkout.ProblemOrderAlreadyPaid.Type()},
+		{"payment record exists", &idemddb.TransactionCanceledError{Index: 1, Reasons: []idemddb.CancellationReason{none, ccf}}, checkout.ProblemOrderAlreadyPaid.Type()},
 		{"transient conflict", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{conflict, none}}, apigw.ProblemTransactionConflict},
 		{"index out of range", &idemddb.TransactionCanceledError{Index: 5, Reasons: []idemddb.CancellationReason{none}}, apigw.ProblemTransactionConflict},
 		{"nil", nil, apigw.ProblemTransactionConflict},

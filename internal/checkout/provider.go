@@ -6,46 +6,65 @@ import (
 	"encoding/base64"
 	"fmt"
 	"time"
-
-	"github.com/acme/idemcheckout/pkg/idemddb"
 )
 
 // Authorization statuses.
 const (
 	AuthCaptured = "CAPTURED"
 	AuthDeclined = "DECLINED"
+	// AuthVoided: the authorization was reversed, or its key was voided
+	// before any authorization with it (a tombstone): a later Authorize
+	// with the key replays VOIDED and charges nothing.
+	AuthVoided = "VOIDED"
 )
 
 // AuthorizationRequest asks a payment service provider (PSP) to charge
-// Amount of Currency for an order.
+// Amount of Currency for one payment attempt of an order.
 type AuthorizationRequest struct {
 	// IdempotencyKey makes the request safe to retry: the provider charges
 	// at most once per key and answers a repeat with the first outcome. See
-	// ProviderIdempotencyKey.
+	// ProviderIdempotencyKey: one key per order attempt.
 	IdempotencyKey string
 	OrderID        string
+	// Attempt is the order's attempt number the key belongs to.
+	Attempt int
 	// PaymentID is the id this API gives the payment. A provider keeps the
 	// one of the first request with a key.
 	PaymentID     string
 	Amount        int64
 	Currency      string
 	PaymentMethod string
+	// Metadata is stored with the authorization and returned by Lookup, as
+	// a PSP's metadata is. The checkout keeps the attempt's owner there
+	// (MetadataOwner), so whoever settles the attempt later knows whose
+	// payment it was.
+	Metadata map[string]string
 }
+
+// MetadataOwner is the Metadata entry naming the attempt's owner: a digest
+// of the idempotency claim's key, never the client's key itself.
+const MetadataOwner = "attempt_owner"
 
 // Authorization is a provider's outcome for a key.
 type Authorization struct {
-	// ID is the provider's reference for the authorization.
+	// Key is the provider idempotency key.
+	Key string
+	// ID is the provider's reference for the authorization; empty for a key
+	// voided before any authorization (a tombstone).
 	ID string
-	// Status is AuthCaptured or AuthDeclined.
+	// Status is AuthCaptured, AuthDeclined or AuthVoided.
 	Status string
 	// DeclineCode says why a payment was declined.
 	DeclineCode string
-	// PaymentID, OrderID, Amount and Currency are those of the first
-	// request made with the key.
-	PaymentID string
-	OrderID   string
-	Amount    int64
-	Currency  string
+	// PaymentID, OrderID, Attempt, Amount, Currency, PaymentMethod and
+	// Metadata are those of the first request made with the key.
+	PaymentID     string
+	OrderID       string
+	Attempt       int
+	Amount        int64
+	Currency      string
+	PaymentMethod string
+	Metadata      map[string]string
 	// CreatedAt is when the provider first saw the key.
 	CreatedAt time.Time
 	// Replayed is true when the outcome was recorded by an earlier request
@@ -53,10 +72,34 @@ type Authorization struct {
 	Replayed bool
 }
 
-// Provider charges payments. Implementations must be idempotent on
-// AuthorizationRequest.IdempotencyKey, as real PSPs are.
+// Provider charges and voids payments. Implementations must be idempotent
+// on the provider idempotency key, as real PSPs are.
 type Provider interface {
+	// Authorize charges req at most once per req.IdempotencyKey; a repeat
+	// returns the first outcome, and a key voided before it was used
+	// replays AuthVoided without charging.
 	Authorize(ctx context.Context, req AuthorizationRequest) (Authorization, error)
+	// Lookup returns the outcome recorded for a key, read strongly
+	// consistently; found is false when the provider never saw the key.
+	Lookup(ctx context.Context, providerKey string) (a Authorization, found bool, err error)
+	// Void makes sure the key never charges: a captured authorization
+	// becomes VOIDED (refunded), an unknown key gets a VOIDED tombstone so a
+	// request still in flight with it cannot capture later, and a declined
+	// or voided one is left as it is. It returns the resulting outcome and
+	// is idempotent.
+	Void(ctx context.Context, providerKey string) (Authorization, error)
+}
+
+// CaptureReport is the reconciler's view of a provider's captures, as a
+// PSP's settlement report gives it: the captures nobody has accounted for
+// yet, and a way to account for one.
+type CaptureReport interface {
+	// OpenCaptures returns up to limit CAPTURED authorizations created
+	// before the given time that are not marked reconciled.
+	OpenCaptures(ctx context.Context, before time.Time, limit int) ([]Authorization, error)
+	// MarkReconciled records that the capture with this key is an order's
+	// payment, so OpenCaptures no longer returns it. Idempotent.
+	MarkReconciled(ctx context.Context, providerKey string) error
 }
 
 // Provider errors, for errors.Is.
@@ -107,21 +150,25 @@ func (e *KeyReuseError) Is(target error) bool { return target == ErrProviderKeyR
 // ProviderKeyPrefix starts every provider idempotency key.
 const ProviderKeyPrefix = "psp_"
 
-// ProviderIdempotencyKey derives the key sent to the provider from the
-// claim's scoped idempotency key (route + caller + client key): "psp_" and
-// the unpadded base64url SHA-256 of claim.Key, 47 characters.
+// ProviderIdempotencyKey is the key sent to the provider for attempt n of
+// an order: "psp_" and the unpadded base64url SHA-256 of
+// "order-attempt\n<order id>\n<n>", 47 characters.
 //
-// It is derived from Key rather than ResourceID on purpose. ResourceID
-// survives a takeover after a crash, but not a release: when an attempt
-// fails with an unknown provider outcome (a timeout, a 5xx) the wrapper
-// releases the key and the retry gets a new ResourceID. Hashing the scoped
-// key gives every retry of one client request the same provider key, so the
-// provider can never charge it twice. It is what a PSP such as Stripe
-// expects: one key per logical operation, reused verbatim on every retry, at
-// most 255 characters, safe to send (it reveals neither the caller nor the
-// client's key), and retained by the PSP for at least 24 hours – the
-// idempotency record's retention.
-func ProviderIdempotencyKey(claim *idemddb.Claim) string {
-	sum := sha256.Sum256([]byte(claim.Key))
-	return ProviderKeyPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+// It belongs to the order attempt, not to the client's Idempotency-Key: an
+// order is locked for one attempt at a time (PENDING -> PAYING), and
+// whoever takes a lapsed attempt over settles it at the provider under the
+// same key – it finds its capture (Lookup) or voids it (Void) – before it
+// starts the next attempt. So a takeover after a crash reuses the first
+// charge instead of making a second one, whichever client key comes back.
+// The key reveals neither the caller nor the client's key, is far below
+// the 255 characters PSPs such as Stripe allow, and is fixed for the life
+// of the order.
+func ProviderIdempotencyKey(orderID string, attempt int) string {
+	return ProviderKeyPrefix + digest("order-attempt\n"+orderID+"\n"+itoa(attempt))
+}
+
+// digest is the unpadded base64url SHA-256 of s.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -15,11 +15,16 @@ import (
 	"strings"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // MaxBodyBytes bounds a request body. It is far above what MaxOrderItems
-// items need.
+// items need. The functions pass it to the wrapper
+// (apigw.WithMaxBodyBytes), which answers a larger body with 413 before
+// any handler or DynamoDB request runs.
 const MaxBodyBytes = 64 << 10
 
 // CallerID returns the authenticated caller: the JWT authorizer's "sub"
@@ -46,15 +51,16 @@ type accepted[T any] struct {
 // logged and answered 500), the caller (401 without one), the body
 // (requestBody's media type, base64 and size checks) and parses it with
 // parse. It returns the problem to answer when any step fails.
-func accept[T any](ctx context.Context, logger *slog.Logger, handler string, req events.APIGatewayV2HTTPRequest, parse func([]byte) (T, error)) (accepted[T], *Problem) {
+func accept[T any](ctx context.Context, logger *slog.Logger, handler string, req events.APIGatewayV2HTTPRequest, parse func([]byte) (T, error)) (accepted[T], *apigw.Problem) {
+	fail := func(p apigw.Problem) (accepted[T], *apigw.Problem) { return accepted[T]{}, &p }
 	claim, ok := idemddb.ClaimFromContext(ctx)
 	if !ok {
 		logger.ErrorContext(ctx, "checkout: "+handler+" called without an idempotency claim; is it wrapped by apigw.WrapV2?")
-		return accepted[T]{}, internalError("the request was not processed under an idempotency key")
+		return fail(internalError("the request was not processed under an idempotency key"))
 	}
 	sub, ok := CallerID(req)
 	if !ok {
-		return accepted[T]{}, unauthenticated()
+		return fail(unauthenticated())
 	}
 	body, p := requestBody(req)
 	if p != nil {
@@ -62,9 +68,18 @@ func accept[T any](ctx context.Context, logger *slog.Logger, handler string, req
 	}
 	in, err := parse(body)
 	if err != nil {
-		return accepted[T]{}, problemFor(err)
+		return fail(problemFor(err))
 	}
 	return accepted[T]{claim: claim, caller: sub, in: in}, nil
+}
+
+// problemFor maps a parse error to its problem.
+func problemFor(err error) apigw.Problem {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve.Problem()
+	}
+	return internalError("")
 }
 
 // header returns the value of a header, matching its name case-insensitively
@@ -81,27 +96,24 @@ func header(req events.APIGatewayV2HTTPRequest, name string) string {
 	return ""
 }
 
-// requestBody returns the decoded body after checking its media type and
-// size. A missing Content-Type is accepted as JSON.
-func requestBody(req events.APIGatewayV2HTTPRequest) ([]byte, *Problem) {
+// requestBody returns the decoded body after checking its media type. A
+// missing Content-Type is accepted as JSON. (Its size is the wrapper's
+// check: see MaxBodyBytes.)
+func requestBody(req events.APIGatewayV2HTTPRequest) ([]byte, *apigw.Problem) {
 	if ct := header(req, headerContentType); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != contentTypeJSON && !strings.HasSuffix(mt, "+json")) {
-			return nil, newProblem(http.StatusUnsupportedMediaType, TypeUnsupportedMediaType,
-				"Content-Type must be application/json")
+			p := ProblemUnsupportedMediaType.Problem("Content-Type must be application/json")
+			return nil, &p
 		}
 	}
-	body := []byte(req.Body)
-	if req.IsBase64Encoded {
-		var err error
-		body, err = base64.StdEncoding.DecodeString(req.Body)
-		if err != nil {
-			return nil, validationProblem([]FieldError{{Field: "body", Detail: "is not valid base64"}})
-		}
+	if !req.IsBase64Encoded {
+		return []byte(req.Body), nil
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, newProblem(http.StatusRequestEntityTooLarge, TypeBodyTooLarge,
-			"the body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+	body, err := base64.StdEncoding.DecodeString(req.Body)
+	if err != nil {
+		p := validationProblem([]FieldError{{Field: "body", Detail: "is not valid base64"}})
+		return nil, &p
 	}
 	return body, nil
 }
@@ -183,3 +195,45 @@ func fieldOr(field, fallback string) string {
 // rawJSONObject holds one undecoded JSON value of an array, so each element
 // can be decoded on its own and its errors named by index.
 type rawJSONObject = json.RawMessage
+
+// dispatch calls the handler routes holds for req's route key. A route the
+// function does not serve is a wiring bug (template.yaml routes it here),
+// logged and answered 500.
+func dispatch(ctx context.Context, logger *slog.Logger, req events.APIGatewayV2HTTPRequest, routes map[string]apigw.HandlerV2) (events.APIGatewayV2HTTPResponse, error) {
+	if h, ok := routes[req.RouteKey]; ok {
+		return h(ctx, req)
+	}
+	logger.ErrorContext(ctx, "checkout: route not served by this function; check template.yaml", "route", req.RouteKey)
+	return internalError("this route is not served by this function").ResponseV2(), nil
+}
+
+// serveOwned serves GET <collection>/{id}: it reads the item whose key
+// attribute keyName is keyPrefix + the id path parameter, with one strongly
+// consistent GetItem, and answers 200 with view of it when its customer_id
+// is the caller. An unknown id and another caller's item both get notFound,
+// byte for byte the same. No caller is 401; a failed read 503.
+func serveOwned[T any, V any](ctx context.Context, logger *slog.Logger, db DB, table, keyName, keyPrefix string,
+	req events.APIGatewayV2HTTPRequest, notFound apigw.Problem, view func(T) V) (events.APIGatewayV2HTTPResponse, error) {
+	sub, ok := CallerID(req)
+	if !ok {
+		return unauthenticated().ResponseV2(), nil
+	}
+	id := req.PathParameters["id"]
+	if id == "" || len(id) > MaxOrderIDBytes {
+		return notFound.ResponseV2(), nil
+	}
+	item, found, err := getItem(ctx, db, table, keyName, keyPrefix+id)
+	if err != nil {
+		logger.ErrorContext(ctx, "checkout: read", "table", table, "error", err)
+		return serviceUnavailable().ResponseV2(), nil
+	}
+	if owner, _ := item[attrCustomer].(*types.AttributeValueMemberS); !found || owner == nil || owner.Value != sub {
+		return notFound.ResponseV2(), nil
+	}
+	var v T
+	if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+		logger.ErrorContext(ctx, "checkout: decode", "table", table, "error", err)
+		return internalError("a stored item could not be read").ResponseV2(), nil
+	}
+	return jsonResponse(http.StatusOK, view(v), nil)
+}

@@ -2,6 +2,8 @@ package checkout
 
 import (
 	"strings"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,8 +41,9 @@ func (e *ValidationError) Error() string {
 // Is reports whether target is ErrValidation.
 func (e *ValidationError) Is(target error) bool { return target == ErrValidation }
 
-// Problem returns the 400 problem describing e.
-func (e *ValidationError) Problem() *Problem { return validationProblem(e.Fields) }
+// Problem returns the 400 problem describing e (ProblemValidation, with
+// extension "errors" listing e.Fields).
+func (e *ValidationError) Problem() apigw.Problem { return validationProblem(e.Fields) }
 
 // validator collects field errors.
 type validator struct{ errs []FieldError }

@@ -17,8 +17,8 @@ import (
 // them, with the wrapper's logs and metrics silenced.
 func (e *env) wrapped() (createOrder, createPayment handler) {
 	opts := []apigw.Option{apigw.WithLogger(quietLogger()), apigw.WithMetrics(nil), apigw.WithMaxBodyBytes(checkout.MaxBodyBytes)}
-	createOrder = apigw.WrapV2(e.store, e.orders.CreateOrder, opts...)
-	createPayment = apigw.WrapV2(e.store, e.payments.CreatePayment,
+	createOrder = apigw.WrapV2(e.store, e.orders.Handle, opts...)
+	createPayment = apigw.WrapV2(e.store, e.payments.Handle,
 		append(opts, apigw.WithTransactionCanceled(checkout.TransactionConflictProblem))...)
 	return createOrder, createPayment
 }
@@ -132,7 +132,7 @@ func TestWrappedCreateOrder(t *testing.T) {
 	// A 400 of the handler is stored and replayed like any deterministic 4xx.
 	bad := `{"currency":"INR","items":[]}`
 	v1 := serve(t, createOrder, event(t, "POST /orders", bad, "bad", alice))
-	wantProblem(t, v1, 400, checkout.TypeValidation)
+	wantProblem(t, v1, 400, checkout.ProblemValidation.Type())
 	if v2 := serve(t, createOrder, event(t, "POST /orders", bad, "bad", alice)); v2.Body != v1.Body || v2.Headers[apigw.ReplayedHeader] != "true" {
 		t.Fatalf("400 not replayed: %v %s", v2.Headers, v2.Body)
 	}
@@ -147,7 +147,7 @@ func TestWrappedDeclineIsReplayed(t *testing.T) {
 	o := e.wrappedOrder(t, createOrder, alice, "o")
 	body := paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod)
 	r1 := serve(t, createPayment, event(t, "POST /payments", body, "d", alice))
-	wantProblem(t, r1, 402, checkout.TypePaymentDeclined)
+	wantProblem(t, r1, 402, checkout.ProblemPaymentDeclined.Type())
 	r2 := serve(t, createPayment, event(t, "POST /payments", body, "d", alice))
 	if r2.StatusCode != 402 || r2.Body != r1.Body || r2.Headers[apigw.ReplayedHeader] != "true" {
 		t.Fatalf("%d %v %s", r2.StatusCode, r2.Headers, r2.Body)
@@ -215,11 +215,11 @@ func TestWrappedCrashBeforeCompletion(t *testing.T) {
 	}
 }
 
-// TestWrappedPaidConcurrently: while request A's completion is on its way,
-// request B with another key pays the same order. DynamoDB cancels A's
-// transaction on the order's condition and the hook answers A with 409
-// order-already-paid; nothing of A is committed.
-func TestWrappedPaidConcurrently(t *testing.T) {
+// TestWrappedPaymentInProgress: while request A's completion is on its
+// way, request B with another key pays the same order: B is told 409
+// payment-in-progress (with Retry-After, not stored), A commits, and B's
+// retry is told the order is paid, naming A's payment.
+func TestWrappedPaymentInProgress(t *testing.T) {
 	e := newEnv(t)
 	createOrder, createPayment := e.wrapped()
 	o := e.wrappedOrder(t, createOrder, alice, "o")
@@ -234,19 +234,23 @@ func TestWrappedPaidConcurrently(t *testing.T) {
 		return nil
 	})
 	rA := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
-	if rB.StatusCode != 201 {
-		t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)
+	if rA.StatusCode != 201 {
+		t.Fatalf("A: %d %s", rA.StatusCode, rA.Body)
 	}
-	wantProblem(t, rA, 409, checkout.TypeOrderAlreadyPaid)
-	var pB checkout.Payment
-	_ = json.Unmarshal([]byte(rB.Body), &pB)
-	if _, pays := e.ledgerItems(t); len(pays) != 1 || pays[0]["payment_id"] != pB.PaymentID {
-		t.Fatalf("payments %v, want only B's", pays)
+	wantProblem(t, rB, 409, checkout.ProblemPaymentInProgress.Type())
+	if ra := rB.Headers["Retry-After"]; ra != "10" { // testLease: nothing of A's lease has passed
+		t.Fatalf("Retry-After %q", ra)
 	}
-	// A's key was released; its retry finds the order paid.
-	r := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
-	p := wantProblem(t, r, 409, checkout.TypeOrderAlreadyPaid)
-	if p.PaymentID != pB.PaymentID {
-		t.Fatalf("%+v, want B's payment named", p)
+	var pA checkout.Payment
+	_ = json.Unmarshal([]byte(rA.Body), &pA)
+	r := serve(t, createPayment, event(t, "POST /payments", body, "B", alice))
+	if r.Headers[apigw.ReplayedHeader] != "" {
+		t.Fatal("the 409 was stored and replayed")
+	}
+	if p := wantProblem(t, r, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
+		t.Fatalf("%+v, want A's payment named", p)
+	}
+	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 1 || pays[0]["payment_id"] != pA.PaymentID {
+		t.Fatalf("ledger %v / %v", auths, pays)
 	}
 }

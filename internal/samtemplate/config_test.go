@@ -18,7 +18,7 @@ import (
 // lambdaenv.NewDynamoDB; empty in AWS, set for local runs).
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
-	lambdaenv.EnvPaymentsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel,
+	lambdaenv.EnvPaymentsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
 	"AWS_ENDPOINT_URL_DYNAMODB",
 }
 

@@ -48,7 +48,7 @@ func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
 	for _, f := range tpl.Functions() {
 		ids = append(ids, f.ID)
 	}
-	if want := []string{"CreateOrderFunction", "CreatePaymentFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "ReconcilePaymentsFunction"}; !slices.Equal(ids, want) {
 		t.Errorf("functions are %v, want %v", ids, want)
 	}
 }
@@ -62,8 +62,10 @@ func TestRoutes(t *testing.T) {
 	tpl, _ := loadRepoTemplate(t)
 	reportProblems(t, CheckRoutes(tpl))
 	want := map[string]string{
-		"POST /orders":   "CreateOrderFunction",
-		"POST /payments": "CreatePaymentFunction",
+		"POST /orders":       "CreateOrderFunction",
+		"GET /orders/{id}":   "CreateOrderFunction",
+		"POST /payments":     "CreatePaymentFunction",
+		"GET /payments/{id}": "CreatePaymentFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes() {
@@ -95,12 +97,17 @@ func TestLeastPrivilege(t *testing.T) {
 	want := map[string]map[string][]string{
 		"CreateOrderFunction": {
 			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-			"OrdersTable":      {"dynamodb:PutItem"},
+			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:PutItem"},
 		},
 		"CreatePaymentFunction": {
 			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem"},
+			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+		},
+		"ReconcilePaymentsFunction": {
+			"IdempotencyTable": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			"OrdersTable":      {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+			"PaymentsTable":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 		},
 	}
 	for _, f := range tpl.Functions() {
@@ -137,6 +144,8 @@ func TestTemplateContract(t *testing.T) {
 		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
 		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800}, // idemddb.MinRetention; see TestFunctionsAcceptEveryParameterValue
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
+		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
+		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
 	} {
 		p, _ := params[name].(map[string]any)
 		if p == nil {
@@ -162,6 +171,14 @@ func TestTemplateContract(t *testing.T) {
 			"ORDERS_TABLE":                  "OrdersTable",
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+		},
+		"ReconcilePaymentsFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
+			"PAYMENTS_TABLE":                "PaymentsTable",
+			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+			"RECONCILE_VOID_AFTER_MINUTES":  "ReconcileVoidAfterMinutes",
 		},
 	}
 	for _, f := range tpl.Functions() {

@@ -29,6 +29,9 @@ const (
 	EnvPaymentsTable    = "PAYMENTS_TABLE"
 	EnvPSPLatency       = "PSP_LATENCY_MS"
 	EnvLogLevel         = "LOG_LEVEL"
+	// EnvVoidAfter is the reconciler's RECONCILE_VOID_AFTER_MINUTES: how
+	// old a capture that is no order's payment must be before it is voided.
+	EnvVoidAfter = "RECONCILE_VOID_AFTER_MINUTES"
 )
 
 // Defaults for unset variables.
@@ -37,6 +40,9 @@ const (
 	// MaxPSPLatency bounds PSP_LATENCY_MS: a simulated round trip longer
 	// than a Lambda invocation makes no sense.
 	MaxPSPLatency = 15 * time.Minute
+	// MaxVoidAfter bounds RECONCILE_VOID_AFTER_MINUTES: a stray capture is
+	// voided within a day at the latest.
+	MaxVoidAfter = 24 * time.Hour
 	// CacheEntries is the size of the in-process replay cache.
 	CacheEntries = 1024
 )
@@ -76,7 +82,10 @@ type Config struct {
 	PaymentsTable string
 	// PSPLatency is the simulated payment provider round trip.
 	PSPLatency time.Duration
-	LogLevel   slog.Level
+	// VoidAfter is the reconciler's void delay (0: unset, the reconciler's
+	// default).
+	VoidAfter time.Duration
+	LogLevel  slog.Level
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function).
@@ -121,17 +130,25 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 			c.Retention = time.Duration(n) * time.Second
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvPSPLatency)); v != "" {
+	// between reads variable name as a whole number of unit (units is its
+	// name), lo to hi of them, into *d.
+	between := func(name string, d *time.Duration, unit time.Duration, units string, lo, hi int64) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		switch {
 		case err != nil:
-			bad(EnvPSPLatency, v, "is not a whole number of milliseconds")
-		case n < 0 || time.Duration(n)*time.Millisecond > MaxPSPLatency:
-			bad(EnvPSPLatency, v, fmt.Sprintf("must be between 0 and %d milliseconds", MaxPSPLatency.Milliseconds()))
+			bad(name, v, "is not a whole number of "+units)
+		case n < lo || n > hi:
+			bad(name, v, fmt.Sprintf("must be between %d and %d %s", lo, hi, units))
 		default:
-			c.PSPLatency = time.Duration(n) * time.Millisecond
+			*d = time.Duration(n) * unit
 		}
 	}
+	between(EnvPSPLatency, &c.PSPLatency, time.Millisecond, "milliseconds", 0, MaxPSPLatency.Milliseconds())
+	between(EnvVoidAfter, &c.VoidAfter, time.Minute, "minutes", 1, int64(MaxVoidAfter/time.Minute))
 	return c, errors.Join(errs...)
 }
 

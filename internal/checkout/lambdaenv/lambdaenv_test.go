@@ -34,11 +34,12 @@ func TestLoadValues(t *testing.T) {
 	c, err := lambdaenv.Load(getenv(map[string]string{
 		"IDEMPOTENCY_TABLE": "idem", "ORDERS_TABLE": "orders",
 		"IDEMPOTENCY_RETENTION_SECONDS": "259200", "PSP_LATENCY_MS": "250", "LOG_LEVEL": "debug",
+		"RECONCILE_VOID_AFTER_MINUTES": "15",
 	}), lambdaenv.EnvOrdersTable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Retention != 72*time.Hour || c.PSPLatency != 250*time.Millisecond || c.LogLevel != slog.LevelDebug {
+	if c.Retention != 72*time.Hour || c.PSPLatency != 250*time.Millisecond || c.LogLevel != slog.LevelDebug || c.VoidAfter != 15*time.Minute {
 		t.Fatalf("%+v", c)
 	}
 }
@@ -68,6 +69,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"latency negative", base("PSP_LATENCY_MS", "-1"), []string{"PSP_LATENCY_MS"}},
 		{"latency absurd", base("PSP_LATENCY_MS", "3600000"), []string{"PSP_LATENCY_MS"}},
 		{"log level", base("LOG_LEVEL", "LOUD"), []string{"LOG_LEVEL"}},
+		{"void delay not a number", base("RECONCILE_VOID_AFTER_MINUTES", "10m"), []string{"RECONCILE_VOID_AFTER_MINUTES"}},
+		{"void delay zero", base("RECONCILE_VOID_AFTER_MINUTES", "0"), []string{"RECONCILE_VOID_AFTER_MINUTES"}},
+		{"void delay over a day", base("RECONCILE_VOID_AFTER_MINUTES", "1441"), []string{"RECONCILE_VOID_AFTER_MINUTES"}},
 		{"several at once", base("IDEMPOTENCY_TABLE", "", "PSP_LATENCY_MS", "x"), []string{"IDEMPOTENCY_TABLE", "PSP_LATENCY_MS"}},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,7 @@
 // Loopback only.
 //
 //	go run ./local/cmd/devload [-n 1000] [-c 8] [-path /orders] [-body '{...}']
+//	go run ./local/cmd/devload -contend http://127.0.0.1:3000 [-orders 20] [-payers 8]   (contend.go)
 //
 // Before the timed runs the template's tables are recreated empty, so both
 // meet the same state.
@@ -133,8 +134,12 @@ func main() {
 	body := flag.String("body", `{"currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}`, "request body; {{n}} is replaced by the request number")
 	headers := flag.String("headers", "Content-Type: application/json|Idempotency-Key: devload-{{run}}-{{n}}", "request headers separated by |; {{n}} is the request number")
 	params := flag.String("parameter-overrides", os.Getenv("DEV_PARAMETER_OVERRIDES"), "template parameter overrides")
+	contend := registerContend(flag.CommandLine)
 	flag.Parse()
 	logger := log.New(os.Stderr, "devload: ", log.Ltime)
+	if contend.enabled() {
+		os.Exit(runContend(context.Background(), contend, logger.Printf))
+	}
 	if *n <= 0 || *n > 100000 || *c <= 0 || *c > 256 {
 		logger.Fatal("-n must be 1..100000 and -c 1..256")
 	}

@@ -118,6 +118,13 @@
 //	    the outcome is unknown and Retry-After is the rest of the lease.
 //	500 idempotency-internal-error
 //
+// Handlers answer their own errors with the same Problem type: its
+// Extensions carry RFC 9457 extension members (merged into the JSON object
+// after type, title, status and detail), and ResponseV2 / ResponseV1 render
+// it with Content-Type application/problem+json, Cache-Control no-store and
+// Retry-After when RetryAfter is set. Such a response is stored or not by the
+// store policy like any other.
+//
 // # Observability
 //
 // Each request handled under the contract logs one line (WithLogger;

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // Problem type slugs; a problem's type URI is the problem base (see
@@ -55,7 +57,14 @@ const ReplayedHeader = "Idempotent-Replayed"
 
 // Problem is an RFC 9457 problem detail. Its JSON form is the body of every
 // error response of the wrapper; it never contains the request body or the
-// raw idempotency key.
+// raw idempotency key. Handlers can answer with it too (ResponseV2,
+// ResponseV1), so that one API speaks one problem format.
+//
+// The JSON object has the members type, title, status and detail (omitted
+// when empty), followed by every entry of Extensions: RFC 9457 extension
+// members such as "errors" or "order_id". An extension never replaces one
+// of the four members above; such an entry is left out. Unmarshalling puts
+// every other member into Extensions, so a Problem survives a round trip.
 type Problem struct {
 	// Type is a URI identifying the problem type.
 	Type string `json:"type"`
@@ -67,6 +76,113 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
 	RetryAfter int `json:"-"`
+	// Extensions are extension members, merged into the JSON object after
+	// the standard members (in key order). Values must be JSON-encodable;
+	// if one is not, the problem is rendered without its extensions.
+	Extensions map[string]any `json:"-"`
+}
+
+// problemCore is the standard members of a Problem, in their JSON order.
+type problemCore struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// isCoreMember reports whether name is a member Problem encodes itself.
+func isCoreMember(name string) bool {
+	switch name {
+	case "type", "title", "status", "detail":
+		return true
+	}
+	return false
+}
+
+// MarshalJSON encodes the standard members, then the extension members.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	core, err := json.Marshal(problemCore{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail})
+	if err != nil || len(p.Extensions) == 0 {
+		return core, err
+	}
+	ext := make(map[string]any, len(p.Extensions))
+	for k, v := range p.Extensions {
+		if !isCoreMember(k) {
+			ext[k] = v
+		}
+	}
+	if len(ext) == 0 {
+		return core, nil
+	}
+	rest, err := json.Marshal(ext) // map keys are sorted
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(core)+len(rest))
+	out = append(out, core[:len(core)-1]...)
+	out = append(out, ',')
+	return append(out, rest[1:]...), nil
+}
+
+// UnmarshalJSON decodes the standard members and puts every other member
+// into Extensions (as json.Unmarshal decodes into an any).
+func (p *Problem) UnmarshalJSON(data []byte) error {
+	var core problemCore
+	if err := json.Unmarshal(data, &core); err != nil {
+		return err
+	}
+	var all map[string]any
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	*p = Problem{Type: core.Type, Title: core.Title, Status: core.Status, Detail: core.Detail}
+	for k, v := range all {
+		if isCoreMember(k) {
+			continue
+		}
+		if p.Extensions == nil {
+			p.Extensions = map[string]any{}
+		}
+		p.Extensions[k] = v
+	}
+	return nil
+}
+
+// body is p's JSON, without its extensions if they cannot be encoded.
+func (p Problem) body() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		p.Extensions = nil
+		b, _ = json.Marshal(p) // strings and an int always encode
+	}
+	return string(b)
+}
+
+// headers are the headers of p's response: Content-Type
+// application/problem+json, Cache-Control no-store, and Retry-After when
+// RetryAfter is positive.
+func (p Problem) headers() map[string]string {
+	h := map[string]string{
+		"Content-Type":  ProblemContentType,
+		"Cache-Control": "no-store",
+	}
+	if p.RetryAfter > 0 {
+		h["Retry-After"] = strconv.Itoa(p.RetryAfter)
+	}
+	return h
+}
+
+// ResponseV2 renders p as an HTTP API (payload 2.0) response: status
+// p.Status, the problem's JSON body, Content-Type application/problem+json,
+// Cache-Control no-store, and Retry-After when RetryAfter is positive.
+func (p Problem) ResponseV2() events.APIGatewayV2HTTPResponse {
+	return events.APIGatewayV2HTTPResponse{StatusCode: p.Status, Headers: p.headers(), Body: p.body()}
+}
+
+// ResponseV1 renders p as a REST API (payload 1.0) response, as ResponseV2
+// does.
+func (p Problem) ResponseV1() events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: p.Status, Headers: p.headers(), Body: p.body()}
 }
 
 // response is the version-neutral form of an API Gateway response.
@@ -84,15 +200,7 @@ func (c *config) problem(slug string, status int, title, detail string) Problem 
 }
 
 func (p Problem) response() *response {
-	b, _ := json.Marshal(p)
-	h := map[string]string{
-		"Content-Type":  ProblemContentType,
-		"Cache-Control": "no-store",
-	}
-	if p.RetryAfter > 0 {
-		h["Retry-After"] = strconv.Itoa(p.RetryAfter)
-	}
-	return &response{Status: p.Status, Headers: h, Body: string(b)}
+	return &response{Status: p.Status, Headers: p.headers(), Body: p.body()}
 }
 
 // normalise fills a problem returned by a hook.
