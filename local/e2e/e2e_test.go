@@ -25,8 +25,14 @@ import (
 )
 
 // checkout serves the project's template.yaml; flaky serves
-// testdata/template.yaml. Both are started as `make dev` starts a stack.
-var checkout, flaky *devstack.Stack
+// testdata/template.yaml; slow serves template.yaml with a payment
+// provider that takes 1 s (PaymentProviderLatencyMs=1000), its functions'
+// output caught in slowOutput. All are started as `make dev` starts a
+// stack.
+var (
+	checkout, flaky, slow *devstack.Stack
+	slowOutput            = &ddbtest.Buffer{}
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -44,24 +50,29 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	start := func(template string, instances int) (*devstack.Stack, error) {
+	start := func(template string, instances int, params map[string]string, fnOut io.Writer) (*devstack.Stack, error) {
 		state, err := os.MkdirTemp("", "e2e-state-")
 		if err != nil {
 			return nil, err
 		}
 		return devstack.Start(ctx, devstack.Config{
 			Root: root, Template: filepath.Join(root, template), Instances: instances, StateDir: state,
-			Logger: log.New(out, "devstack: ", log.Lmicroseconds), FunctionOutput: out,
+			ParameterOverrides: params,
+			Logger:             log.New(out, "devstack: ", log.Lmicroseconds), FunctionOutput: fnOut,
 		})
 	}
-	if checkout, err = start("template.yaml", 4); err != nil {
+	if checkout, err = start("template.yaml", 4, nil, out); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the checkout stack: %w", err))
 	}
 	defer checkout.Close()
-	if flaky, err = start("local/e2e/testdata/template.yaml", 2); err != nil {
+	if flaky, err = start("local/e2e/testdata/template.yaml", 2, nil, out); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the fixture stack: %w", err))
 	}
 	defer flaky.Close()
+	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000"}, io.MultiWriter(out, slowOutput)); err != nil {
+		return ddbtest.Fail(fmt.Errorf("start the slow-provider stack: %w", err))
+	}
+	defer slow.Close()
 	return m.Run()
 }
 
@@ -95,9 +106,18 @@ var client = &http.Client{Timeout: 30 * time.Second}
 // empty key no Idempotency-Key.
 func post(t *testing.T, s *devstack.Stack, path, tok, key, body string) response {
 	t.Helper()
+	return postWith(t, s, path, tok, key, body, nil)
+}
+
+// postWith is post with extra request headers.
+func postWith(t *testing.T, s *devstack.Stack, path, tok, key, body string, extra http.Header) response {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range extra {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if tok != "" {
@@ -124,7 +144,13 @@ func newKey(t *testing.T) string { return ddbtest.UniqueName(strings.ReplaceAll(
 // createOrder makes a PENDING order of 2 × 250000 INR for sub.
 func createOrder(t *testing.T, sub string) map[string]any {
 	t.Helper()
-	r := post(t, checkout, "/orders", token(sub), newKey(t),
+	return createOrderOn(t, checkout, sub)
+}
+
+// createOrderOn is createOrder on stack s.
+func createOrderOn(t *testing.T, s *devstack.Stack, sub string) map[string]any {
+	t.Helper()
+	r := post(t, s, "/orders", token(sub), newKey(t),
 		`{"currency":"INR","items":[{"sku":"SKU-1","quantity":2,"unit_price":250000}]}`)
 	if r.status != http.StatusCreated {
 		t.Fatalf("create order: %d %s", r.status, r.body)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/local/devstack"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -43,12 +44,12 @@ func (r response) problemType() string {
 	return strings.TrimPrefix(p.Type, "https://docs.acme.dev/problems/")
 }
 
-// scanAll returns every item of one of the stack's tables.
-func scanAll(t *testing.T, logicalID string) []map[string]any {
+// scanStack returns every item of one of stack s's tables.
+func scanStack(t *testing.T, s *devstack.Stack, logicalID string) []map[string]any {
 	t.Helper()
-	db := ddbtest.NewClient(checkout.EngineEndpoint())
+	db := ddbtest.NewClient(s.EngineEndpoint())
 	var items []map[string]any
-	in := &dynamodb.ScanInput{TableName: aws.String(checkout.TableName(logicalID)), ConsistentRead: aws.Bool(true)}
+	in := &dynamodb.ScanInput{TableName: aws.String(s.TableName(logicalID)), ConsistentRead: aws.Bool(true)}
 	for {
 		out, err := db.Scan(context.Background(), in)
 		if err != nil {
@@ -72,12 +73,18 @@ func scanAll(t *testing.T, logicalID string) []map[string]any {
 // payment record.
 func wantOneCharge(t *testing.T, orderIDs ...string) {
 	t.Helper()
+	wantOneChargeOn(t, checkout, orderIDs...)
+}
+
+// wantOneChargeOn is wantOneCharge on stack s.
+func wantOneChargeOn(t *testing.T, s *devstack.Stack, orderIDs ...string) {
+	t.Helper()
 	want := map[string]bool{}
 	for _, id := range orderIDs {
 		want[id] = true
 	}
 	captured, pays := map[string][]map[string]any{}, map[string][]map[string]any{}
-	for _, it := range scanAll(t, "PaymentsTable") {
+	for _, it := range scanStack(t, s, "PaymentsTable") {
 		order, _ := it["order_id"].(string)
 		if !want[order] {
 			continue
@@ -90,7 +97,7 @@ func wantOneCharge(t *testing.T, orderIDs ...string) {
 		}
 	}
 	orders := map[string]map[string]any{}
-	for _, it := range scanAll(t, "OrdersTable") {
+	for _, it := range scanStack(t, s, "OrdersTable") {
 		orders[it["order_id"].(string)] = it
 	}
 	for _, id := range orderIDs {
