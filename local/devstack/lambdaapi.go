@@ -21,7 +21,7 @@ import (
 //   - Event: 202 at once; the invoke runs in the background (one log line).
 //   - DryRun: 204.
 //   - An unknown function is 404 ResourceNotFoundException, a payload over
-//     6 MB 413 RequestEntityTooLargeException, invalid JSON 400
+//     6 MB 413 RequestTooLargeException, invalid JSON 400
 //     InvalidRequestContentException.
 // The name may be the function's logical id, its ARN, or either with a
 // :qualifier ($LATEST). X-Amz-Log-Type: Tail is not supported (the logs go
@@ -103,7 +103,7 @@ func (l *lambdaAPI) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(payload) > maxInvokePayload {
-		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLargeException", "Request must be smaller than "+strconv.Itoa(maxInvokePayload)+" bytes for the InvokeFunction operation")
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(maxInvokePayload)+" bytes for the InvokeFunction operation")
 		return
 	}
 	if len(payload) == 0 {
