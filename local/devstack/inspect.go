@@ -42,7 +42,7 @@ func inspectHints(endpoint, region string, tm *Template) []string {
 			if iss != "" {
 				show += " -iss " + iss
 			}
-			out = append(out, "                     "+show+" -sub dev-user -key order-1")
+			out = append(out, "                     "+show+" -sub dev-user -client-key order-1")
 		}
 	}
 	return out
