@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -173,19 +174,44 @@ func ParseRate(expr string) (time.Duration, bool, error) {
 	return time.Duration(n) * unit, true, nil
 }
 
+// Batching is what the stream and queue event source mappings share.
+type Batching struct {
+	// BatchSize is 0 when unset (Lambda's default: 100 for streams, 10 for
+	// queues).
+	BatchSize int
+	// MaximumBatchingWindow is MaximumBatchingWindowInSeconds.
+	MaximumBatchingWindow time.Duration
+	// Filters are the FilterCriteria patterns (JSON texts).
+	Filters []string
+	// FunctionResponseTypes, e.g. [ReportBatchItemFailures].
+	FunctionResponseTypes []string
+	// Enabled is false only when the mapping sets Enabled: false.
+	Enabled bool
+}
+
+// ReportsBatchItemFailures reports whether the function answers with
+// batchItemFailures (FunctionResponseTypes has ReportBatchItemFailures).
+func (b *Batching) ReportsBatchItemFailures() bool {
+	return slices.Contains(b.FunctionResponseTypes, "ReportBatchItemFailures")
+}
+
+func (e *errs) batching(p map[string]any) Batching {
+	return Batching{
+		BatchSize:             e.int("BatchSize", p["BatchSize"]),
+		MaximumBatchingWindow: e.seconds("MaximumBatchingWindowInSeconds", p["MaximumBatchingWindowInSeconds"]),
+		Filters:               filters(p["FilterCriteria"]),
+		FunctionResponseTypes: Strings(p["FunctionResponseTypes"]),
+		Enabled:               e.bool("Enabled", p["Enabled"], true),
+	}
+}
+
 // StreamEvent is a DynamoDB stream event source mapping.
 type StreamEvent struct {
 	// Stream is the table whose stream is read: a reference to a table of
 	// the template (!GetAtt T.StreamArn) or a literal ARN.
 	Stream           Ref
 	StartingPosition string
-	BatchSize        int // 0: Lambda's default (100)
-	// MaximumBatchingWindow is MaximumBatchingWindowInSeconds.
-	MaximumBatchingWindow time.Duration
-	// Filters are the FilterCriteria patterns (JSON texts).
-	Filters []string
-	// FunctionResponseTypes, e.g. [ReportBatchItemFailures].
-	FunctionResponseTypes      []string
+	Batching
 	BisectBatchOnFunctionError bool
 	// MaximumRetryAttempts is nil when unset (Lambda retries until the
 	// record expires, -1).
@@ -196,33 +222,16 @@ type StreamEvent struct {
 	// OnFailure is DestinationConfig.OnFailure.Destination: a reference to
 	// a queue or topic of the template, or a literal ARN; zero when unset.
 	OnFailure Ref
-	Enabled   bool
-}
-
-// ReportsBatchItemFailures reports whether the function answers with
-// batchItemFailures (FunctionResponseTypes has ReportBatchItemFailures).
-func (e *StreamEvent) ReportsBatchItemFailures() bool {
-	return slices.Contains(e.FunctionResponseTypes, "ReportBatchItemFailures")
 }
 
 // QueueEvent is an SQS event source mapping.
 type QueueEvent struct {
 	// Queue is a reference to a queue of the template (!GetAtt Q.Arn) or a
 	// literal ARN.
-	Queue                 Ref
-	BatchSize             int // 0: Lambda's default (10)
-	MaximumBatchingWindow time.Duration
-	Filters               []string
-	FunctionResponseTypes []string
+	Queue Ref
+	Batching
 	// MaximumConcurrency is ScalingConfig.MaximumConcurrency (0 when unset).
 	MaximumConcurrency int
-	Enabled            bool
-}
-
-// ReportsBatchItemFailures reports whether the function answers with
-// batchItemFailures.
-func (e *QueueEvent) ReportsBatchItemFailures() bool {
-	return slices.Contains(e.FunctionResponseTypes, "ReportBatchItemFailures")
 }
 
 // Ref names another resource: Resource is its logical ID when the value is
@@ -512,7 +521,7 @@ func newFunction(r Resource, props map[string]any) (Function, error) {
 	f.Timeout = e.seconds("Timeout", props["Timeout"])
 	f.MemorySize = e.int("MemorySize", props["MemorySize"])
 	if e.err == nil && (f.MemorySize < 0 || (literal(props["Timeout"]) && f.Timeout == 0)) {
-		e.keep(fmt.Errorf("Timeout and MemorySize must be positive"))
+		e.keep(errors.New("the Timeout and MemorySize must be positive"))
 	}
 	events, _ := props["Events"].(map[string]any)
 	for _, name := range slices.Sorted(maps.Keys(events)) {
@@ -557,7 +566,7 @@ func newEvent(name string, em map[string]any) (Event, error) {
 			h.API = refOf(p["RestApiId"]).name()
 			h.PayloadFormatVersion = "1.0"
 			if h.Method == "" || h.Path == "" {
-				return ev, fmt.Errorf("Api events need Method and Path")
+				return ev, errors.New("an Api event needs Method and Path")
 			}
 		}
 		if h.Method == "X-AMAZON-APIGATEWAY-ANY-METHOD" || h.Method == "*" {
@@ -589,11 +598,7 @@ func newEvent(name string, em map[string]any) (Event, error) {
 		}
 		ev.Schedule = s
 	case EventDynamoDB:
-		s := &StreamEvent{Stream: refOf(p["Stream"]), StartingPosition: String(p["StartingPosition"]),
-			FunctionResponseTypes: Strings(p["FunctionResponseTypes"])}
-		s.BatchSize = e.int("BatchSize", p["BatchSize"])
-		s.MaximumBatchingWindow = e.seconds("MaximumBatchingWindowInSeconds", p["MaximumBatchingWindowInSeconds"])
-		s.Filters = filters(p["FilterCriteria"])
+		s := &StreamEvent{Stream: refOf(p["Stream"]), StartingPosition: String(p["StartingPosition"]), Batching: e.batching(p)}
 		s.BisectBatchOnFunctionError = e.bool("BisectBatchOnFunctionError", p["BisectBatchOnFunctionError"], false)
 		if literal(p["MaximumRetryAttempts"]) {
 			n := e.int("MaximumRetryAttempts", p["MaximumRetryAttempts"])
@@ -602,17 +607,12 @@ func newEvent(name string, em map[string]any) (Event, error) {
 		s.MaximumRecordAge = e.seconds("MaximumRecordAgeInSeconds", p["MaximumRecordAgeInSeconds"])
 		s.ParallelizationFactor = e.int("ParallelizationFactor", p["ParallelizationFactor"])
 		s.OnFailure = onFailure(p["DestinationConfig"])
-		s.Enabled = e.bool("Enabled", p["Enabled"], true)
 		ev.Stream = s
 	case EventSQS:
-		q := &QueueEvent{Queue: refOf(p["Queue"]), FunctionResponseTypes: Strings(p["FunctionResponseTypes"])}
-		q.BatchSize = e.int("BatchSize", p["BatchSize"])
-		q.MaximumBatchingWindow = e.seconds("MaximumBatchingWindowInSeconds", p["MaximumBatchingWindowInSeconds"])
-		q.Filters = filters(p["FilterCriteria"])
+		q := &QueueEvent{Queue: refOf(p["Queue"]), Batching: e.batching(p)}
 		if sc, ok := p["ScalingConfig"].(map[string]any); ok {
 			q.MaximumConcurrency = e.int("ScalingConfig.MaximumConcurrency", sc["MaximumConcurrency"])
 		}
-		q.Enabled = e.bool("Enabled", p["Enabled"], true)
 		ev.Queue = q
 	}
 	return ev, e.err

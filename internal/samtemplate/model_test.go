@@ -57,10 +57,10 @@ func TestModelReadsEveryEventType(t *testing.T) {
 	}
 	three := 3
 	want := &StreamEvent{
-		Stream: Ref{Resource: "OrdersTable", Attribute: "StreamArn"}, StartingPosition: "LATEST", BatchSize: 25,
-		MaximumBatchingWindow: 2 * time.Second, Filters: []string{`{"eventName": ["MODIFY"]}`},
-		FunctionResponseTypes: []string{"ReportBatchItemFailures"}, BisectBatchOnFunctionError: true,
-		MaximumRetryAttempts: &three, OnFailure: Ref{Resource: "StreamDLQ", Attribute: "Arn"}, Enabled: true,
+		Stream: Ref{Resource: "OrdersTable", Attribute: "StreamArn"}, StartingPosition: "LATEST",
+		Batching: Batching{BatchSize: 25, MaximumBatchingWindow: 2 * time.Second, Filters: []string{`{"eventName": ["MODIFY"]}`},
+			FunctionResponseTypes: []string{"ReportBatchItemFailures"}, Enabled: true},
+		BisectBatchOnFunctionError: true, MaximumRetryAttempts: &three, OnFailure: Ref{Resource: "StreamDLQ", Attribute: "Arn"},
 	}
 	if !reflect.DeepEqual(ds, want) || !ds.ReportsBatchItemFailures() {
 		t.Errorf("DynamoDB event = %+v\nwant %+v", ds, want)

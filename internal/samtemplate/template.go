@@ -219,12 +219,18 @@ func (t *Template) Tables() []Table { return t.tables }
 
 // Table returns the table with logical ID id.
 func (t *Template) Table(id string) (Table, bool) {
-	for _, tb := range t.tables {
-		if tb.ID == id {
-			return tb, true
+	return byID(t.tables, id, func(tb Table) string { return tb.ID })
+}
+
+// byID finds the element of list whose id is id.
+func byID[T any](list []T, id string, idOf func(T) string) (T, bool) {
+	for _, e := range list {
+		if idOf(e) == id {
+			return e, true
 		}
 	}
-	return Table{}, false
+	var zero T
+	return zero, false
 }
 
 // Queues returns the template's SQS queues, sorted by logical ID.
@@ -387,12 +393,7 @@ func (t *Template) Functions() []Function { return t.functions }
 
 // Function returns the function with logical ID id.
 func (t *Template) Function(id string) (Function, bool) {
-	for _, f := range t.functions {
-		if f.ID == id {
-			return f, true
-		}
-	}
-	return Function{}, false
+	return byID(t.functions, id, func(f Function) string { return f.ID })
 }
 
 // MergeGlobals merges a Globals section with a resource's own value the way

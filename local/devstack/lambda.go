@@ -208,11 +208,10 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 
 // instance is one RIE process, serving one invoke at a time.
 type instance struct {
-	id     int
-	cmd    *exec.Cmd
-	url    string
-	done   chan struct{}
-	exited bool // set when done is closed
+	id   int
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
 }
 
 // pool runs n RIE instances for one function; each serves one invoke at a

@@ -83,35 +83,43 @@ func (s *Stack) startSchedules() {
 				continue
 			}
 			s.logf("%s: runs every %s", where, period)
-			s.bg.Add(1)
-			go s.runSchedule(f, ev, period, where)
+			s.every(period, func(now time.Time) { s.runSchedule(f, ev, now, where) })
 		}
 	}
 }
 
-func (s *Stack) runSchedule(f Function, ev Event, period time.Duration, where string) {
-	defer s.bg.Done()
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.bgctx.Done():
-			return
-		case now := <-t.C:
-			start := time.Now()
-			out, err := s.invoke(s.bgctx, f.ID, schedulePayload(s.cfg.Region, &f, &ev, now))
-			if s.bgctx.Err() != nil {
+// every calls f every period, in the background, until the stack stops.
+func (s *Stack) every(period time.Duration, f func(now time.Time)) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.bgctx.Done():
 				return
-			}
-			res := strings.TrimSpace(string(out))
-			if len(res) > 120 {
-				res = res[:120] + "..."
-			}
-			if err != nil {
-				s.logf("%s: invoked, failed in %s: %v", where, time.Since(start).Round(100*time.Microsecond), err)
-			} else {
-				s.logf("%s: invoked in %s: %s", where, time.Since(start).Round(100*time.Microsecond), res)
+			case now := <-t.C:
+				f(now)
 			}
 		}
+	}()
+}
+
+// runSchedule invokes one scheduled event and logs one line.
+func (s *Stack) runSchedule(f Function, ev Event, now time.Time, where string) {
+	start := time.Now()
+	out, err := s.invoke(s.bgctx, f.ID, schedulePayload(s.cfg.Region, &f, &ev, now))
+	if s.bgctx.Err() != nil {
+		return
+	}
+	res := strings.TrimSpace(string(out))
+	if len(res) > 120 {
+		res = res[:120] + "..."
+	}
+	if err != nil {
+		s.logf("%s: invoked, failed in %s: %v", where, time.Since(start).Round(100*time.Microsecond), err)
+	} else {
+		s.logf("%s: invoked in %s: %s", where, time.Since(start).Round(100*time.Microsecond), res)
 	}
 }

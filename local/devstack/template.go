@@ -432,7 +432,7 @@ func (t *Template) intrinsic(name string, arg any, cond func(string) (bool, erro
 	case "Ref":
 		s, ok := a.(string)
 		if !ok {
-			return nil, errors.New("Ref needs a name")
+			return nil, errors.New("a Ref needs a name")
 		}
 		return t.ref(s)
 	case "Fn::GetAtt":

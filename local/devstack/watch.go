@@ -69,20 +69,7 @@ func (s *Stack) startWatcher(ctx context.Context, b builds) error {
 	s.watcher = w
 	s.logf("hot reload: watching the sources of %d functions (edits rebuild and swap the function; the engine's data stays)", len(w.fns))
 	if s.cfg.WatchInterval > 0 {
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			t := time.NewTicker(s.cfg.WatchInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-s.bgctx.Done():
-					return
-				case <-t.C:
-					w.poll(s.bgctx)
-				}
-			}
-		}()
+		s.every(s.cfg.WatchInterval, func(time.Time) { w.poll(s.bgctx) })
 	}
 	return nil
 }
