@@ -237,9 +237,9 @@ type pool struct {
 	nextID   int
 }
 
-func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []string, n int, out io.Writer, logf func(string, ...any)) (*pool, error) {
+func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []string, n, firstID int, out io.Writer, logf func(string, ...any)) (*pool, error) {
 	p := &pool{
-		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf,
+		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf, nextID: firstID,
 		free:   make(chan *instance, n),
 		all:    map[*instance]bool{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, IdleConnTimeout: time.Minute}},
@@ -567,6 +567,13 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	p.free <- in
 	return body, nil
+}
+
+// lastID is the number of the pool's newest emulator instance.
+func (p *pool) lastID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nextID
 }
 
 func (p *pool) restartCount() int {

@@ -432,7 +432,7 @@ func (s *Stack) startPools(ctx context.Context, b builds) error {
 		if !s.runs(f.ID) {
 			continue
 		}
-		p, err := s.newPool(ctx, f, b.bins[f.ID])
+		p, err := s.newPool(ctx, f, b.bins[f.ID], 0)
 		if err != nil {
 			return err
 		}
@@ -444,8 +444,10 @@ func (s *Stack) startPools(ctx context.Context, b builds) error {
 	return nil
 }
 
-func (s *Stack) newPool(ctx context.Context, f Function, bootstrap string) (*pool, error) {
-	return newPool(ctx, &f, s.rie, bootstrap, functionEnv(&f, s.cfg.Region, s.endpoint), s.cfg.Instances, s.cfg.FunctionOutput, s.logf)
+// newPool starts a function's emulators; their numbers (in the output's
+// [Function#n] prefixes) continue after firstID.
+func (s *Stack) newPool(ctx context.Context, f Function, bootstrap string, firstID int) (*pool, error) {
+	return newPool(ctx, &f, s.rie, bootstrap, functionEnv(&f, s.cfg.Region, s.endpoint), s.cfg.Instances, firstID, s.cfg.FunctionOutput, s.logf)
 }
 
 // invoke runs payload through function id's current emulator pool. A pool

@@ -209,6 +209,11 @@ Resources:
 	if _, err := ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Ref Missing}}\n"), nil, ""); err == nil {
 		t.Error("!Ref to an unknown name must fail")
 	}
+	// Intrinsics no template here uses are refused by name, not guessed.
+	_, err = ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Select [0, !Split [',', 'a,b']]}}\n"), nil, "")
+	if err == nil || !strings.Contains(err.Error(), "intrinsic Fn::Split is not supported locally") || !strings.Contains(err.Error(), "F") {
+		t.Errorf("unsupported intrinsic: %v", err)
+	}
 }
 
 func TestParameterConstraints(t *testing.T) {

@@ -123,7 +123,7 @@ func (w *watcher) rebuild(ctx context.Context, wf *watched) Reload {
 	}
 	var p *pool
 	if err == nil {
-		p, err = s.newPool(ctx, wf.fn, bin)
+		p, err = s.newPool(ctx, wf.fn, bin, s.pools[wf.fn.ID].Load().lastID())
 	}
 	if err != nil {
 		s.logf("reload: %s: %v; the previous build keeps serving", wf.fn.ID, err)
