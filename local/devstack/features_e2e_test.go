@@ -230,13 +230,15 @@ func TestMakeInvoke(t *testing.T) {
 	}
 }
 
-// Schedule events run through the emulator pool with the Scheduled Event,
-// at the override period; one log line per invocation.
-func TestE2EScheduleRuns(t *testing.T) {
+// The template with every event type is served: a GET route with a path
+// parameter answers, and the Schedule event runs through the emulator
+// pool with the Scheduled Event, at the override period, one log line per
+// invocation (the stream and queue mappings are modelled, not run).
+func TestE2EEventsTemplate(t *testing.T) {
 	logs, fnout := newNotifyLog(), newNotifyLog()
 	s, err := Start(context.Background(), Config{
 		Root: testRoot, Template: filepath.Join(testRoot, "local", "testdata", "template-events.yaml"),
-		Functions: []string{"ReconcileFunction"}, Instances: 1, Port: -1, LambdaPort: -1,
+		Instances: 1, LambdaPort: -1,
 		EngineEndpoint: stack.EngineEndpoint(), StateDir: t.TempDir(), ScheduleEvery: 50 * time.Millisecond,
 		Logger: log.New(logs, "", 0), FunctionOutput: fnout,
 	})
@@ -244,6 +246,19 @@ func TestE2EScheduleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	tok := "Bearer " + UnsignedJWT(map[string]any{"sub": "u", "iss": "https://issuer.example.com/", "aud": "checkout-api", "exp": time.Now().Add(time.Hour).Unix()})
+	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/orders/42", nil)
+	req.Header.Set("Authorization", tok)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got events.APIGatewayV2HTTPRequest
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || got.RouteKey != "GET /orders/{id}" || got.PathParameters["id"] != "42" {
+		t.Errorf("GET /orders/42: %d %v %+v", resp.StatusCode, err, got)
+	}
 	line := fnout.waitLine(t, "[ReconcileFunction#", "EVENT ")
 	var ev events.EventBridgeEvent
 	if err := json.Unmarshal([]byte(line[strings.Index(line, "EVENT ")+6:]), &ev); err != nil {
