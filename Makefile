@@ -1,11 +1,27 @@
 # Two commands a newcomer needs: `make dev` (local stack) and `make test`.
+# `make help` lists every target.
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: test test-race prereqs vet lint build dev deploy bench devload
+.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
 
+# quietly runs a command whose failure message is complete on its own. On
+# failure make stops (exit status 141) without its "make: *** [...] Error 1"
+# trailer: the recipe ends make itself with SIGPIPE, which neither make nor
+# the shell reports.
+quietly = $(1) || { kill -PIPE $$PPID; exit 1; }
+
+# The devstack binary behind dev, invoke and event.
+DEVSTACK = .dev/bin/devstack
+devstack-bin = $(GO) build -o $(DEVSTACK) ./local/cmd/devstack
+
+## help: list the targets
+help:
+	@sed -n 's/^## \([^:]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F'\t' '{ printf "  make %-10s %s\n", $$1, $$2 }'
+
+## prereqs: check Go, Python with moto (set up in .dev/venv when missing), Node.js/npm
 prereqs:
-	@./local/check-prereqs.sh
+	@$(call quietly,./local/check-prereqs.sh)
 
 ## vet: go vet, then staticcheck (pinned in go.mod as a tool: go tool staticcheck)
 vet:
@@ -49,12 +65,12 @@ build:
 
 ## lint: cfn-lint on template.yaml (runs the SAM transform too)
 lint:
-	@command -v cfn-lint >/dev/null 2>&1 || { echo "missing: cfn-lint — pip install cfn-lint" >&2; exit 1; }
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "missing: cfn-lint — pip install cfn-lint (or apt-get install cfn-lint)" >&2; kill -PIPE $$PPID; exit 1; }
 	cfn-lint template.yaml
 
 ## deploy: sam build, then sam deploy with samconfig.toml (fill in its placeholders first)
 deploy:
-	@command -v sam >/dev/null 2>&1 || { echo "missing: AWS SAM CLI — install it (pip install aws-sam-cli, or see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html), configure AWS credentials, then re-run make deploy" >&2; exit 1; }
+	@command -v sam >/dev/null 2>&1 || { echo "missing: AWS SAM CLI — install it (see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html), configure AWS credentials, then re-run make deploy" >&2; kill -PIPE $$PPID; exit 1; }
 	@$(MAKE) --no-print-directory build
 	sam deploy
 
@@ -62,12 +78,33 @@ deploy:
 # PARAMS="RetentionSeconds=120 PaymentProviderLatencyMs=200" overrides template
 # parameters (or DEV_PARAMETER_OVERRIDES); PORT and DEV_INSTANCES (emulators
 # per function, default 4) too. AWS_ENDPOINT_URL_DYNAMODB=... uses that engine.
-dev:
-	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then NEED_NODE=0 ./local/check-prereqs.sh; \
-	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; exit 1; }; fi
-	@$(GO) build -o .dev/bin/devstack ./local/cmd/devstack
-	.dev/bin/devstack -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
+# PORT (gateway, 3000), DEV_LAMBDA_PORT (Lambda endpoint, 3001),
+# DEV_ENGINE_PORT (moto, 8000), DEV_PERSIST=1 (keep the data across
+# restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s.
+dev: dev-prereqs
+	@echo "building the local stack (the first run downloads Go modules from the module proxy) ..."
+	@$(call quietly,$(devstack-bin))
+	@$(call quietly,$(DEVSTACK) -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)'))
 
-## devload: requests/s through the local stack vs the engine alone for the same DynamoDB calls (LOADFLAGS="-n 1000 -c 8")
+dev-prereqs:
+	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then $(call quietly,NEED_NODE=0 ./local/check-prereqs.sh); \
+	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; kill -PIPE $$PPID; exit 1; }; fi
+
+## invoke: run one event through one function, like sam local invoke -e (FN=LogicalId EVENT=file.json [TEMPLATE=...])
+invoke: dev-prereqs
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file.json> (make event writes sample events)" >&2; kill -PIPE $$PPID; exit 2; }
+	@$(call quietly,$(devstack-bin))
+	@$(call quietly,$(DEVSTACK) invoke -fn '$(FN)' $(if $(EVENT),-event '$(EVENT)') $(if $(TEMPLATE),-template '$(TEMPLATE)') $(if $(PARAMS),-parameter-overrides '$(PARAMS)'))
+
+## event: print a sample event: TYPE=http|schedule|sqs|dynamodb [FN=LogicalId] [BODY=json] (make event > ev.json)
+event:
+	@$(call quietly,$(devstack-bin))
+	@$(call quietly,$(DEVSTACK) event -type $(or $(TYPE),http) $(if $(FN),-fn '$(FN)') $(if $(BODY),-body '$(BODY)') $(if $(TEMPLATE),-template '$(TEMPLATE)'))
+
+## dev-reset: forget the persistent engine's data (DEV_PERSIST=1) and the builds
+dev-reset:
+	rm -rf .dev/engine .dev/build
+
+## devload: requests/s through the local stack vs the engine alone, 1000 requests by default (LOADFLAGS="-n 1000 -c 8")
 devload:
 	$(GO) run ./local/cmd/devload $(LOADFLAGS)

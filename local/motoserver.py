@@ -14,10 +14,24 @@ request at a time, a rollback only needs the items the transaction touches,
 so install_item_level_rollback() snapshots those items instead and lets the
 table copy be the table itself.
 
-Usage: motoserver.py [--host 127.0.0.1] [--port 0] [--port-file PATH]
+Persistent mode (--journal PATH, `DEV_PERSIST=1 make dev`): moto keeps its
+data in memory only, so the server appends every DynamoDB write it applied
+(the request of each successful PutItem, UpdateItem, TransactWriteItems,
+CreateTable, ...) to a JSON-lines journal and, at start, replays the journal
+before it listens. With one request served at a time the journal's order is
+the order the writes were applied, so a replay rebuilds the same tables and
+items; failed requests (a condition that did not hold) are not journaled
+and change nothing. Trade-offs: start-up time grows with the journal (delete
+the file to start empty), only DynamoDB is journaled (not SQS), and a write
+is flushed to the OS, not fsynced (a machine crash can lose the last ones).
+
+Usage: motoserver.py [--host 127.0.0.1] [--port 0] [--port-file PATH] [--journal PATH]
 Port 0 picks a free port; the chosen port is written to --port-file (if
 given) and printed as "listening on http://HOST:PORT" once it accepts.
 """
+import base64
+import io
+import json
 import argparse
 import os
 import socket
@@ -85,11 +99,77 @@ def install_item_level_rollback() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+# DynamoDB operations that change state, journaled in persistent mode.
+JOURNALED = {
+    "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+    "CreateTable", "DeleteTable", "UpdateTable", "UpdateTimeToLive",
+    "TagResource", "UntagResource", "UpdateContinuousBackups",
+}
+JOURNAL_HEADERS = ("Authorization", "X-Amz-Target", "Content-Type", "Host", "X-Amz-Date")
+
+
+def journaled_app(app, path):
+    """Wrap the WSGI app so that every successful DynamoDB write is appended
+    to the journal at path."""
+    out = open(path, "a", encoding="utf-8")
+
+    def wrapped(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        prefix, _, op = target.partition(".")
+        if not prefix.startswith("DynamoDB_") or op not in JOURNALED:
+            return app(environ, start_response)
+        n = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(n) if n else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        status = []
+
+        def capture(st, headers, exc_info=None):
+            status.append(st)
+            return start_response(st, headers, exc_info)
+
+        result = app(environ, capture)
+        if status and status[0].startswith("200"):
+            headers = {h: environ.get("HTTP_" + h.upper().replace("-", "_"), "") for h in JOURNAL_HEADERS}
+            headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
+            out.write(json.dumps({"h": headers, "b": base64.b64encode(body).decode()}) + "\n")
+            out.flush()
+        return result
+
+    return wrapped
+
+
+def replay(app, path):
+    """Apply the journal's requests to the app, in order; returns the count."""
+    from werkzeug.test import EnvironBuilder
+
+    if not os.path.exists(path):
+        return 0
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                sys.stderr.write("motoserver: skipping a torn journal line (the last write before a crash)\n")
+                continue
+            headers = {k: v for k, v in rec["h"].items() if v}
+            env = EnvironBuilder(path="/", method="POST", headers=headers,
+                                 data=base64.b64decode(rec["b"])).get_environ()
+            for chunk in app(env, lambda *a, **k: None):
+                pass
+            n += 1
+    return n
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--port-file", default="")
+    p.add_argument("--journal", default="", help="persistent mode: replay and append this journal")
     args = p.parse_args()
 
     try:
@@ -101,12 +181,16 @@ def main() -> int:
     except ImportError as exc:  # a message, never a stack trace
         sys.stderr.write(
             "motoserver: moto with its server extras is not installed (%s).\n"
-            "Install it with:  pip install 'moto[server]'\n" % exc
+            "Run ./local/check-prereqs.sh (make dev does): it sets up moto in .dev/venv.\n" % exc
         )
         return 3
 
     install_item_level_rollback()
     app = DomainDispatcherApplication(create_backend_app)
+    if args.journal:
+        n = replay(app, args.journal)
+        sys.stderr.write("motoserver: replayed %d journaled writes from %s\n" % (n, args.journal))
+        app = journaled_app(app, args.journal)
     # make_server(threaded=False) is what run_simple(threaded=False) uses;
     # binding first lets port 0 resolve to a real free port we can report.
     try:

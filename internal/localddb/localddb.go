@@ -35,7 +35,7 @@ const ErrPrerequisite = Error("missing prerequisite")
 
 // Install hints for the engines' prerequisites.
 const (
-	InstallMoto     = "pip install 'moto[server]'"
+	InstallMoto     = "./local/check-prereqs.sh (it sets up moto in .dev/venv)"
 	InstallDynalite = "npm ci --prefix local"
 )
 
@@ -61,6 +61,11 @@ type Options struct {
 	// StopGrace is how long Stop waits after SIGTERM before it kills the
 	// engine; 0 kills it at once.
 	StopGrace time.Duration
+	// Port is moto's port (0: a free one).
+	Port int
+	// Journal, when set, makes moto persistent: it replays this file at
+	// start and appends every write it applies (local/motoserver.py).
+	Journal string
 }
 
 // Engine is a running local DynamoDB engine.
@@ -106,15 +111,44 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// StartMoto starts root/local/motoserver.py on a free loopback port. A
-// missing python3, or the script's exit code 3 (moto not installed), is a
+// StartMoto starts root/local/motoserver.py on a loopback port (a free one
+// unless opts.Port is set) with the Python of Python(root). A missing
+// python, or the script's exit code 3 (moto not installed), is a
 // *PrerequisiteError.
 func StartMoto(ctx context.Context, root string, opts Options) (*Engine, error) {
+	py, err := Python(root)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{filepath.Join(root, "local", "motoserver.py"), "--host", "127.0.0.1", "--port", fmt.Sprint(opts.Port)}
+	if opts.Journal != "" {
+		args = append(args, "--journal", opts.Journal)
+	}
+	return start(ctx, "moto", opts, py, args...)
+}
+
+// VenvDir is the project-local virtual environment local/check-prereqs.sh
+// creates when moto is missing, relative to the repository root.
+const VenvDir = ".dev/venv"
+
+// Python returns the interpreter that runs moto: $PYTHON when set, else
+// root/.dev/venv/bin/python when that venv exists, else python3 on PATH.
+func Python(root string) (string, error) {
+	if p := os.Getenv("PYTHON"); p != "" {
+		if lp, err := exec.LookPath(p); err == nil {
+			return lp, nil
+		}
+		return "", &PrerequisiteError{Detail: "PYTHON=" + p + " is not an executable"}
+	}
+	venv := filepath.Join(root, filepath.FromSlash(VenvDir), "bin", "python")
+	if fi, err := os.Stat(venv); err == nil && !fi.IsDir() {
+		return venv, nil
+	}
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		return nil, &PrerequisiteError{Detail: "python3 is not on PATH. Install Python 3, then: " + InstallMoto}
+		return "", &PrerequisiteError{Detail: "python3 is not on PATH. Install Python 3, then run ./local/check-prereqs.sh, which sets up moto"}
 	}
-	return start(ctx, "moto", opts, py, filepath.Join(root, "local", "motoserver.py"), "--host", "127.0.0.1", "--port", "0")
+	return py, nil
 }
 
 // StartDynalite starts dynalite (npm dynalite@4.0.0, installed under

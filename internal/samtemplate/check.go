@@ -146,6 +146,8 @@ type Route struct {
 	API      string // logical ID from ApiId
 	Method   string // upper case
 	Path     string
+
+	http *HTTPEvent
 }
 
 func (r Route) String() string { return r.Method + " " + r.Path }
@@ -154,19 +156,11 @@ func (r Route) String() string { return r.Method + " " + r.Path }
 func (t *Template) Routes() []Route {
 	var out []Route
 	for _, f := range t.Functions() {
-		events, _ := f.Props["Events"].(map[string]any)
-		for _, name := range slices.Sorted(maps.Keys(events)) {
-			ev, _ := events[name].(map[string]any)
-			if ev["Type"] != "HttpApi" {
+		for _, ev := range f.Events {
+			if ev.Type != EventHTTPAPI {
 				continue
 			}
-			p, _ := ev["Properties"].(map[string]any)
-			r := Route{Function: f.ID, Event: name}
-			r.API, _ = RefTarget(p["ApiId"])
-			m, _ := p["Method"].(string)
-			r.Method = strings.ToUpper(m)
-			r.Path, _ = p["Path"].(string)
-			out = append(out, r)
+			out = append(out, Route{Function: f.ID, Event: ev.Name, API: ev.HTTP.API, Method: ev.HTTP.Method, Path: ev.HTTP.Path, http: ev.HTTP})
 		}
 	}
 	return out
@@ -214,31 +208,18 @@ func CheckRoutes(t *Template) []Problem {
 
 func routeAuthProblems(t *Template, where string, r Route) []Problem {
 	var ps problems
-	api := t.Resources[r.API]
-	if api.Type != TypeHTTPAPI {
+	api := t.API(r.API)
+	if api == nil || api.Type != TypeHTTPAPI {
 		return nil
 	}
-	auth, _ := api.Properties["Auth"].(map[string]any)
-	authorizers, _ := auth["Authorizers"].(map[string]any)
-	chosen, _ := auth["DefaultAuthorizer"].(string)
-	f, _ := t.Resources[r.Function].Properties["Events"].(map[string]any)
-	ev, _ := f[r.Event].(map[string]any)
-	props, _ := ev["Properties"].(map[string]any)
-	if evAuth, ok := props["Auth"].(map[string]any); ok {
-		if a, ok := evAuth["Authorizer"].(string); ok {
-			chosen = a
-		}
-	}
-	switch {
+	chosen := api.RouteAuthorizer(r.http)
+	switch a, ok := api.Authorizers[chosen]; {
 	case chosen == "" || chosen == "NONE":
 		ps.add(where, "route %s is not authorized (no DefaultAuthorizer on %s, or Authorizer NONE)", r, r.API)
-	case authorizers[chosen] == nil:
+	case !ok:
 		ps.add(where, "authorizer %q is not defined in %s.Auth.Authorizers", chosen, r.API)
-	default:
-		a, _ := authorizers[chosen].(map[string]any)
-		if _, ok := a["JwtConfiguration"]; !ok {
-			ps.add(where, "authorizer %q has no JwtConfiguration", chosen)
-		}
+	case a.JWT == nil:
+		ps.add(where, "authorizer %q has no JwtConfiguration", chosen)
 	}
 	return ps
 }
@@ -301,40 +282,38 @@ func normalizePath(p string) string {
 // attribute the library writes.
 func CheckIdempotencyTable(t *Template, id, keyAttr, ttlAttr string) []Problem {
 	var ps problems
-	r, ok := t.Resources[id]
-	if !ok || r.Type != TypeTable {
+	tb, ok := t.Table(id)
+	if !ok || tb.Type != TypeTable {
 		ps.add(id, "no %s named %s", TypeTable, id)
 		return ps
 	}
-	ks, _ := r.Properties["KeySchema"].([]any)
-	if len(ks) != 1 {
-		ps.add(id, "KeySchema has %d elements, want only the HASH key %q", len(ks), keyAttr)
-	} else if k, _ := ks[0].(map[string]any); k["AttributeName"] != keyAttr || k["KeyType"] != "HASH" {
-		ps.add(id, "KeySchema is %v, want HASH key %q", ks[0], keyAttr)
+	if len(tb.KeySchema) != 1 {
+		ps.add(id, "KeySchema has %d elements, want only the HASH key %q", len(tb.KeySchema), keyAttr)
+	} else if k := tb.KeySchema[0]; k.AttributeName != keyAttr || k.KeyType != "HASH" {
+		ps.add(id, "KeySchema is %v, want HASH key %q", k, keyAttr)
 	}
-	defs, _ := r.Properties["AttributeDefinitions"].([]any)
 	found := false
-	for _, d := range defs {
-		if d, _ := d.(map[string]any); d["AttributeName"] == keyAttr {
+	for _, d := range tb.AttributeDefinitions {
+		if d.AttributeName == keyAttr {
 			found = true
-			if d["AttributeType"] != "S" {
-				ps.add(id, "key attribute %q has type %v, want S", keyAttr, d["AttributeType"])
+			if d.AttributeType != "S" {
+				ps.add(id, "key attribute %q has type %v, want S", keyAttr, d.AttributeType)
 			}
 		}
 	}
 	if !found {
 		ps.add(id, "AttributeDefinitions lacks the key attribute %q", keyAttr)
 	}
-	ttl, _ := r.Properties["TimeToLiveSpecification"].(map[string]any)
-	if ttl == nil {
+	if tb.TTL == nil {
 		ps.add(id, "no TimeToLiveSpecification; records would never expire")
 		return ps
 	}
-	if ttl["AttributeName"] != ttlAttr {
-		ps.add(id, "TTL attribute is %v, but the idempotency library writes %q", ttl["AttributeName"], ttlAttr)
+	if tb.TTL.AttributeName != ttlAttr {
+		ps.add(id, "TTL attribute is %v, but the idempotency library writes %q", tb.TTL.AttributeName, ttlAttr)
 	}
-	if e := ttl["Enabled"]; e != true && e != "true" {
-		ps.add(id, "TimeToLiveSpecification.Enabled is %v, want true", e)
+	if !tb.TTL.Enabled {
+		ttl, _ := tb.Props["TimeToLiveSpecification"].(map[string]any)
+		ps.add(id, "TimeToLiveSpecification.Enabled is %v, want true", ttl["Enabled"])
 	}
 	return ps
 }
@@ -441,23 +420,12 @@ func statements(f Function) []statement {
 				st.Name = sid
 			}
 			st.Effect, _ = sm["Effect"].(string)
-			st.Actions = asList(sm["Action"])
-			st.Resources = asList(sm["Resource"])
+			st.Actions = List(sm["Action"])
+			st.Resources = List(sm["Resource"])
 			out = append(out, st)
 		}
 	}
 	return out
-}
-
-func asList(v any) []any {
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return v
-	default:
-		return []any{v}
-	}
 }
 
 // CheckLeastPrivilege: functions use inline policy statements only (no

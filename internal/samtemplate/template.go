@@ -1,11 +1,16 @@
-// Package samtemplate reads the SAM template (template.yaml at the repository
-// root) and checks the things cfn-lint cannot know: that each function's
-// CodeUri holds a Go main package, that the routes are well formed and
-// authorized, that the idempotency table matches the library, and that each
-// function's environment and IAM policies name the same tables.
+// Package samtemplate is the one typed model of the SAM template
+// (template.yaml at the repository root): resources, the Globals merge,
+// functions with their events (HttpApi, Api, Schedule, ScheduleV2, DynamoDB
+// and SQS event sources), API authorizers, tables (keys, indexes, TTL,
+// streams) and queues.
 //
-// Decode and MergeGlobals are also the template reader of local/devstack,
-// which resolves the decoded template for the local stack.
+// Two consumers read it. The checks in this package (Check) make the
+// checks cfn-lint cannot: that each function's CodeUri holds a Go main
+// package, that the routes are well formed and authorized, that the
+// idempotency table matches the library, and that each function's
+// environment and IAM policies name the same tables. local/devstack serves
+// the template: it resolves the intrinsic functions with local physical
+// names (Template.Resolve) and reads the same model from the result.
 package samtemplate
 
 import (
@@ -21,10 +26,13 @@ import (
 
 // Resource types the checks know about.
 const (
-	TypeFunction   = "AWS::Serverless::Function"
-	TypeHTTPAPI    = "AWS::Serverless::HttpApi"
-	TypeAPIGWv2API = "AWS::ApiGatewayV2::Api"
-	TypeTable      = "AWS::DynamoDB::Table"
+	TypeFunction    = "AWS::Serverless::Function"
+	TypeHTTPAPI     = "AWS::Serverless::HttpApi"
+	TypeAPI         = "AWS::Serverless::Api"
+	TypeAPIGWv2API  = "AWS::ApiGatewayV2::Api"
+	TypeTable       = "AWS::DynamoDB::Table"
+	TypeSimpleTable = "AWS::Serverless::SimpleTable"
+	TypeQueue       = "AWS::SQS::Queue"
 )
 
 // Template is a parsed CloudFormation/SAM template. Short-form intrinsic
@@ -32,33 +40,28 @@ const (
 // map[string]any{"Ref": "X"}, `!GetAtt X.Arn` becomes
 // map[string]any{"Fn::GetAtt": []any{"X", "Arn"}}, `!Sub s` becomes
 // map[string]any{"Fn::Sub": s}, and so on.
+//
+// The typed model (Functions, Tables, Queues, API) is built once, by Parse
+// or Resolve.
 type Template struct {
 	Raw       map[string]any
 	Globals   map[string]any
 	Resources map[string]Resource
+
+	merged    bool // Globals already merged into Resources (Resolve)
+	functions []Function
+	tables    []Table
+	queues    []Queue
+	apis      map[string]*HTTPAPI
 }
 
 // Resource is one entry under Resources.
 type Resource struct {
 	ID         string
 	Type       string
+	Condition  string // "" when the resource has none
 	Properties map[string]any
 	Metadata   map[string]any
-}
-
-// Function is an AWS::Serverless::Function with Globals.Function merged in
-// the way SAM merges them.
-type Function struct {
-	ID       string
-	Props    map[string]any
-	Metadata map[string]any
-}
-
-// Env returns the function's environment variables (Globals merged).
-func (f Function) Env() map[string]any {
-	env, _ := f.Props["Environment"].(map[string]any)
-	vars, _ := env["Variables"].(map[string]any)
-	return vars
 }
 
 // ParseFile reads and parses a template file.
@@ -74,12 +77,19 @@ func ParseFile(path string) (*Template, error) {
 	return t, nil
 }
 
-// Parse parses a YAML template.
+// Parse parses a YAML template and builds its typed model. A property of
+// the wrong shape (Timeout: abc) is an error; an intrinsic function in a
+// typed field reads as the zero value.
 func Parse(data []byte) (*Template, error) {
 	raw, err := Decode(data)
 	if err != nil {
 		return nil, err
 	}
+	return New(raw)
+}
+
+// New builds a template from decoded values (see Decode).
+func New(raw map[string]any) (*Template, error) {
 	t := &Template{Raw: raw, Resources: map[string]Resource{}}
 	t.Globals, _ = raw["Globals"].(map[string]any)
 	res, ok := raw["Resources"].(map[string]any)
@@ -93,6 +103,7 @@ func Parse(data []byte) (*Template, error) {
 		}
 		r := Resource{ID: id}
 		r.Type, _ = m["Type"].(string)
+		r.Condition, _ = m["Condition"].(string)
 		r.Properties, _ = m["Properties"].(map[string]any)
 		r.Metadata, _ = m["Metadata"].(map[string]any)
 		if r.Properties == nil {
@@ -100,8 +111,134 @@ func Parse(data []byte) (*Template, error) {
 		}
 		t.Resources[id] = r
 	}
+	if err := t.build(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
+
+// globalsSection is the Globals section SAM merges into a resource type.
+var globalsSection = map[string]string{
+	TypeFunction: "Function", TypeHTTPAPI: "HttpApi", TypeAPI: "Api", TypeSimpleTable: "SimpleTable",
+}
+
+// Merged returns r's properties with its Globals section merged in.
+func (t *Template) Merged(r Resource) map[string]any {
+	sec, ok := globalsSection[r.Type]
+	if !ok || t.merged {
+		return r.Properties
+	}
+	g, _ := t.Globals[sec].(map[string]any)
+	if g == nil {
+		return r.Properties
+	}
+	props, _ := MergeGlobals(g, r.Properties).(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+	}
+	return props
+}
+
+// Resolve returns the template with the Globals merged into every resource
+// (SAM merges before it resolves) and each resource's merged properties,
+// and each Globals section, replaced by what resolve returns for them;
+// resources include rejects (a false Condition, say) are left out. The
+// result's typed model is read from the resolved values. A resolver marks
+// the values of references to resources with Resolved, so that the model
+// still knows which resource an event source names.
+func (t *Template) Resolve(include func(Resource) bool, resolve func(where string, props map[string]any) (map[string]any, error)) (*Template, error) {
+	out := &Template{Raw: t.Raw, Globals: map[string]any{}, Resources: map[string]Resource{}, merged: true}
+	for _, sec := range slices.Sorted(maps.Keys(t.Globals)) {
+		g, ok := t.Globals[sec].(map[string]any)
+		if !ok {
+			continue
+		}
+		v, err := resolve("Globals."+sec, g)
+		if err != nil {
+			return nil, err
+		}
+		out.Globals[sec] = v
+	}
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
+		r := t.Resources[id]
+		if include != nil && !include(r) {
+			continue
+		}
+		props, err := resolve(id, t.Merged(r))
+		if err != nil {
+			return nil, err
+		}
+		r.Properties = props
+		out.Resources[id] = r
+	}
+	if err := out.build(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// build reads the typed model from the resources.
+func (t *Template) build() error {
+	t.apis = map[string]*HTTPAPI{}
+	implicit, _ := t.Globals["HttpApi"].(map[string]any)
+	api := newHTTPAPI("", TypeHTTPAPI, implicit)
+	t.apis[""] = &api
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
+		r := t.Resources[id]
+		props := t.Merged(r)
+		switch r.Type {
+		case TypeFunction:
+			f, err := newFunction(r, props)
+			if err != nil {
+				return err
+			}
+			t.functions = append(t.functions, f)
+		case TypeTable, TypeSimpleTable:
+			tb, err := newTable(r, props)
+			if err != nil {
+				return err
+			}
+			t.tables = append(t.tables, tb)
+		case TypeQueue:
+			q, err := newQueue(r, props)
+			if err != nil {
+				return err
+			}
+			t.queues = append(t.queues, q)
+		case TypeHTTPAPI, TypeAPI:
+			a := newHTTPAPI(id, r.Type, props)
+			t.apis[id] = &a
+		}
+	}
+	return nil
+}
+
+// Tables returns the template's DynamoDB tables (SimpleTables included),
+// sorted by logical ID.
+func (t *Template) Tables() []Table { return t.tables }
+
+// Table returns the table with logical ID id.
+func (t *Template) Table(id string) (Table, bool) {
+	return byID(t.tables, id, func(tb Table) string { return tb.ID })
+}
+
+// byID finds the element of list whose id is id.
+func byID[T any](list []T, id string, idOf func(T) string) (T, bool) {
+	for _, e := range list {
+		if idOf(e) == id {
+			return e, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// Queues returns the template's SQS queues, sorted by logical ID.
+func (t *Template) Queues() []Queue { return t.queues }
+
+// API returns the HttpApi or Api with logical ID id ("" for the implicit
+// API, whose Auth comes from Globals.HttpApi), or nil.
+func (t *Template) API(id string) *HTTPAPI { return t.apis[id] }
 
 // Decode decodes a YAML (or JSON) template into plain Go values
 // (map[string]any, []any, string, int, bool, float64, nil) with every
@@ -252,18 +389,11 @@ func intrinsic(n *yaml.Node) (any, error) {
 
 // Functions returns the template's functions, sorted by logical ID, each
 // with Globals.Function merged in.
-func (t *Template) Functions() []Function {
-	globals, _ := t.Globals["Function"].(map[string]any)
-	var out []Function
-	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
-		r := t.Resources[id]
-		if r.Type != TypeFunction {
-			continue
-		}
-		props, _ := MergeGlobals(globals, r.Properties).(map[string]any)
-		out = append(out, Function{ID: id, Props: props, Metadata: r.Metadata})
-	}
-	return out
+func (t *Template) Functions() []Function { return t.functions }
+
+// Function returns the function with logical ID id.
+func (t *Template) Function(id string) (Function, bool) {
+	return byID(t.functions, id, func(f Function) string { return f.ID })
 }
 
 // MergeGlobals merges a Globals section with a resource's own value the way

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/internal/samtemplate"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -23,11 +24,15 @@ const ErrPrerequisite = localddb.ErrPrerequisite
 // in its own process group, dying with us (Pdeathsig).
 type engine = localddb.Engine
 
-func startEngine(ctx context.Context, root string, logf func(string, ...any)) (*engine, error) {
+// startEngine starts moto on port (0: a free one); with a journal path
+// the engine replays it and journals every write (persistent mode).
+func startEngine(ctx context.Context, root string, port int, journal string) (*engine, error) {
 	return localddb.StartMoto(ctx, root, localddb.Options{
 		Timeout:      90 * time.Second,
 		ProcessGroup: true,
 		StopGrace:    3 * time.Second,
+		Port:         port,
+		Journal:      journal,
 	})
 }
 
@@ -41,11 +46,15 @@ func ddbClient(endpoint, region string) *dynamodb.Client {
 
 // ensureTables creates the template's tables (reusing existing ones) and
 // enables their TTL.
-func ensureTables(ctx context.Context, c *dynamodb.Client, tables []*Table, logf func(string, ...any)) error {
+func ensureTables(ctx context.Context, c *dynamodb.Client, tables []Table, logf func(string, ...any)) error {
 	for _, tb := range tables {
+		name := physical(tb)
 		in := &dynamodb.CreateTableInput{
-			TableName:   aws.String(tb.Name),
+			TableName:   aws.String(name),
 			BillingMode: types.BillingModePayPerRequest,
+		}
+		if tb.StreamViewType != "" {
+			in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewType(tb.StreamViewType)}
 		}
 		for _, a := range tb.AttributeDefinitions {
 			in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(a.AttributeName), AttributeType: types.ScalarAttributeType(a.AttributeType)})
@@ -61,7 +70,7 @@ func ensureTables(ctx context.Context, c *dynamodb.Client, tables []*Table, logf
 		if _, err := c.CreateTable(ctx, in); err != nil {
 			var inUse *types.ResourceInUseException
 			if !errors.As(err, &inUse) {
-				return fmt.Errorf("create table %s (%s): %w", tb.Name, tb.LogicalID, err)
+				return fmt.Errorf("create table %s (%s): %w", name, tb.ID, err)
 			}
 			state = "reused"
 		}
@@ -69,32 +78,32 @@ func ensureTables(ctx context.Context, c *dynamodb.Client, tables []*Table, logf
 			o.MinDelay = 20 * time.Millisecond
 			o.MaxDelay = 500 * time.Millisecond
 		})
-		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(tb.Name)}, 60*time.Second); err != nil {
-			return fmt.Errorf("table %s did not become active: %w", tb.Name, err)
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 60*time.Second); err != nil {
+			return fmt.Errorf("table %s did not become active: %w", name, err)
 		}
 		ttl := ""
-		if tb.TTLAttribute != "" {
-			d, err := c.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(tb.Name)})
+		if tb.TTLAttribute() != "" {
+			d, err := c.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
 			if err != nil {
-				return fmt.Errorf("describe TTL of %s: %w", tb.Name, err)
+				return fmt.Errorf("describe TTL of %s: %w", name, err)
 			}
 			td := d.TimeToLiveDescription
-			if td == nil || td.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(td.AttributeName) != tb.TTLAttribute {
+			if td == nil || td.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(td.AttributeName) != tb.TTLAttribute() {
 				if _, err := c.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
-					TableName:               aws.String(tb.Name),
-					TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(tb.TTLAttribute), Enabled: aws.Bool(true)},
+					TableName:               aws.String(name),
+					TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(tb.TTLAttribute()), Enabled: aws.Bool(true)},
 				}); err != nil {
-					return fmt.Errorf("enable TTL on %s: %w", tb.Name, err)
+					return fmt.Errorf("enable TTL on %s: %w", name, err)
 				}
 			}
-			ttl = ", TTL " + tb.TTLAttribute
+			ttl = ", TTL " + tb.TTLAttribute()
 		}
-		logf("table %s %s (key %s%s)", tb.Name, state, keyString(tb.KeySchema), ttl)
+		logf("table %s %s (key %s%s)", name, state, keyString(tb.KeySchema), ttl)
 	}
 	return nil
 }
 
-func keyString(ks []KeySchemaElement) string {
+func keyString(ks []samtemplate.KeySchemaElement) string {
 	parts := make([]string, len(ks))
 	for i, k := range ks {
 		parts[i] = k.AttributeName + " " + k.KeyType
@@ -102,7 +111,7 @@ func keyString(ks []KeySchemaElement) string {
 	return strings.Join(parts, ", ")
 }
 
-func sdkKeySchema(ks []KeySchemaElement) []types.KeySchemaElement {
+func sdkKeySchema(ks []samtemplate.KeySchemaElement) []types.KeySchemaElement {
 	out := make([]types.KeySchemaElement, len(ks))
 	for i, k := range ks {
 		out[i] = types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)}
@@ -110,7 +119,7 @@ func sdkKeySchema(ks []KeySchemaElement) []types.KeySchemaElement {
 	return out
 }
 
-func sdkProjection(ix SecondaryIndex) *types.Projection {
+func sdkProjection(ix samtemplate.SecondaryIndex) *types.Projection {
 	p := &types.Projection{ProjectionType: types.ProjectionType(ix.ProjectionType)}
 	if len(ix.NonKeyAttributes) > 0 {
 		p.NonKeyAttributes = ix.NonKeyAttributes
@@ -125,7 +134,7 @@ type Engine struct{ e *engine }
 
 // StartEngine starts local/motoserver.py under root on a free loopback port.
 func StartEngine(ctx context.Context, root string) (*Engine, error) {
-	e, err := startEngine(ctx, root, func(string, ...any) {})
+	e, err := startEngine(ctx, root, 0, "")
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +156,7 @@ func EnsureTables(ctx context.Context, endpoint, region string, t *Template, log
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return ensureTables(ctx, ddbClient(endpoint, region), t.Tables, logf)
+	return ensureTables(ctx, ddbClient(endpoint, region), t.Tables(), logf)
 }
 
 // DeleteTables deletes t's tables from the endpoint (missing ones are fine).
@@ -156,11 +165,12 @@ func DeleteTables(ctx context.Context, endpoint, region string, t *Template) err
 		region = "us-east-1"
 	}
 	c := ddbClient(endpoint, region)
-	for _, tb := range t.Tables {
-		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(tb.Name)}); err != nil {
+	for _, tb := range t.Tables() {
+		name := physical(tb)
+		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
 			var nf *types.ResourceNotFoundException
 			if !errors.As(err, &nf) {
-				return fmt.Errorf("delete table %s: %w", tb.Name, err)
+				return fmt.Errorf("delete table %s: %w", name, err)
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -72,7 +73,10 @@ func encodeBody(r *http.Request, body []byte) (string, bool) {
 	if len(body) == 0 {
 		return "", false
 	}
-	if isTextContent(r.Header.Get("Content-Type")) {
+	// A body that is not valid UTF-8 is passed base64-encoded whatever its
+	// content type, as API Gateway passes binary payloads: a Go string
+	// would reach the function with U+FFFD in place of the bytes.
+	if isTextContent(r.Header.Get("Content-Type")) && utf8.Valid(body) {
 		return string(body), false
 	}
 	return base64.StdEncoding.EncodeToString(body), true
@@ -179,7 +183,7 @@ func BuildV1Event(ri *RequestInfo) events.APIGatewayProxyRequest {
 	body, b64 := encodeBody(r, ri.Body)
 	stage := "Prod"
 	return events.APIGatewayProxyRequest{
-		Resource:                        ri.Route.Event.Path,
+		Resource:                        ri.Route.Event.HTTP.Path,
 		Path:                            r.URL.Path,
 		HTTPMethod:                      r.Method,
 		Headers:                         headers,
@@ -195,7 +199,7 @@ func BuildV1Event(ri *RequestInfo) events.APIGatewayProxyRequest {
 			Stage:             stage,
 			RequestID:         ri.RequestID,
 			ExtendedRequestID: ri.RequestID,
-			ResourcePath:      ri.Route.Event.Path,
+			ResourcePath:      ri.Route.Event.HTTP.Path,
 			Path:              "/" + stage + r.URL.Path,
 			HTTPMethod:        r.Method,
 			RequestTime:       ri.Now.UTC().Format("02/Jan/2006:15:04:05 -0700"),

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/internal/samtemplate"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -18,7 +19,7 @@ func makeJWT(claims map[string]any) string { return UnsignedJWT(claims) }
 
 func TestJWTAuthorizer(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	cfg := &JWTConfig{Name: "J", IdentitySource: "$request.header.Authorization", Issuer: "https://iss/", Audience: []string{"api"}}
+	cfg := &samtemplate.Authorizer{Name: "J", IdentitySource: "$request.header.Authorization", JWT: &samtemplate.JWTConfiguration{Issuer: "https://iss/", Audience: []string{"api"}}}
 	good := map[string]any{"iss": "https://iss/", "aud": "api", "sub": "u1", "exp": now.Unix() + 60, "scope": "orders:write pay", "groups": []any{"a", "b"}, "tenant": "t1"}
 	with := func(k string, v any) map[string]any {
 		m := map[string]any{}
@@ -57,7 +58,7 @@ func TestJWTAuthorizer(t *testing.T) {
 		if tc.header != "" {
 			h.Set("Authorization", tc.header)
 		}
-		res, err := cfg.Authorize(h, tc.scopes, now)
+		res, err := authorize(cfg, h, tc.scopes, now)
 		if tc.want != nil {
 			if !errors.Is(err, tc.want) {
 				t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
@@ -83,27 +84,26 @@ func TestJWTAuthorizer(t *testing.T) {
 	c := with("aud", nil)
 	c["client_id"] = "api"
 	h.Set("Authorization", "Bearer "+makeJWT(c))
-	if _, err := cfg.Authorize(h, nil, now); err != nil {
+	if _, err := authorize(cfg, h, nil, now); err != nil {
 		t.Errorf("client_id as audience: %v", err)
 	}
 	// Unresolved issuer/audience disable those checks.
-	open := &JWTConfig{Name: "J"}
+	open := &samtemplate.Authorizer{Name: "J", JWT: &samtemplate.JWTConfiguration{}}
 	h.Set("Authorization", "Bearer "+makeJWT(map[string]any{"sub": "x"}))
-	if _, err := open.Authorize(h, nil, now); err != nil {
+	if _, err := authorize(open, h, nil, now); err != nil {
 		t.Errorf("no iss/aud configured: %v", err)
 	}
 }
 
 func TestRouterMatch(t *testing.T) {
-	f := func(id string, evs ...Event) *Function { return &Function{LogicalID: id, Events: evs} }
-	rt := NewRouter([]*Function{
-		f("Orders", Event{Type: "HttpApi", Method: "POST", Path: "/orders"}),
-		f("OrderAny", Event{Type: "HttpApi", Method: "ANY", Path: "/orders"}),
-		f("OrderGet", Event{Type: "HttpApi", Method: "GET", Path: "/orders/{id}"}),
-		f("OrderItems", Event{Type: "HttpApi", Method: "GET", Path: "/orders/{id}/items/{item}"}),
-		f("Proxy", Event{Type: "HttpApi", Method: "ANY", Path: "/files/{proxy+}"}),
-		f("Latest", Event{Type: "HttpApi", Method: "GET", Path: "/files/latest"}),
-		f("Default", Event{Type: "HttpApi", Method: "ANY", Path: "$default"}),
+	rt := NewRouter([]*Route{
+		route("Orders", "POST", "/orders"),
+		route("OrderAny", "ANY", "/orders"),
+		route("OrderGet", "GET", "/orders/{id}"),
+		route("OrderItems", "GET", "/orders/{id}/items/{item}"),
+		route("Proxy", "ANY", "/files/{proxy+}"),
+		route("Latest", "GET", "/files/latest"),
+		route("Default", "ANY", "$default"),
 	})
 	for _, tc := range []struct {
 		method, path, want string
@@ -120,21 +120,27 @@ func TestRouterMatch(t *testing.T) {
 		{"POST", "/orders/42", "Default", nil},
 	} {
 		r, params, ok := rt.Match(tc.method, tc.path)
-		if !ok || r.Function.LogicalID != tc.want || !reflect.DeepEqual(params, tc.params) {
+		if !ok || r.Function.ID != tc.want || !reflect.DeepEqual(params, tc.params) {
 			got := "<none>"
 			if ok {
-				got = r.Function.LogicalID
+				got = r.Function.ID
 			}
 			t.Errorf("%s %s -> %s %v, want %s %v", tc.method, tc.path, got, params, tc.want, tc.params)
 		}
 	}
-	rt2 := NewRouter([]*Function{f("Only", Event{Type: "HttpApi", Method: "POST", Path: "/orders"})})
+	rt2 := NewRouter([]*Route{route("Only", "POST", "/orders")})
 	if _, _, ok := rt2.Match("GET", "/orders"); ok {
 		t.Error("GET /orders must not match POST /orders")
 	}
 	if _, _, ok := rt2.Match("POST", "/orders/x"); ok {
 		t.Error("/orders/x must not match /orders")
 	}
+}
+
+// route is an HttpApi route of a function id.
+func route(id, method, path string) *Route {
+	return &Route{Function: &Function{ID: id}, Event: Event{Type: samtemplate.EventHTTPAPI,
+		HTTP: &samtemplate.HTTPEvent{Method: method, Path: path, PayloadFormatVersion: "2.0"}}}
 }
 
 func newReq(method, target, body string, hdr map[string][]string) *http.Request {
@@ -149,7 +155,7 @@ func newReq(method, target, body string, hdr map[string][]string) *http.Request 
 }
 
 func TestBuildV2Event(t *testing.T) {
-	route := &Route{Event: Event{Type: "HttpApi", Method: "POST", Path: "/orders/{id}"}}
+	route := route("F", "POST", "/orders/{id}")
 	r := newReq("POST", "http://127.0.0.1:3000/orders/42?a=1&a=2&b=x%20y", `{"k":1}`, map[string][]string{
 		"Content-Type": {"application/json"}, "X-Multi": {"1", "2"}, "Cookie": {"c1=v1; c2=v2"}, "User-Agent": {"ua/1"}, "Idempotency-Key": {"k1"},
 	})
@@ -219,7 +225,7 @@ func TestBuildV2Event(t *testing.T) {
 }
 
 func TestBuildV1Event(t *testing.T) {
-	route := &Route{Event: Event{Type: "Api", Method: "POST", Path: "/v1/{id}"}}
+	route := &Route{Event: Event{Type: samtemplate.EventAPI, HTTP: &samtemplate.HTTPEvent{Method: "POST", Path: "/v1/{id}", PayloadFormatVersion: "1.0"}}}
 	r := newReq("POST", "http://127.0.0.1:3000/v1/7?q=1&q=2", "hi", map[string][]string{"X-Multi": {"1", "2"}, "Content-Type": {"text/plain"}})
 	now := time.UnixMilli(1_800_000_000_456)
 	b, err := json.Marshal(BuildV1Event(&RequestInfo{Req: r, Body: []byte("hi"), Route: route, PathParams: map[string]string{"id": "7"}, Now: now, RequestID: "rid"}))

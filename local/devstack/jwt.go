@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // JWT authorizer emulation for HttpApi routes.
@@ -34,10 +36,14 @@ var (
 	errForbidden    = errors.New("Forbidden")
 )
 
-// Authorize checks the request against cfg at time now.
-func (cfg *JWTConfig) Authorize(h http.Header, routeScopes []string, now time.Time) (*JWTResult, error) {
+// authorize checks the request against the JWT authorizer a at time now.
+func authorize(a *samtemplate.Authorizer, h http.Header, routeScopes []string, now time.Time) (*JWTResult, error) {
+	cfg := a.JWT
+	if cfg == nil {
+		cfg = &samtemplate.JWTConfiguration{}
+	}
 	header := "Authorization"
-	if s, ok := strings.CutPrefix(cfg.IdentitySource, "$request.header."); ok {
+	if s, ok := strings.CutPrefix(a.IdentitySource, "$request.header."); ok {
 		header = s
 	}
 	raw := strings.TrimSpace(h.Get(header))
@@ -65,7 +71,7 @@ func (cfg *JWTConfig) Authorize(h http.Header, routeScopes []string, now time.Ti
 	}
 	if len(cfg.Audience) > 0 {
 		var got []string
-		for _, a := range toList(claims["aud"]) {
+		for _, a := range samtemplate.List(claims["aud"]) {
 			if s, ok := a.(string); ok {
 				got = append(got, s)
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,48 @@ import (
 	"github.com/acme/idemcheckout/internal/localddb"
 )
 
+// reportMemory replaces "Max Memory Used: N MB" in the emulator's REPORT
+// line, which always repeats the memory size, with the peak resident set
+// (VmHWM) of the function's runtime process, the closest local measure of
+// what Lambda reports: the execution environment's peak memory so far.
+func reportMemory(line string, riePid int) string {
+	const field = "Max Memory Used: "
+	i := strings.Index(line, field)
+	if i < 0 {
+		return line
+	}
+	end := strings.Index(line[i+len(field):], " MB")
+	if end < 0 {
+		return line
+	}
+	peak := 0
+	for _, pid := range descendants(riePid) {
+		if kb := vmHWM(pid); kb > peak {
+			peak = kb
+		}
+	}
+	if peak == 0 {
+		return line
+	}
+	mb := (peak + 1023) / 1024
+	return line[:i+len(field)] + strconv.Itoa(mb) + line[i+len(field)+end:]
+}
+
+// vmHWM is a process's peak resident set size in kB (0 when unknown).
+func vmHWM(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
+
 // RIEModule is the pinned AWS Lambda Runtime Interface Emulator, built from
 // the Go module proxy.
 const RIEModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
@@ -39,8 +82,9 @@ func goTool() (string, error) {
 
 func hostArch() string { return runtime.GOARCH }
 
-// buildRIE builds the emulator once into cacheDir and returns its path.
-func buildRIE(ctx context.Context, cacheDir string) (string, error) {
+// buildRIE builds the emulator once into cacheDir and returns its path,
+// saying so: the first build downloads it from the Go module proxy.
+func buildRIE(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
 	ver := RIEModule[strings.LastIndexByte(RIEModule, '@')+1:]
 	dir := filepath.Join(cacheDir, "aws-lambda-rie-"+ver+"-"+runtime.GOOS+"-"+runtime.GOARCH)
 	bin := filepath.Join(dir, "aws-lambda-rie")
@@ -59,6 +103,8 @@ func buildRIE(ctx context.Context, cacheDir string) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
+	logf("first run: fetching and building the AWS Lambda Runtime Interface Emulator (%s) from the Go module proxy into %s ...", RIEModule, dir)
+	start := time.Now()
 	cmd := exec.CommandContext(ctx, g, "install", RIEModule)
 	cmd.Dir = tmp
 	cmd.Env = append(cleanEnv(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
@@ -68,30 +114,50 @@ func buildRIE(ctx context.Context, cacheDir string) (string, error) {
 	if err := os.Rename(filepath.Join(tmp, "aws-lambda-rie"), bin); err != nil {
 		return "", err
 	}
+	logf("built the emulator in %s", time.Since(start).Round(100*time.Millisecond))
 	return bin, nil
 }
 
 // buildFunction builds one function's CodeUri as a Linux bootstrap for the
-// host architecture (the template may say arm64; locally the host runs it).
-func buildFunction(ctx context.Context, root, outDir string, f *Function) (string, error) {
+// host architecture (the template may say arm64; locally the host runs it)
+// into dir/bootstrap. A compile error is a *BuildError.
+func buildFunction(ctx context.Context, root, dir string, f *Function) (string, error) {
 	g, err := goTool()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(outDir, f.LogicalID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "bootstrap")
-	pkg := "./" + strings.TrimPrefix(filepath.ToSlash(filepath.Clean(f.CodeURI)), "./")
-	cmd := exec.CommandContext(ctx, g, "build", "-tags", "lambda.norpc", "-o", bin, pkg)
+	cmd := exec.CommandContext(ctx, g, "build", "-tags", "lambda.norpc", "-o", bin, codePackage(f))
 	cmd.Dir = root
 	cmd.Env = append(cleanEnv(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+hostArch())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s (CodeUri %s): %v\n%s", f.LogicalID, f.CodeURI, err, strings.TrimSpace(string(out)))
+		return "", &BuildError{Function: f.ID, CodeURI: f.CodeURI, Output: strings.TrimSpace(string(out)), Err: err}
 	}
 	return bin, nil
 }
+
+// codePackage is the Go package path of a function's CodeUri, relative to
+// the module root.
+func codePackage(f *Function) string {
+	return "./" + strings.TrimPrefix(filepath.ToSlash(filepath.Clean(f.CodeURI)), "./")
+}
+
+// BuildError is a function that does not compile; Output is the compiler's.
+type BuildError struct {
+	Function, CodeURI, Output string
+	Err                       error
+}
+
+// Error names the function and gives the compiler output.
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("build %s (CodeUri %s): %v\n%s", e.Function, e.CodeURI, e.Err, e.Output)
+}
+
+// Unwrap returns the go command's error.
+func (e *BuildError) Unwrap() error { return e.Err }
 
 // functionEnv is the environment one function instance runs with: the
 // template's variables plus what Lambda itself sets, and nothing from the
@@ -102,18 +168,18 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 		"TZ":   "UTC",
 		"LANG": "en_US.UTF-8",
 	}
-	for k, v := range f.Env {
+	for k, v := range f.EnvStrings() {
 		env[k] = v
 	}
 	// Set after the template's variables: Lambda reserves these names, and
 	// locally the engine endpoint always wins (a template may declare
 	// AWS_ENDPOINT_URL_DYNAMODB: "" so that `sam local --env-vars` can set it).
 	for k, v := range map[string]string{
-		"AWS_LAMBDA_FUNCTION_NAME":        f.LogicalID,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.MemorySize),
-		"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(int(f.Timeout / time.Second)),
+		"AWS_LAMBDA_FUNCTION_NAME":        f.ID,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.MemoryOrDefault()),
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(int(f.TimeoutOrDefault() / time.Second)),
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
-		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + f.LogicalID,
+		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + f.ID,
 		"AWS_LAMBDA_LOG_STREAM_NAME":      "local",
 		"AWS_REGION":                      region,
 		"AWS_DEFAULT_REGION":              region,
@@ -162,19 +228,23 @@ type pool struct {
 	client    *http.Client
 
 	mu       sync.Mutex
+	idle     *sync.Cond // signalled when inflight drops
 	all      map[*instance]bool
 	restarts int
 	closed   bool
+	retired  bool // no new invokes: a newer build serves the function
+	inflight int
 	nextID   int
 }
 
-func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []string, n int, out io.Writer, logf func(string, ...any)) (*pool, error) {
+func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []string, n, firstID int, out io.Writer, logf func(string, ...any)) (*pool, error) {
 	p := &pool{
-		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf,
+		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf, nextID: firstID,
 		free:   make(chan *instance, n),
 		all:    map[*instance]bool{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, IdleConnTimeout: time.Minute}},
 	}
+	p.idle = sync.NewCond(&p.mu)
 	type res struct {
 		in  *instance
 		err error
@@ -217,7 +287,7 @@ func (p *pool) spawn(ctx context.Context) (*instance, error) {
 			break
 		}
 	}
-	return nil, fmt.Errorf("start Lambda emulator for %s: %w", p.fn.LogicalID, lastErr)
+	return nil, fmt.Errorf("start Lambda emulator for %s: %w", p.fn.ID, lastErr)
 }
 
 func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
@@ -253,12 +323,16 @@ func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
 	setProcAttrs(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	prefix := fmt.Sprintf("[%s#%d] ", p.fn.LogicalID, id)
+	prefix := fmt.Sprintf("[%s#%d] ", p.fn.ID, id)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		for sc.Scan() {
-			fmt.Fprintln(p.out, prefix+sc.Text())
+			line := sc.Text()
+			if strings.HasPrefix(line, "REPORT RequestId:") && cmd.Process != nil {
+				line = reportMemory(line, cmd.Process.Pid)
+			}
+			fmt.Fprintln(p.out, prefix+line)
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
@@ -330,7 +404,7 @@ func (p *pool) replace(in *instance, why string) {
 	if closed {
 		return
 	}
-	p.logf("%s: replacing emulator instance #%d (%s)", p.fn.LogicalID, in.id, why)
+	p.logf("%s: replacing emulator instance #%d (%s)", p.fn.ID, in.id, why)
 	go func() {
 		for attempt := 0; ; attempt++ {
 			n, err := p.spawn(context.Background())
@@ -342,23 +416,87 @@ func (p *pool) replace(in *instance, why string) {
 			closed := p.closed
 			p.mu.Unlock()
 			if closed || attempt >= 3 {
-				p.logf("%s: could not restart an emulator instance: %v", p.fn.LogicalID, err)
+				p.logf("%s: could not restart an emulator instance: %v", p.fn.ID, err)
 				return
 			}
 		}
 	}()
 }
 
-// Invocation errors.
+// Invocation failures a FunctionError wraps.
 var (
 	errFunctionTimeout = errors.New("function timed out")
 	errFunctionCrashed = errors.New("function failed")
+	// errRetired: the pool was replaced by a newer build; invoke the
+	// function's current pool instead.
+	errRetired = errors.New("emulator pool retired")
 )
+
+// FunctionError is an invocation the function itself failed (an error it
+// returned, a panic, a crash or a timeout). Payload is the error document
+// Lambda returns for it ({"errorMessage", "errorType"}), which the Lambda
+// endpoint sends with X-Amz-Function-Error: Unhandled and the gateway turns
+// into a 502.
+type FunctionError struct {
+	Payload []byte
+	Msg     string
+	kind    error // errFunctionTimeout or errFunctionCrashed
+}
+
+// Error returns the kind and the message.
+func (e *FunctionError) Error() string { return e.kind.Error() + ": " + e.Msg }
+
+// Unwrap returns errFunctionTimeout or errFunctionCrashed.
+func (e *FunctionError) Unwrap() error { return e.kind }
+
+func newFunctionError(kind error, errorType, msg string) *FunctionError {
+	b, _ := json.Marshal(map[string]string{"errorType": errorType, "errorMessage": msg})
+	return &FunctionError{Payload: b, Msg: msg, kind: kind}
+}
+
+// enter counts an invoke in; false once the pool is retired or closed.
+func (p *pool) enter() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.retired || p.closed {
+		return false
+	}
+	p.inflight++
+	return true
+}
+
+func (p *pool) leave() {
+	p.mu.Lock()
+	p.inflight--
+	p.mu.Unlock()
+	p.idle.Broadcast()
+}
+
+// retire stops new invokes, waits for the in-flight ones to finish on this
+// pool's build, then closes it.
+func (p *pool) retire() {
+	p.mu.Lock()
+	p.retired = true
+	for p.inflight > 0 {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
+	p.close()
+}
 
 // invoke runs one event through a free instance. The template timeout is
 // enforced here as well as inside the emulator: past it, the instance is
-// killed and replaced, and the caller gets errFunctionTimeout.
+// killed and replaced, and the caller gets a *FunctionError. A retired pool
+// answers errRetired.
 func (p *pool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if !p.enter() {
+		return nil, errRetired
+	}
+	defer p.leave()
+	return p.invokeOnce(ctx, payload)
+}
+
+func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 	var in *instance
 	select {
 	case in = <-p.free:
@@ -368,12 +506,17 @@ func (p *pool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	select {
 	case <-in.done: // died while idle
 		p.replace(in, "emulator exited while idle")
-		return p.invoke(ctx, payload)
+		return p.invokeOnce(ctx, payload)
 	default:
+	}
+	timeout := p.fn.TimeoutOrDefault()
+	timedOut := func() *FunctionError {
+		p.replace(in, fmt.Sprintf("timed out after %s", timeout))
+		return newFunctionError(errFunctionTimeout, "Sandbox.Timedout", fmt.Sprintf("Task timed out after %.2f seconds", timeout.Seconds()))
 	}
 	// The emulator reports its own timeout at fn.Timeout; allow it a moment
 	// to do so before the gateway gives up on the instance.
-	ictx, cancel := context.WithTimeout(ctx, p.fn.Timeout+750*time.Millisecond)
+	ictx, cancel := context.WithTimeout(ctx, timeout+750*time.Millisecond)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ictx, http.MethodPost, in.url, bytes.NewReader(payload))
 	if err != nil {
@@ -390,27 +533,24 @@ func (p *pool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err != nil {
 		switch {
 		case ictx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
-			p.replace(in, fmt.Sprintf("timed out after %s", p.fn.Timeout))
-			return nil, errFunctionTimeout
+			return nil, timedOut()
 		case ctx.Err() != nil:
 			// The client went away mid-invoke; the instance may still be busy.
 			p.replace(in, "client cancelled the request")
 			return nil, ctx.Err()
 		default:
 			p.replace(in, "emulator failed: "+err.Error())
-			return nil, fmt.Errorf("%w: %v", errFunctionCrashed, err)
+			return nil, newFunctionError(errFunctionCrashed, "Runtime.ExitError", "the runtime exited: "+err.Error())
 		}
 	}
 	if bytes.Contains(body, []byte("Task timed out")) {
 		// The emulator enforced AWS_LAMBDA_FUNCTION_TIMEOUT itself.
-		p.replace(in, fmt.Sprintf("timed out after %s", p.fn.Timeout))
-		return nil, fmt.Errorf("%w: %s", errFunctionTimeout, bytes.TrimSpace(body))
+		return nil, timedOut()
 	}
 	if msg, isErr := functionError(body); isErr {
 		lower := strings.ToLower(msg)
 		if strings.Contains(lower, "timed out") || strings.Contains(lower, "timeout") {
-			p.replace(in, fmt.Sprintf("timed out after %s", p.fn.Timeout))
-			return nil, fmt.Errorf("%w: %s", errFunctionTimeout, msg)
+			return nil, timedOut()
 		}
 		if resp.StatusCode >= 500 {
 			// Crash or panic: the emulator restarts the runtime itself, but a
@@ -419,14 +559,21 @@ func (p *pool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		} else {
 			p.free <- in
 		}
-		return nil, fmt.Errorf("%w: %s", errFunctionCrashed, msg)
+		return nil, &FunctionError{Payload: body, Msg: msg, kind: errFunctionCrashed}
 	}
 	if resp.StatusCode != http.StatusOK {
 		p.replace(in, "emulator answered "+resp.Status)
-		return nil, fmt.Errorf("%w: emulator answered %s: %s", errFunctionCrashed, resp.Status, body)
+		return nil, newFunctionError(errFunctionCrashed, "Runtime.ExitError", fmt.Sprintf("emulator answered %s: %s", resp.Status, body))
 	}
 	p.free <- in
 	return body, nil
+}
+
+// lastID is the number of the pool's newest emulator instance.
+func (p *pool) lastID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nextID
 }
 
 func (p *pool) restartCount() int {

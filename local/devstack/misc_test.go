@@ -21,8 +21,8 @@ func envMap(l []string) map[string]string {
 }
 
 func TestFunctionEnv(t *testing.T) {
-	f := &Function{LogicalID: "Fn", Handler: "bootstrap", Timeout: 7 * time.Second, MemorySize: 512,
-		Env: map[string]string{"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_REGION": "xx"}}
+	f := &Function{ID: "Fn", Handler: "bootstrap", Timeout: 7 * time.Second, MemorySize: 512,
+		Props: map[string]any{"Environment": map[string]any{"Variables": map[string]any{"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_REGION": "xx"}}}}
 	env := envMap(functionEnv(f, "eu-central-1", "http://127.0.0.1:1234"))
 	for k, want := range map[string]string{
 		"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1234", "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
@@ -48,7 +48,7 @@ func TestEngineMissingPrerequisite(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "local", "motoserver.py"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := startEngine(context.Background(), root, t.Logf)
+	_, err := startEngine(context.Background(), root, 0, "")
 	if !errors.Is(err, ErrPrerequisite) || !strings.Contains(err.Error(), "pip install 'moto[server]'") || strings.Contains(err.Error(), "Traceback") {
 		t.Errorf("err = %v", err)
 	}
@@ -72,11 +72,11 @@ func TestEnvJSONMatchesTemplate(t *testing.T) {
 	if err := json.Unmarshal(b, &envs); err != nil {
 		t.Fatal(err)
 	}
-	fns := map[string]*Function{}
-	for _, f := range tm.Functions {
-		fns[f.LogicalID] = f
-		if _, ok := envs[f.LogicalID]; !ok {
-			t.Errorf("env.json has no entry for function %s", f.LogicalID)
+	fns := map[string]Function{}
+	for _, f := range tm.Functions() {
+		fns[f.ID] = f
+		if _, ok := envs[f.ID]; !ok {
+			t.Errorf("env.json has no entry for function %s", f.ID)
 		}
 	}
 	for id, vars := range envs {
@@ -86,7 +86,7 @@ func TestEnvJSONMatchesTemplate(t *testing.T) {
 			continue
 		}
 		for k := range vars {
-			if _, declared := f.Env[k]; !declared {
+			if _, declared := f.Env()[k]; !declared {
 				if k == "AWS_ENDPOINT_URL_DYNAMODB" {
 					t.Logf("%s: template.yaml does not declare %s, so sam local ignores it (declare it as \"\" in Globals)", id, k)
 					continue

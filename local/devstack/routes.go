@@ -1,23 +1,61 @@
 package devstack
 
 import (
+	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // Route is one API Gateway route served by a function.
 type Route struct {
-	Event    Event
 	Function *Function
-	segs     []string // path segments, "" for the $default route
+	Event    Event // an HttpApi or Api event: Event.HTTP is set
+	// Authorizer is the route's JWT authorizer, nil for none.
+	Authorizer *samtemplate.Authorizer
+	segs       []string // path segments, nil for the $default route
 }
 
 // RouteKey is API Gateway's route key, e.g. "POST /orders" or "$default".
-func (r *Route) RouteKey() string {
-	if r.Event.Path == "$default" {
-		return "$default"
+func (r *Route) RouteKey() string { return r.Event.HTTP.RouteKey() }
+
+// v1 reports whether the route gets payload format 1.0 (Api events, and
+// HttpApi events with PayloadFormatVersion 1.0).
+func (r *Route) v1() bool { return r.Event.HTTP.PayloadFormatVersion == "1.0" }
+
+// templateRoutes lists every HttpApi and Api event of the template with its
+// authorizer: the event's Auth.Authorizer, else the API's
+// DefaultAuthorizer; NONE (and AWS_IAM, which is not emulated) leave the
+// route open.
+func templateRoutes(tm *Template) ([]*Route, error) {
+	var out []*Route
+	fns := tm.Functions()
+	for i := range fns {
+		f := &fns[i]
+		for _, ev := range f.Events {
+			if ev.HTTP == nil {
+				continue
+			}
+			r := &Route{Function: f, Event: ev}
+			if ev.Type == samtemplate.EventHTTPAPI {
+				api := tm.Model.API(ev.HTTP.API)
+				name := api.RouteAuthorizer(ev.HTTP)
+				if name != "" && name != "NONE" && name != "AWS_IAM" {
+					a, ok := api.Authorizers[name]
+					switch {
+					case !ok:
+						return nil, fmt.Errorf("function %s event %s: authorizer %s is not defined in the API's Auth.Authorizers", f.ID, ev.Name, name)
+					case a.JWT == nil:
+						return nil, fmt.Errorf("function %s event %s: authorizer %s: only JWT authorizers (JwtConfiguration) are emulated locally", f.ID, ev.Name, name)
+					}
+					r.Authorizer = &a
+				}
+			}
+			out = append(out, r)
+		}
 	}
-	return r.Event.Method + " " + r.Event.Path
+	return out, nil
 }
 
 // Router matches requests to routes by API Gateway's rules: the most
@@ -26,21 +64,17 @@ func (r *Route) RouteKey() string {
 // as `sam local start-api` does.
 type Router struct{ routes []*Route }
 
-// NewRouter builds a router over every HttpApi/Api event of the functions.
-func NewRouter(fns []*Function) *Router {
+// NewRouter builds a router over routes.
+func NewRouter(routes []*Route) *Router {
 	rt := &Router{}
-	for _, f := range fns {
-		for _, ev := range f.Events {
-			r := &Route{Event: ev, Function: f}
-			if ev.Path != "$default" {
-				r.segs = splitPath(ev.Path)
-			}
-			rt.routes = append(rt.routes, r)
+	for _, r := range routes {
+		if r.Event.HTTP.Path != "$default" {
+			r.segs = splitPath(r.Event.HTTP.Path)
 		}
+		rt.routes = append(rt.routes, r)
 	}
-	sort.SliceStable(rt.routes, func(i, j int) bool {
-		return rt.routes[i].Event.Path+" "+rt.routes[i].Event.Method < rt.routes[j].Event.Path+" "+rt.routes[j].Event.Method
-	})
+	key := func(r *Route) string { return r.Event.HTTP.Path + " " + r.Event.HTTP.Method }
+	sort.SliceStable(rt.routes, func(i, j int) bool { return key(rt.routes[i]) < key(rt.routes[j]) })
 	return rt
 }
 
@@ -63,7 +97,7 @@ func (rt *Router) Match(method, path string) (route *Route, params map[string]st
 	var bestScore []int
 	var bestParams map[string]string
 	for _, r := range rt.routes {
-		if r.Event.Method != "ANY" && r.Event.Method != method {
+		if r.Event.HTTP.Method != "ANY" && r.Event.HTTP.Method != method {
 			continue
 		}
 		var score []int
@@ -77,7 +111,7 @@ func (rt *Router) Match(method, path string) (route *Route, params map[string]st
 				continue
 			}
 		}
-		if r.Event.Method != "ANY" {
+		if r.Event.HTTP.Method != "ANY" {
 			score = append(score, 1)
 		} else {
 			score = append(score, 0)

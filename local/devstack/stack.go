@@ -2,9 +2,11 @@
 // race-safe local DynamoDB engine (moto served single-threaded by
 // local/motoserver.py) with the template's tables, every
 // AWS::Serverless::Function built as a Linux bootstrap and run under pools of
-// AWS Lambda Runtime Interface Emulator processes, and an API Gateway
-// emulation (HttpApi payload 2.0, Api payload 1.0, JWT authorizers without
-// signature verification) on a loopback port. `make dev` runs it through
+// AWS Lambda Runtime Interface Emulator processes, an API Gateway emulation
+// (HttpApi payload 2.0, Api payload 1.0, JWT authorizers without signature
+// verification) on a loopback port, a Lambda Invoke API endpoint (like `sam
+// local start-lambda`), the functions' Schedule and ScheduleV2 events, and
+// hot reload of edited functions. `make dev` runs it through
 // local/cmd/devstack; end-to-end tests call Start directly.
 //
 // Linux only: the functions are Linux binaries run directly on the host.
@@ -12,7 +14,6 @@ package devstack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // Config configures a local stack. Zero values pick the defaults noted.
@@ -39,21 +42,49 @@ type Config struct {
 	// Host is the listen address (default 127.0.0.1).
 	Host string
 	// Port is the gateway port; 0 picks a free port (make dev passes 3000).
+	// -1 serves no gateway (make invoke).
 	Port int
+	// LambdaPort is the Lambda Invoke API endpoint's port (like `sam local
+	// start-lambda`); 0 picks a free port (make dev passes 3001), -1 serves
+	// none.
+	LambdaPort int
 	// EngineEndpoint is an existing DynamoDB endpoint to use instead of
 	// starting moto (default: AWS_ENDPOINT_URL_DYNAMODB, else start moto).
 	EngineEndpoint string
+	// EnginePort is the port of the moto engine the stack starts; 0 picks a
+	// free port (make dev passes 8000).
+	EnginePort int
+	// Persist keeps the engine's data across restarts: moto journals every
+	// write it applies to JournalPath and replays the journal when it
+	// starts (see local/motoserver.py).
+	Persist bool
+	// JournalPath is the persistent engine's journal (default
+	// StateDir/engine/journal.jsonl).
+	JournalPath string
 	// Instances is the number of emulator instances per function
 	// (default 4). Each serves one invoke at a time.
 	Instances int
+	// Functions, when set, limits the stack to these functions (make invoke).
+	Functions []string
 	// ParameterOverrides override template parameter defaults.
 	ParameterOverrides map[string]string
-	// StateDir holds the lock file and built bootstraps (default Root/.dev).
+	// StateDir holds the lock file, the built bootstraps and the journal
+	// (default Root/.dev).
 	StateDir string
 	// CacheDir holds the emulator binary (default os.UserCacheDir()/idemcheckout-devstack).
 	CacheDir string
 	// Region is the AWS region the functions see (default us-east-1).
 	Region string
+	// Watch rebuilds a function when a Go file of its package or of an
+	// in-module package it imports changes, and swaps its emulators
+	// (hot reload). The sources are polled every WatchInterval (default
+	// 500 ms); a negative WatchInterval polls only when Poll is called.
+	Watch         bool
+	WatchInterval time.Duration
+	// ScheduleEvery, when positive, runs every Schedule/ScheduleV2 event at
+	// this period instead of its rate (DEV_SCHEDULE_EVERY); negative runs
+	// none.
+	ScheduleEvery time.Duration
 	// Logger receives start-up and one-line-per-request logs (default stderr).
 	Logger *log.Logger
 	// FunctionOutput receives the functions' stdout/stderr, one prefixed
@@ -68,12 +99,18 @@ type Stack struct {
 	router   *Router
 	engine   *engine
 	endpoint string
-	pools    map[string]*pool
+	pools    map[string]*atomic.Pointer[pool]
 	ln       net.Listener
 	srv      *http.Server
+	lambda   *lambdaAPI
 	lock     *os.File
 	logf     func(string, ...any)
 	served   chan struct{}
+	watcher  *watcher
+	rie      string
+	bg       sync.WaitGroup // schedules, watcher, async invokes
+	bgctx    context.Context
+	bgcancel context.CancelFunc // called by shutdown
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -83,15 +120,66 @@ type Stack struct {
 // ErrAlreadyRunning is returned when another stack holds the state dir.
 var ErrAlreadyRunning = errors.New("another local stack is already running")
 
-// Start brings the stack up: lock, engine, tables, functions, then the
-// gateway port. On error everything started so far is stopped.
+// Start brings the stack up: lock, template, engine and tables (while the
+// functions build), emulator pools, then the gateway and Lambda ports, the
+// schedules and the watcher. On error everything started so far is
+// stopped.
 func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	cfg, err = withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, pools: map[string]*atomic.Pointer[pool]{}, logf: cfg.Logger.Printf, served: make(chan struct{})}
+	s.bgctx, s.bgcancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			_ = s.shutdown()
+		}
+	}()
+	if err := s.takeLock(); err != nil {
+		return nil, err
+	}
+	if err := s.checkPorts(); err != nil {
+		return nil, err
+	}
+	if err := s.loadTemplate(); err != nil {
+		return nil, err
+	}
+	builds := s.startBuilds(ctx)
+	if err := s.startEngine(ctx); err != nil {
+		<-builds
+		return nil, err
+	}
+	if err := s.createTables(ctx); err != nil {
+		<-builds
+		return nil, err
+	}
+	b := <-builds
+	if b.err != nil {
+		return nil, b.err
+	}
+	if err := s.startPools(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	s.startSchedules()
+	if err := s.startWatcher(ctx, b); err != nil {
+		return nil, err
+	}
+	s.printBanner()
+	return s, nil
+}
+
+// withDefaults fills in the zero fields of cfg.
+func withDefaults(cfg Config) (Config, error) {
 	if cfg.Root == "" {
 		cfg.Root = "."
 	}
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
 	cfg.Root = root
 	if cfg.Template == "" {
@@ -106,6 +194,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(root, ".dev")
 	}
+	if cfg.JournalPath == "" {
+		cfg.JournalPath = filepath.Join(cfg.StateDir, "engine", "journal.jsonl")
+	}
 	if cfg.CacheDir == "" {
 		if d, err := os.UserCacheDir(); err == nil {
 			cfg.CacheDir = filepath.Join(d, "idemcheckout-devstack")
@@ -119,117 +210,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.EngineEndpoint == "" {
 		cfg.EngineEndpoint = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
 	}
+	if cfg.WatchInterval == 0 {
+		cfg.WatchInterval = 500 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "devstack: ", log.LstdFlags|log.Lmicroseconds)
 	}
 	if cfg.FunctionOutput == nil {
 		cfg.FunctionOutput = cfg.Logger.Writer()
 	}
-	s := &Stack{cfg: cfg, pools: map[string]*pool{}, logf: cfg.Logger.Printf, served: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			_ = s.shutdown()
-		}
-	}()
-
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+		return cfg, fmt.Errorf("state dir: %w", err)
 	}
-	if err := s.takeLock(); err != nil {
-		return nil, err
-	}
-	// Fail fast on a busy port before the slow part; the real listener is
-	// opened only once everything behind it is ready.
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	if cfg.Port != 0 {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("port %d on %s is in use (is another `make dev` or `sam local start-api` running? set PORT to use another): %w", cfg.Port, cfg.Host, err)
-		}
-		l.Close()
-	}
-
-	tmpl, err := LoadTemplate(cfg.Template, cfg.ParameterOverrides, cfg.Region)
-	if err != nil {
-		return nil, err
-	}
-	s.tmpl = tmpl
-	s.router = NewRouter(tmpl.Functions)
-	if _, err := goTool(); err != nil {
-		return nil, err
-	}
-
-	// Build the functions and the emulator while the engine starts.
-	type built struct {
-		bins map[string]string
-		rie  string
-		err  error
-	}
-	buildDone := make(chan built, 1)
-	go func() {
-		b := built{bins: map[string]string{}}
-		b.rie, b.err = buildRIE(ctx, cfg.CacheDir)
-		for _, f := range tmpl.Functions {
-			if b.err != nil {
-				break
-			}
-			b.bins[f.LogicalID], b.err = buildFunction(ctx, root, filepath.Join(cfg.StateDir, "build"), f)
-		}
-		buildDone <- b
-	}()
-
-	if cfg.EngineEndpoint != "" {
-		s.endpoint = strings.TrimRight(cfg.EngineEndpoint, "/")
-		s.logf("using DynamoDB endpoint %s (AWS_ENDPOINT_URL_DYNAMODB / -engine)", s.endpoint)
-	} else {
-		e, err := startEngine(ctx, root, s.logf)
-		if err != nil {
-			<-buildDone
-			return nil, err
-		}
-		s.engine, s.endpoint = e, e.Endpoint
-		go func() {
-			<-e.Done()
-			if !s.closing.Load() {
-				s.logf("ERROR: the local DynamoDB engine exited unexpectedly (%v); restart make dev", e.ProcessState())
-			}
-		}()
-		s.logf("local DynamoDB engine (moto, single-threaded) on %s", s.endpoint)
-	}
-	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	err = ensureTables(tctx, ddbClient(s.endpoint, cfg.Region), tmpl.Tables, s.logf)
-	cancel()
-	if err != nil {
-		<-buildDone
-		return nil, err
-	}
-	b := <-buildDone
-	if b.err != nil {
-		return nil, b.err
-	}
-	for _, f := range tmpl.Functions {
-		p, err := newPool(ctx, f, b.rie, b.bins[f.LogicalID], functionEnv(f, cfg.Region, s.endpoint), cfg.Instances, cfg.FunctionOutput, s.logf)
-		if err != nil {
-			return nil, err
-		}
-		s.pools[f.LogicalID] = p
-		s.logf("function %s: %d emulator instances, timeout %s, memory %d MB", f.LogicalID, cfg.Instances, f.Timeout, f.MemorySize)
-	}
-
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logf("gateway stopped: %v", err)
-		}
-	}()
-	s.printBanner()
-	return s, nil
+	return cfg, nil
 }
 
 func (s *Stack) takeLock() error {
@@ -241,46 +234,334 @@ func (s *Stack) takeLock() error {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
-		holder := strings.TrimSpace(string(b))
+		holder, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 		if holder == "" {
 			holder = "unknown"
 		}
 		return fmt.Errorf("%w (pid %s holds %s); stop it first (Ctrl-C in its terminal), or give this one another state dir (DEV_STATE_DIR=... or -state-dir)", ErrAlreadyRunning, holder, path)
 	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	s.lock = f
+	s.writeLock("")
+	return nil
+}
+
+// writeLock records our pid and, once it listens, the Lambda endpoint in
+// the lock file, where `make invoke` finds a running stack.
+func (s *Stack) writeLock(lambdaURL string) {
+	text := strconv.Itoa(os.Getpid()) + "\n"
+	if lambdaURL != "" {
+		text += "lambda " + lambdaURL + "\n"
+	}
+	_ = s.lock.Truncate(0)
+	_, _ = s.lock.WriteAt([]byte(text), 0)
+}
+
+// RunningLambdaEndpoint returns the Lambda endpoint of the stack running
+// with stateDir, "" when none runs.
+func RunningLambdaEndpoint(stateDir string) string {
+	path := filepath.Join(stateDir, "devstack.lock")
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return "" // nobody holds it
+	}
+	b, _ := os.ReadFile(path)
+	for line := range strings.Lines(string(b)) {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "lambda "); ok {
+			return u
+		}
+	}
+	return ""
+}
+
+// checkPorts fails fast on a busy fixed port before the slow part; the
+// real listeners are opened once everything behind them is ready.
+func (s *Stack) checkPorts() error {
+	for _, p := range []struct {
+		port       int
+		what, hint string
+	}{
+		{s.cfg.Port, "gateway", "is another `make dev` or `sam local start-api` running? set PORT to use another"},
+		{s.cfg.LambdaPort, "Lambda endpoint", "set DEV_LAMBDA_PORT to use another"},
+		{s.engineListenPort(), "engine", "is another engine running there? set DEV_ENGINE_PORT to use another"},
+	} {
+		if p.port <= 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(p.port)))
+		if err != nil {
+			return fmt.Errorf("%s port %d on %s is in use (%s): %w", p.what, p.port, s.cfg.Host, p.hint, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+func (s *Stack) engineListenPort() int {
+	if s.cfg.EngineEndpoint != "" {
+		return 0
+	}
+	return s.cfg.EnginePort
+}
+
+func (s *Stack) loadTemplate() error {
+	tmpl, err := LoadTemplate(s.cfg.Template, s.cfg.ParameterOverrides, s.cfg.Region)
+	if err != nil {
+		return err
+	}
+	if len(s.cfg.Functions) > 0 {
+		for _, id := range s.cfg.Functions {
+			if _, ok := tmpl.Model.Function(id); !ok {
+				return fmt.Errorf("function %s is not in %s (it has %s)", id, s.cfg.Template, strings.Join(functionIDs(tmpl), ", "))
+			}
+		}
+	}
+	s.tmpl = tmpl
+	routes, err := templateRoutes(tmpl)
+	if err != nil {
+		return err
+	}
+	s.router = NewRouter(routes)
+	_, err = goTool()
+	return err
+}
+
+func functionIDs(tm *Template) []string {
+	var ids []string
+	for _, f := range tm.Functions() {
+		ids = append(ids, f.ID)
+	}
+	return ids
+}
+
+// served reports whether the stack runs function id.
+func (s *Stack) runs(id string) bool {
+	if len(s.cfg.Functions) == 0 {
+		return true
+	}
+	for _, f := range s.cfg.Functions {
+		if f == id {
+			return true
+		}
+	}
+	return false
+}
+
+// builds is what startBuilds produces: the emulator and one bootstrap per
+// function.
+type builds struct {
+	bins map[string]string
+	rie  string
+	err  error
+}
+
+// startBuilds builds the emulator and the functions in the background,
+// saying what it fetches and builds (the first run downloads modules).
+func (s *Stack) startBuilds(ctx context.Context) <-chan builds {
+	done := make(chan builds, 1)
+	go func() {
+		b := builds{bins: map[string]string{}}
+		b.rie, b.err = buildRIE(ctx, s.cfg.CacheDir, s.logf)
+		for _, f := range s.tmpl.Functions() {
+			if b.err != nil || !s.runs(f.ID) {
+				continue
+			}
+			start := time.Now()
+			s.logf("building %s (%s) ...", f.ID, codePackage(&f))
+			b.bins[f.ID], b.err = buildFunction(ctx, s.cfg.Root, s.buildDir(f.ID, 0), &f)
+			if b.err == nil {
+				s.logf("built %s in %s", f.ID, time.Since(start).Round(10*time.Millisecond))
+			}
+		}
+		done <- b
+	}()
+	return done
+}
+
+// buildDir is where generation gen of a function's bootstrap is built: a
+// new directory per rebuild, so a running bootstrap is never overwritten.
+func (s *Stack) buildDir(id string, gen int) string {
+	return filepath.Join(s.cfg.StateDir, "build", id, strconv.Itoa(gen))
+}
+
+func (s *Stack) startEngine(ctx context.Context) error {
+	if s.cfg.EngineEndpoint != "" {
+		s.endpoint = strings.TrimRight(s.cfg.EngineEndpoint, "/")
+		s.logf("using DynamoDB endpoint %s (AWS_ENDPOINT_URL_DYNAMODB / -engine)", s.endpoint)
+		return nil
+	}
+	journal := ""
+	if s.cfg.Persist {
+		journal = s.cfg.JournalPath
+		if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
+			return err
+		}
+	}
+	e, err := startEngine(ctx, s.cfg.Root, s.cfg.EnginePort, journal)
+	if err != nil {
+		return err
+	}
+	s.engine, s.endpoint = e, e.Endpoint
+	go func() {
+		<-e.Done()
+		if !s.closing.Load() {
+			s.logf("ERROR: the local DynamoDB engine exited unexpectedly (%v); restart make dev", e.ProcessState())
+		}
+	}()
+	mode := "in memory: the data goes when the stack stops (DEV_PERSIST=1 keeps it)"
+	if journal != "" {
+		mode = "persistent: journal " + journal
+	}
+	s.logf("local DynamoDB engine (moto, single-threaded) on %s, %s", s.endpoint, mode)
+	return nil
+}
+
+func (s *Stack) createTables(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return ensureTables(tctx, ddbClient(s.endpoint, s.cfg.Region), s.tmpl.Tables(), s.logf)
+}
+
+func (s *Stack) startPools(ctx context.Context, b builds) error {
+	s.rie = b.rie
+	for _, f := range s.tmpl.Functions() {
+		if !s.runs(f.ID) {
+			continue
+		}
+		p, err := s.newPool(ctx, f, b.bins[f.ID], 0)
+		if err != nil {
+			return err
+		}
+		ptr := &atomic.Pointer[pool]{}
+		ptr.Store(p)
+		s.pools[f.ID] = ptr
+		s.logf("function %s: %d emulator instances, timeout %s, memory %d MB", f.ID, s.cfg.Instances, f.TimeoutOrDefault(), f.MemoryOrDefault())
+	}
+	return nil
+}
+
+// newPool starts a function's emulators; their numbers (in the output's
+// [Function#n] prefixes) continue after firstID.
+func (s *Stack) newPool(ctx context.Context, f Function, bootstrap string, firstID int) (*pool, error) {
+	return newPool(ctx, &f, s.rie, bootstrap, functionEnv(&f, s.cfg.Region, s.endpoint), s.cfg.Instances, firstID, s.cfg.FunctionOutput, s.logf)
+}
+
+// invoke runs payload through function id's current emulator pool. A pool
+// retired by a rebuild while the call was on its way hands over to the new
+// one.
+func (s *Stack) invoke(ctx context.Context, id string, payload []byte) ([]byte, error) {
+	ptr := s.pools[id]
+	if ptr == nil {
+		return nil, fmt.Errorf("function %s is not running", id)
+	}
+	for {
+		out, err := ptr.Load().invoke(ctx, payload)
+		if !errors.Is(err, errRetired) || s.closing.Load() {
+			return out, err
+		}
+	}
+}
+
+// Invoke runs payload through function id, as the gateway and the Lambda
+// endpoint do. A function's own failure is a *FunctionError.
+func (s *Stack) Invoke(ctx context.Context, id string, payload []byte) ([]byte, error) {
+	return s.invoke(ctx, id, payload)
+}
+
+func (s *Stack) listen() error {
+	if s.cfg.Port >= 0 {
+		addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		s.ln = ln
+		s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+		go func() {
+			defer close(s.served)
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logf("gateway stopped: %v", err)
+			}
+		}()
+	} else {
+		close(s.served)
+	}
+	if s.cfg.LambdaPort >= 0 {
+		l, err := startLambdaAPI(s, net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.LambdaPort)))
+		if err != nil {
+			return err
+		}
+		s.lambda = l
+		s.writeLock(l.URL())
+	}
 	return nil
 }
 
 func (s *Stack) printBanner() {
-	s.logf("routes on %s:", s.URL())
-	for _, r := range s.router.Routes() {
-		auth := "no auth"
-		if a := r.Event.Authorizer; a != nil {
-			auth = "JWT " + a.Name
-			if len(r.Event.Scopes) > 0 {
-				auth += " scopes " + strings.Join(r.Event.Scopes, ",")
+	if s.ln != nil {
+		s.logf("routes on %s:", s.URL())
+		for _, r := range s.router.Routes() {
+			auth := "no auth"
+			if a := r.Authorizer; a != nil {
+				auth = "JWT " + a.Name
+				if len(r.Event.HTTP.Scopes) > 0 {
+					auth += " scopes " + strings.Join(r.Event.HTTP.Scopes, ",")
+				}
+			}
+			kind := "HttpApi v" + r.Event.HTTP.PayloadFormatVersion
+			if r.Event.Type == samtemplate.EventAPI {
+				kind = "Api v1.0"
+			}
+			s.logf("  %-7s %-30s -> %s (%s, %s)", r.Event.HTTP.Method, r.Event.HTTP.Path, r.Function.ID, kind, auth)
+		}
+		for _, r := range s.router.Routes() {
+			if r.Authorizer != nil {
+				s.logf("NOTE: JWT authorizers are emulated WITHOUT signature verification: any well-formed token with valid exp (and iss/aud when the template sets them) is accepted")
+				break
 			}
 		}
-		kind := "HttpApi v2.0"
-		if r.Event.Type == "Api" {
-			kind = "Api v1.0"
-		}
-		s.logf("  %-7s %-30s -> %s (%s, %s)", r.Event.Method, r.Event.Path, r.Function.LogicalID, kind, auth)
 	}
-	for _, r := range s.router.Routes() {
-		if r.Event.Authorizer != nil {
-			s.logf("NOTE: JWT authorizers are emulated WITHOUT signature verification: any well-formed token with valid exp (and iss/aud when the template sets them) is accepted")
-			break
-		}
+	if s.lambda != nil {
+		s.logf("Lambda endpoint (like sam local start-lambda): %s  e.g. aws lambda invoke --endpoint-url %s --function-name %s out.json", s.lambda.URL(), s.lambda.URL(), firstOr(functionIDs(s.tmpl), "Fn"))
 	}
 	s.logf("DynamoDB engine: %s", s.endpoint)
-	s.logf("ready: %s", s.URL())
+	for _, line := range inspectHints(s.endpoint, s.cfg.Region, s.tmpl) {
+		s.logf("%s", line)
+	}
+	if s.ln != nil {
+		s.logf("ready: %s", s.URL())
+	} else {
+		s.logf("ready")
+	}
 }
 
-// URL is the gateway's base URL, e.g. http://127.0.0.1:3000.
-func (s *Stack) URL() string { return "http://" + s.ln.Addr().String() }
+func firstOr(l []string, def string) string {
+	if len(l) > 0 {
+		return l[0]
+	}
+	return def
+}
+
+// URL is the gateway's base URL, e.g. http://127.0.0.1:3000 ("" without a
+// gateway).
+func (s *Stack) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// LambdaURL is the Lambda Invoke API endpoint's base URL ("" without one).
+func (s *Stack) LambdaURL() string {
+	if s.lambda == nil {
+		return ""
+	}
+	return s.lambda.URL()
+}
 
 // EngineEndpoint is the DynamoDB endpoint the functions use.
 func (s *Stack) EngineEndpoint() string { return s.endpoint }
@@ -289,20 +570,13 @@ func (s *Stack) EngineEndpoint() string { return s.endpoint }
 func (s *Stack) Template() *Template { return s.tmpl }
 
 // TableName maps a table's logical id to its local physical name.
-func (s *Stack) TableName(logicalID string) string {
-	for _, t := range s.tmpl.Tables {
-		if t.LogicalID == logicalID {
-			return t.Name
-		}
-	}
-	return ""
-}
+func (s *Stack) TableName(logicalID string) string { return s.tmpl.TableName(logicalID) }
 
 // Restarts reports how many emulator instances of a function were replaced
-// (after a crash or timeout).
+// (after a crash or timeout) in its current pool.
 func (s *Stack) Restarts(function string) int {
 	if p := s.pools[function]; p != nil {
-		return p.restartCount()
+		return p.Load().restartCount()
 	}
 	return 0
 }
@@ -316,6 +590,7 @@ func (s *Stack) Close() error {
 
 func (s *Stack) shutdown() error {
 	s.closing.Store(true)
+	s.bgcancel()
 	var err error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -325,10 +600,12 @@ func (s *Stack) shutdown() error {
 		cancel()
 		<-s.served
 	}
+	s.lambda.close()
+	s.bg.Wait()
 	var wg sync.WaitGroup
 	for _, p := range s.pools {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.close() }()
+		go func() { defer wg.Done(); p.Load().close() }()
 	}
 	wg.Wait()
 	s.engine.Stop()
@@ -340,119 +617,5 @@ func (s *Stack) shutdown() error {
 	return err
 }
 
-// ServeHTTP is the API Gateway emulation.
-func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
-	s.serve(rec, r, start)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	replayed := ""
-	if strings.EqualFold(rec.Header().Get("Idempotent-Replayed"), "true") {
-		replayed = " replayed=true"
-	}
-	fn := rec.function
-	if fn == "" {
-		fn = "-"
-	}
-	note := ""
-	if rec.note != "" {
-		note = " (" + rec.note + ")"
-	}
-	s.logf("%s %s %d %s %s%s%s", r.Method, r.URL.RequestURI(), rec.status, time.Since(start).Round(100*time.Microsecond), fn, replayed, note)
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status   int
-	function string
-	note     string // why the gateway answered an error itself
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func writeMessage(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(map[string]string{"message": msg})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-const maxBody = 10 << 20 // API Gateway's payload limit
-
-func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
-	route, params, ok := s.router.Match(r.Method, r.URL.Path)
-	if !ok {
-		writeMessage(w, http.StatusNotFound, "Not Found")
-		return
-	}
-	w.function = route.Function.LogicalID
-	reqID := newRequestID()
-	w.Header().Set("Apigw-Requestid", reqID)
-	var jwt *JWTResult
-	if a := route.Event.Authorizer; a != nil {
-		res, err := a.Authorize(r.Header, route.Event.Scopes, now)
-		if err != nil {
-			w.note = "authorizer " + a.Name + ": " + err.Error()
-			if errors.Is(err, errForbidden) {
-				writeMessage(w, http.StatusForbidden, "Forbidden")
-			} else {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeMessage(w, http.StatusUnauthorized, "Unauthorized")
-			}
-			return
-		}
-		jwt = res
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		writeMessage(w, http.StatusBadRequest, "Bad Request")
-		return
-	}
-	if len(body) > maxBody {
-		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
-		return
-	}
-	ri := &RequestInfo{Req: r, Body: body, Route: route, PathParams: params, JWT: jwt, Now: now, RequestID: reqID}
-	var payload []byte
-	if route.Event.Type == "Api" {
-		payload, err = json.Marshal(BuildV1Event(ri))
-	} else {
-		payload, err = json.Marshal(BuildV2Event(ri))
-	}
-	if err != nil {
-		writeMessage(w, http.StatusInternalServerError, "Internal server error")
-		return
-	}
-	out, err := s.pools[route.Function.LogicalID].invoke(r.Context(), payload)
-	if err != nil {
-		w.note = err.Error()
-		writeMessage(w, http.StatusBadGateway, "Internal server error")
-		return
-	}
-	var resp *Response
-	if route.Event.Type == "Api" {
-		resp, err = ParseV1Response(out)
-	} else {
-		resp, err = ParseV2Response(out)
-	}
-	if err != nil {
-		w.note = fmt.Sprintf("%v: %.200s", err, out)
-		writeMessage(w, http.StatusBadGateway, "Internal server error")
-		return
-	}
-	h := w.Header()
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
-}
+// Routes lists the gateway's routes.
+func (s *Stack) Routes() []*Route { return s.router.Routes() }

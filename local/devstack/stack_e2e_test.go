@@ -29,7 +29,37 @@ var (
 	stack      *Stack
 	stackState string
 	testRoot   string
+	// fnOutput holds the functions' output lines of the shared stack.
+	fnOutput = &lineLog{}
 )
+
+// lineLog collects written lines, safe for concurrent writers.
+type lineLog struct {
+	mu    sync.Mutex
+	lines []string
+	tee   io.Writer
+}
+
+func (l *lineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for line := range strings.Lines(string(b)) {
+		l.lines = append(l.lines, strings.TrimRight(line, "\n"))
+	}
+	if l.tee != nil {
+		_, _ = l.tee.Write(b)
+	}
+	return len(b), nil
+}
+
+// Lines returns a copy of the lines so far.
+func (l *lineLog) Lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+func (l *lineLog) String() string { return strings.Join(l.Lines(), "\n") }
 
 const e2eInstances = 3
 
@@ -54,6 +84,7 @@ func runMain(m *testing.M) int {
 	var out io.Writer = io.Discard
 	if testing.Verbose() {
 		out = os.Stderr
+		fnOutput.tee = os.Stderr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -64,6 +95,8 @@ func runMain(m *testing.M) int {
 		Instances: e2eInstances,
 		StateDir:  stackState,
 		Logger:    log.New(out, "devstack: ", log.Lmicroseconds),
+		// FunctionOutput is what the REPORT test reads.
+		FunctionOutput: fnOutput,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack e2e: cannot start the stack:", err)

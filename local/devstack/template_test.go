@@ -5,19 +5,35 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 const fixtureTemplate = "../testdata/template.yaml"
 
 func fn(t *testing.T, tm *Template, id string) *Function {
 	t.Helper()
-	for _, f := range tm.Functions {
-		if f.LogicalID == id {
-			return f
+	f, ok := tm.Function(id)
+	if !ok {
+		t.Fatalf("function %s not found", id)
+	}
+	return f
+}
+
+// routesOf returns a function's routes by event name.
+func routesOf(t *testing.T, tm *Template, id string) map[string]*Route {
+	t.Helper()
+	rs, err := templateRoutes(tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*Route{}
+	for _, r := range rs {
+		if r.Function.ID == id {
+			out[r.Event.Name] = r
 		}
 	}
-	t.Fatalf("function %s not found", id)
-	return nil
+	return out
 }
 
 func TestTemplateGlobalsMergeAndIntrinsics(t *testing.T) {
@@ -34,38 +50,35 @@ func TestTemplateGlobalsMergeAndIntrinsics(t *testing.T) {
 		"GREETING":          "hello-dev-eu-west-1",
 		"MODE":              "development",
 	}
-	if !reflect.DeepEqual(echo.Env, want) {
-		t.Errorf("EchoFunction env = %v, want %v", echo.Env, want)
+	if got := echo.EnvStrings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("EchoFunction env = %v, want %v", got, want)
 	}
-	if echo.Timeout != 10*time.Second || echo.MemorySize != 512 || echo.Handler != "bootstrap" {
+	if echo.TimeoutOrDefault() != 10*time.Second || echo.MemoryOrDefault() != 512 || echo.Handler != "bootstrap" {
 		t.Errorf("EchoFunction timeout/memory/handler = %s/%d/%s, want 10s/512 (own)/bootstrap (global)", echo.Timeout, echo.MemorySize, echo.Handler)
 	}
 	slow := fn(t, tm, "SlowFunction")
-	if slow.Timeout != time.Second || slow.MemorySize != 256 {
+	if slow.TimeoutOrDefault() != time.Second || slow.MemoryOrDefault() != 256 {
 		t.Errorf("SlowFunction timeout/memory = %s/%d, want 1s (own)/256 (global)", slow.Timeout, slow.MemorySize)
 	}
-	if slow.Env["ITEMS_TABLE"] != "ItemsTable" {
-		t.Errorf("SlowFunction did not get Globals env: %v", slow.Env)
+	if slow.EnvStrings()["ITEMS_TABLE"] != "ItemsTable" {
+		t.Errorf("SlowFunction did not get Globals env: %v", slow.Env())
 	}
 	if len(echo.Events) != 3 {
 		t.Fatalf("EchoFunction events = %+v", echo.Events)
 	}
-	byName := map[string]Event{}
-	for _, e := range echo.Events {
-		byName[e.Name] = e
-	}
+	byName := routesOf(t, tm, "EchoFunction")
 	v2 := byName["EchoV2"]
-	if v2.Type != "HttpApi" || v2.Method != "ANY" || v2.Path != "/echo/{id}" || v2.ApiID != "TestApi" {
-		t.Errorf("EchoV2 = %+v", v2)
+	if v2.Event.Type != "HttpApi" || v2.Event.HTTP.Method != "ANY" || v2.Event.HTTP.Path != "/echo/{id}" || v2.Event.HTTP.API != "TestApi" || v2.v1() {
+		t.Errorf("EchoV2 = %+v", v2.Event.HTTP)
 	}
-	if v2.Authorizer == nil || v2.Authorizer.Name != "JwtAuthorizer" || v2.Authorizer.Issuer != "" || !reflect.DeepEqual(v2.Authorizer.Audience, []string{"checkout-local"}) {
+	if a := v2.Authorizer; a == nil || a.Name != "JwtAuthorizer" || a.JWT.Issuer != "" || !reflect.DeepEqual(a.JWT.Audience, []string{"checkout-local"}) {
 		t.Errorf("EchoV2 authorizer = %+v", v2.Authorizer)
 	}
 	if byName["EchoOpen"].Authorizer != nil {
 		t.Errorf("Auth.Authorizer NONE must disable the default authorizer")
 	}
-	if v1 := byName["EchoV1"]; v1.Type != "Api" || v1.Method != "POST" || v1.Authorizer != nil {
-		t.Errorf("EchoV1 = %+v", v1)
+	if v1 := byName["EchoV1"]; v1.Event.Type != "Api" || v1.Event.HTTP.Method != "POST" || v1.Authorizer != nil || !v1.v1() {
+		t.Errorf("EchoV1 = %+v", v1.Event.HTTP)
 	}
 }
 
@@ -78,21 +91,15 @@ func TestTemplateParameterOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	echo := fn(t, tm, "EchoFunction")
-	if echo.Env["RETENTION_SECONDS"] != "120" || echo.Env["MODE"] != "production" || echo.Env["GREETING"] != "hello-prod-us-east-1" {
-		t.Errorf("overrides not applied: %v", echo.Env)
+	env := fn(t, tm, "EchoFunction").EnvStrings()
+	if env["RETENTION_SECONDS"] != "120" || env["MODE"] != "production" || env["GREETING"] != "hello-prod-us-east-1" {
+		t.Errorf("overrides not applied: %v", env)
 	}
-	if got := echo.Events[2].Authorizer; echo.Events[2].Name != "EchoV2" || got == nil || got.Issuer != "https://issuer.test/" {
+	if got := routesOf(t, tm, "EchoFunction")["EchoV2"].Authorizer; got == nil || got.JWT.Issuer != "https://issuer.test/" {
 		t.Errorf("issuer override not applied: %+v", got)
 	}
-	var named *Table
-	for _, tb := range tm.Tables {
-		if tb.LogicalID == "NamedTable" {
-			named = tb
-		}
-	}
-	if named == nil || named.Name != "named-prod" {
-		t.Errorf("TableName !Sub with override = %+v", named)
+	if got := tm.TableName("NamedTable"); got != "named-prod" {
+		t.Errorf("TableName !Sub with override = %q", got)
 	}
 	if _, err := LoadTemplate(fixtureTemplate, map[string]string{"Nope": "1"}, ""); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Errorf("unknown override: err = %v", err)
@@ -131,25 +138,25 @@ func TestTemplateTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]*Table{}
-	for _, tb := range tm.Tables {
-		got[tb.LogicalID] = tb
-	}
-	items := got["ItemsTable"]
-	if items == nil || items.Name != "ItemsTable" || items.TTLAttribute != "expires_at" ||
-		!reflect.DeepEqual(items.KeySchema, []KeySchemaElement{{"id", "HASH"}}) ||
-		!reflect.DeepEqual(items.AttributeDefinitions, []AttributeDefinition{{"id", "S"}}) {
+	type (
+		ks = samtemplate.KeySchemaElement
+		ad = samtemplate.AttributeDefinition
+	)
+	items, _ := tm.Model.Table("ItemsTable")
+	if tm.TableName("ItemsTable") != "ItemsTable" || items.TTLAttribute() != "expires_at" ||
+		!reflect.DeepEqual(items.KeySchema, []ks{{AttributeName: "id", KeyType: "HASH"}}) ||
+		!reflect.DeepEqual(items.AttributeDefinitions, []ad{{AttributeName: "id", AttributeType: "S"}}) {
 		t.Errorf("ItemsTable = %+v", items)
 	}
-	named := got["NamedTable"]
-	if named == nil || named.Name != "named-dev" || named.TTLAttribute != "" ||
-		!reflect.DeepEqual(named.KeySchema, []KeySchemaElement{{"pk", "HASH"}, {"sk", "RANGE"}}) ||
-		!reflect.DeepEqual(named.AttributeDefinitions, []AttributeDefinition{{"pk", "S"}, {"sk", "N"}}) {
+	named, _ := tm.Model.Table("NamedTable")
+	if tm.TableName("NamedTable") != "named-dev" || named.TTLAttribute() != "" ||
+		!reflect.DeepEqual(named.KeySchema, []ks{{AttributeName: "pk", KeyType: "HASH"}, {AttributeName: "sk", KeyType: "RANGE"}}) ||
+		!reflect.DeepEqual(named.AttributeDefinitions, []ad{{AttributeName: "pk", AttributeType: "S"}, {AttributeName: "sk", AttributeType: "N"}}) {
 		t.Errorf("NamedTable = %+v", named)
 	}
-	simple := got["Simple"]
-	if simple == nil || !reflect.DeepEqual(simple.KeySchema, []KeySchemaElement{{"sid", "HASH"}}) ||
-		!reflect.DeepEqual(simple.AttributeDefinitions, []AttributeDefinition{{"sid", "N"}}) {
+	simple, _ := tm.Model.Table("Simple")
+	if !reflect.DeepEqual(simple.KeySchema, []ks{{AttributeName: "sid", KeyType: "HASH"}}) ||
+		!reflect.DeepEqual(simple.AttributeDefinitions, []ad{{AttributeName: "sid", AttributeType: "N"}}) {
 		t.Errorf("SimpleTable = %+v", simple)
 	}
 }
@@ -187,14 +194,14 @@ Resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := tm.Functions[0]
+	f := tm.Functions()[0]
 	want := map[string]string{
 		"SHARED": "g", "OVER": "local", "JOIN": "test-b", "SUBMAP": "test/T",
 		"ESC": "${Literal}-123456789012", "B64": "aGk=",
 		"ATT": "arn:aws:dynamodb:us-east-1:123456789012:table/T",
 	}
-	if !reflect.DeepEqual(f.Env, want) {
-		t.Errorf("env = %v\nwant  %v", f.Env, want)
+	if got := f.EnvStrings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("env = %v\nwant  %v", got, want)
 	}
 	if f.MemorySize != 64 || f.Timeout != 5*time.Second {
 		t.Errorf("memory/timeout = %d/%s", f.MemorySize, f.Timeout)
@@ -202,15 +209,10 @@ Resources:
 	if _, err := ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Ref Missing}}\n"), nil, ""); err == nil {
 		t.Error("!Ref to an unknown name must fail")
 	}
-}
-
-func TestMergeGlobals(t *testing.T) {
-	g := map[string]any{"A": 1, "L": []any{"g"}, "M": map[string]any{"x": 1, "y": 1}}
-	l := map[string]any{"A": 2, "L": []any{"l"}, "M": map[string]any{"y": 2}, "N": 3}
-	got := mergeGlobals(g, l)
-	want := map[string]any{"A": 2, "L": []any{"g", "l"}, "M": map[string]any{"x": 1, "y": 2}, "N": 3}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("merge = %v, want %v", got, want)
+	// Intrinsics no template here uses are refused by name, not guessed.
+	_, err = ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Select [0, !Split [',', 'a,b']]}}\n"), nil, "")
+	if err == nil || !strings.Contains(err.Error(), "intrinsic Fn::Split is not supported locally") || !strings.Contains(err.Error(), "F") {
+		t.Errorf("unsupported intrinsic: %v", err)
 	}
 }
 

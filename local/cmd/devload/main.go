@@ -10,6 +10,8 @@
 //	go run ./local/cmd/devload [-n 1000] [-c 8] [-path /orders] [-body '{...}']
 //	go run ./local/cmd/devload -contend http://127.0.0.1:3000 [-orders 20] [-payers 8]   (contend.go)
 //
+// make devload runs it with the defaults: 1000 requests, 8 clients.
+//
 // Before the timed runs the template's tables are recreated empty, so both
 // meet the same state.
 package main
@@ -123,149 +125,215 @@ func run(n, c int, job func(i int)) time.Duration {
 	return time.Since(start)
 }
 
-func main() {
-	root := flag.String("root", ".", "project root")
-	tmpl := flag.String("template", "", "SAM template (default ROOT/template.yaml)")
-	n := flag.Int("n", 1000, "requests through the stack (bounded)")
-	c := flag.Int("c", 8, "concurrent clients")
-	instances := flag.Int("instances", 4, "emulator instances per function")
-	method := flag.String("method", "POST", "request method")
-	path := flag.String("path", "/orders", "request path")
-	body := flag.String("body", `{"currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}`, "request body; {{n}} is replaced by the request number")
-	headers := flag.String("headers", "Content-Type: application/json|Idempotency-Key: devload-{{run}}-{{n}}", "request headers separated by |; {{n}} is the request number")
+// options are devload's flags.
+type options struct {
+	root, tmpl, method, path, body, headers string
+	n, c, instances                         int
+	overrides                               map[string]string
+	contend                                 *contendFlags
+}
+
+func parseFlags(logger *log.Logger) options {
+	var o options
+	flag.StringVar(&o.root, "root", ".", "project root")
+	flag.StringVar(&o.tmpl, "template", "", "SAM template (default ROOT/template.yaml)")
+	flag.IntVar(&o.n, "n", 1000, "requests through the stack (bounded)")
+	flag.IntVar(&o.c, "c", 8, "concurrent clients")
+	flag.IntVar(&o.instances, "instances", 4, "emulator instances per function")
+	flag.StringVar(&o.method, "method", "POST", "request method")
+	flag.StringVar(&o.path, "path", "/orders", "request path")
+	flag.StringVar(&o.body, "body", `{"currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}`, "request body; {{n}} is replaced by the request number")
+	flag.StringVar(&o.headers, "headers", "Content-Type: application/json|Idempotency-Key: devload-{{run}}-{{n}}", "request headers separated by |; {{n}} is the request number")
 	params := flag.String("parameter-overrides", os.Getenv("DEV_PARAMETER_OVERRIDES"), "template parameter overrides")
-	contend := registerContend(flag.CommandLine)
+	o.contend = registerContend(flag.CommandLine)
 	flag.Parse()
-	logger := log.New(os.Stderr, "devload: ", log.Ltime)
-	if contend.enabled() {
-		os.Exit(runContend(context.Background(), contend, logger.Printf))
-	}
-	if *n <= 0 || *n > 100000 || *c <= 0 || *c > 256 {
+	if o.n <= 0 || o.n > 100000 || o.c <= 0 || o.c > 256 {
 		logger.Fatal("-n must be 1..100000 and -c 1..256")
 	}
 	ov, err := devstack.ParseParameterOverrides(*params)
 	if err != nil {
 		logger.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	absRoot, _ := filepath.Abs(*root)
-	endpoint := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
-	if endpoint == "" {
-		eng, err := devstack.StartEngine(ctx, absRoot)
-		if err != nil {
-			logger.Fatal(err)
-		}
-		defer eng.Stop()
-		endpoint = eng.Endpoint()
-	}
-	rec := &recorder{target: strings.TrimRight(endpoint, "/"), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	o.overrides = ov
+	abs, err := filepath.Abs(o.root)
 	if err != nil {
 		logger.Fatal(err)
 	}
-	go func() { _ = http.Serve(ln, rec) }()
-	proxyURL := "http://" + ln.Addr().String()
+	o.root = abs
+	return o
+}
 
-	startStack := func(engineURL string) *devstack.Stack {
-		s, err := devstack.Start(ctx, devstack.Config{
-			Root: absRoot, Template: *tmpl, EngineEndpoint: engineURL, Instances: *instances,
-			ParameterOverrides: ov, StateDir: filepath.Join(absRoot, ".dev", "devload"),
-			Logger: log.New(io.Discard, "", 0),
-		})
+// load is one devload run: the engine, the recording proxy in front of it,
+// and the counters of the timed pass.
+type load struct {
+	o        options
+	ctx      context.Context
+	logger   *log.Logger
+	endpoint string
+	rec      *recorder
+	proxyURL string
+	runID    string
+	client   *http.Client
+
+	statusMu sync.Mutex
+	statuses map[int]int
+	failures atomic.Int64
+}
+
+func main() {
+	logger := log.New(os.Stderr, "devload: ", log.Ltime)
+	o := parseFlags(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.contend.enabled() {
+		code := runContend(ctx, o.contend, logger.Printf)
+		stop()
+		os.Exit(code)
+	}
+	l := &load{o: o, ctx: ctx, logger: logger, runID: strconv.FormatInt(time.Now().UnixNano(), 36),
+		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: o.c}}, statuses: map[int]int{}}
+	stopEngine := l.startEngine()
+	defer stopEngine()
+	l.startRecorder()
+
+	ops, tm := l.recordPass()
+	stackTime := l.timedPass(tm)
+	engTime, replayNon2xx, replayErr := l.replayPass(tm, ops)
+	l.report(len(ops), stackTime, engTime, replayNon2xx, replayErr)
+}
+
+// startEngine starts moto unless AWS_ENDPOINT_URL_DYNAMODB names an engine.
+func (l *load) startEngine() (stop func()) {
+	l.endpoint = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+	if l.endpoint != "" {
+		return func() {}
+	}
+	eng, err := devstack.StartEngine(l.ctx, l.o.root)
+	if err != nil {
+		l.logger.Fatal(err)
+	}
+	l.endpoint = eng.Endpoint()
+	return eng.Stop
+}
+
+// startRecorder serves the recording proxy in front of the engine.
+func (l *load) startRecorder() {
+	l.rec = &recorder{target: strings.TrimRight(l.endpoint, "/"), client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		l.logger.Fatal(err)
+	}
+	go func() { _ = http.Serve(ln, l.rec) }()
+	l.proxyURL = "http://" + ln.Addr().String()
+}
+
+func (l *load) startStack(engineURL string) *devstack.Stack {
+	s, err := devstack.Start(l.ctx, devstack.Config{
+		Root: l.o.root, Template: l.o.tmpl, EngineEndpoint: engineURL, Instances: l.o.instances,
+		ParameterOverrides: l.o.overrides, StateDir: filepath.Join(l.o.root, ".dev", "devload"),
+		LambdaPort: -1, ScheduleEvery: -1, Logger: log.New(io.Discard, "", 0),
+	})
+	if err != nil {
+		l.logger.Fatal(err)
+	}
+	return s
+}
+
+func (l *load) resetTables(tm *devstack.Template) {
+	if err := devstack.DeleteTables(l.ctx, l.endpoint, "", tm); err != nil {
+		l.logger.Fatal(err)
+	}
+	if err := devstack.EnsureTables(l.ctx, l.endpoint, "", tm, nil); err != nil {
+		l.logger.Fatal(err)
+	}
+}
+
+// token is a local JWT for the route of -path, "" when it has no JWT
+// authorizer.
+func (l *load) token(s *devstack.Stack) string {
+	for _, r := range s.Routes() {
+		if r.Event.HTTP.Path == l.o.path && r.Authorizer != nil && r.Authorizer.JWT != nil {
+			return "Bearer " + mintJWT(r.Authorizer.JWT.Issuer, r.Authorizer.JWT.Audience)
+		}
+	}
+	return ""
+}
+
+// drive sends count requests (numbered from first) through s.
+func (l *load) drive(s *devstack.Stack, first, count int) time.Duration {
+	auth := l.token(s)
+	return run(count, l.o.c, func(i int) {
+		i += first
+		sub := func(s string) string {
+			return strings.NewReplacer("{{n}}", strconv.Itoa(i), "{{run}}", l.runID).Replace(s)
+		}
+		req, _ := http.NewRequestWithContext(l.ctx, l.o.method, s.URL()+l.o.path, strings.NewReader(sub(l.o.body)))
+		for _, h := range strings.Split(l.o.headers, "|") {
+			if k, v, ok := strings.Cut(h, ":"); ok {
+				req.Header.Set(strings.TrimSpace(k), sub(strings.TrimSpace(v)))
+			}
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := l.client.Do(req)
 		if err != nil {
-			logger.Fatal(err)
+			l.failures.Add(1)
+			return
 		}
-		return s
-	}
-	resetTables := func(tm *devstack.Template) {
-		if err := devstack.DeleteTables(ctx, endpoint, "", tm); err != nil {
-			logger.Fatal(err)
-		}
-		if err := devstack.EnsureTables(ctx, endpoint, "", tm, nil); err != nil {
-			logger.Fatal(err)
-		}
-	}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		l.statusMu.Lock()
+		l.statuses[resp.StatusCode]++
+		l.statusMu.Unlock()
+	})
+}
 
-	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
-	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
-	var statusMu sync.Mutex
-	statuses := map[int]int{}
-	var failures atomic.Int64
-	// drive sends count requests (numbered from first) through s.
-	drive := func(s *devstack.Stack, first, count int) time.Duration {
-		var auth string
-		for _, f := range s.Template().Functions {
-			for _, ev := range f.Events {
-				if ev.Path == *path && ev.Authorizer != nil {
-					auth = "Bearer " + mintJWT(ev.Authorizer.Issuer, ev.Authorizer.Audience)
-				}
-			}
-		}
-		return run(count, *c, func(i int) {
-			i += first
-			sub := func(s string) string {
-				return strings.NewReplacer("{{n}}", strconv.Itoa(i), "{{run}}", runID).Replace(s)
-			}
-			req, _ := http.NewRequestWithContext(ctx, *method, s.URL()+*path, strings.NewReader(sub(*body)))
-			for _, h := range strings.Split(*headers, "|") {
-				if k, v, ok := strings.Cut(h, ":"); ok {
-					req.Header.Set(strings.TrimSpace(k), sub(strings.TrimSpace(v)))
-				}
-			}
-			if auth != "" {
-				req.Header.Set("Authorization", auth)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				failures.Add(1)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			statusMu.Lock()
-			statuses[resp.StatusCode]++
-			statusMu.Unlock()
-		})
-	}
-	// Warm-up: every emulator instance initialises its runtime once.
-	warm := *instances * 2
+// warm is the warm-up: every emulator instance initialises its runtime once.
+func (l *load) warm() int { return l.o.instances * 2 }
 
-	// 1. Record the DynamoDB calls n requests make, through a proxy (untimed).
-	s := startStack(proxyURL)
+// recordPass records the DynamoDB calls n requests make, through the
+// proxy (untimed).
+func (l *load) recordPass() ([]op, *devstack.Template) {
+	s := l.startStack(l.proxyURL)
 	tm := s.Template()
-	drive(s, -warm, warm)
-	rec.on.Store(true)
-	drive(s, 0, *n)
-	rec.on.Store(false)
+	l.drive(s, -l.warm(), l.warm())
+	l.rec.on.Store(true)
+	l.drive(s, 0, l.o.n)
+	l.rec.on.Store(false)
 	s.Close()
-	ops := rec.ops
-	if ctx.Err() != nil {
-		logger.Fatal("interrupted")
+	if l.ctx.Err() != nil {
+		l.logger.Fatal("interrupted")
 	}
-	if len(ops) == 0 {
-		logger.Fatalf("the requests made no DynamoDB calls (statuses %v); check -path/-body", statuses)
+	if len(l.rec.ops) == 0 {
+		l.logger.Fatalf("the requests made no DynamoDB calls (statuses %v); check -path/-body", l.statuses)
 	}
+	return l.rec.ops, tm
+}
 
-	// 2. Time n requests through a stack wired straight to the engine, as
-	// `make dev` runs, from empty tables.
-	s = startStack(endpoint)
-	drive(s, *n, warm)
-	resetTables(tm)
-	statuses = map[int]int{}
-	stackTime := drive(s, 2**n, *n)
+// timedPass times n requests through a stack wired straight to the engine,
+// as `make dev` runs, from empty tables.
+func (l *load) timedPass(tm *devstack.Template) time.Duration {
+	s := l.startStack(l.endpoint)
+	l.drive(s, l.o.n, l.warm())
+	l.resetTables(tm)
+	l.statuses = map[int]int{}
+	took := l.drive(s, 2*l.o.n, l.o.n)
 	s.Close()
-	if ctx.Err() != nil {
-		logger.Fatal("interrupted")
+	if l.ctx.Err() != nil {
+		l.logger.Fatal("interrupted")
 	}
+	return took
+}
 
-	// 3. Replay the recorded calls straight at the engine, from empty tables
-	// as well, so conditional writes succeed as they did through the stack.
-	resetTables(tm)
+// replayPass replays the recorded calls straight at the engine, from empty
+// tables as well, so conditional writes succeed as they did through the
+// stack.
+func (l *load) replayPass(tm *devstack.Template, ops []op) (took time.Duration, non2xx, errs int64) {
+	l.resetTables(tm)
 	var replayErr, replayNon2xx atomic.Int64
-	engTime := run(len(ops), *c, func(i int) {
-		resp, err := send(rec.client, rec.target, ops[i].header, ops[i].body)
+	took = run(len(ops), l.o.c, func(i int) {
+		resp, err := send(l.rec.client, l.rec.target, ops[i].header, ops[i].body)
 		if err != nil {
 			replayErr.Add(1)
 			return
@@ -276,17 +344,21 @@ func main() {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	})
+	return took, replayNon2xx.Load(), replayErr.Load()
+}
 
-	codes := make([]string, 0, len(statuses))
-	for code, k := range statuses {
+func (l *load) report(nops int, stackTime, engTime time.Duration, replayNon2xx, replayErr int64) {
+	codes := make([]string, 0, len(l.statuses))
+	for code, k := range l.statuses {
 		codes = append(codes, fmt.Sprintf("%d×%d", k, code))
 	}
 	sort.Strings(codes)
-	perReq := float64(len(ops)) / float64(*n)
-	stackOps := float64(len(ops)) / stackTime.Seconds()
-	engOps := float64(len(ops)) / engTime.Seconds()
-	fmt.Printf("stack:  %d requests %s %s in %s = %.1f req/s (%s, %d transport errors)\n", *n, *method, *path, stackTime.Round(time.Millisecond), float64(*n)/stackTime.Seconds(), strings.Join(codes, " "), failures.Load())
-	fmt.Printf("        %d DynamoDB calls (%.2f per request) = %.1f ops/s through the stack\n", len(ops), perReq, stackOps)
-	fmt.Printf("engine: same %d calls replayed directly, %d clients, in %s = %.1f ops/s (%d non-200, %d transport errors)\n", len(ops), *c, engTime.Round(time.Millisecond), engOps, replayNon2xx.Load(), replayErr.Load())
+	n := l.o.n
+	perReq := float64(nops) / float64(n)
+	stackOps := float64(nops) / stackTime.Seconds()
+	engOps := float64(nops) / engTime.Seconds()
+	fmt.Printf("stack:  %d requests %s %s in %s = %.1f req/s (%s, %d transport errors)\n", n, l.o.method, l.o.path, stackTime.Round(time.Millisecond), float64(n)/stackTime.Seconds(), strings.Join(codes, " "), l.failures.Load())
+	fmt.Printf("        %d DynamoDB calls (%.2f per request) = %.1f ops/s through the stack\n", nops, perReq, stackOps)
+	fmt.Printf("engine: same %d calls replayed directly, %d clients, in %s = %.1f ops/s (%d non-200, %d transport errors)\n", nops, l.o.c, engTime.Round(time.Millisecond), engOps, replayNon2xx, replayErr)
 	fmt.Printf("ratio:  stack delivers %.1f%% of the engine's throughput (engine-bound equivalent %.1f req/s)\n", 100*stackOps/engOps, engOps/perReq)
 }

@@ -1,12 +1,18 @@
 // Command devstack serves a SAM template locally without Docker, like
-// `sam local start-api`: `make dev` runs it. See local/devstack.
+// `sam local start-api` and `sam local start-lambda` together: `make dev`
+// runs it. See local/devstack.
 //
-//	go run ./local/cmd/devstack [-template template.yaml] [-root .] [-port 3000]
+//	devstack [serve] [-template template.yaml] [-root .] [-port 3000]
+//	    [-lambda-port 3001] [-engine-port 8000] [-persist] [-watch=true]
 //	    [-instances 4] [-parameter-overrides "K=V K2=V2"] [-state-dir .dev]
-//	    [-engine http://127.0.0.1:8000]
+//	    [-engine http://127.0.0.1:8000] [-schedule-every 0]
+//	devstack invoke -fn LogicalId [-event file.json|-]   (make invoke)
+//	devstack event -type http|schedule|sqs|dynamodb [-fn LogicalId] [-body JSON]   (make event)
 //
-// Environment: PORT, DEV_INSTANCES, DEV_PARAMETER_OVERRIDES, DEV_STATE_DIR,
-// AWS_ENDPOINT_URL_DYNAMODB (use that engine instead of starting moto).
+// Environment: PORT, DEV_LAMBDA_PORT, DEV_ENGINE_PORT, DEV_PERSIST,
+// DEV_WATCH, DEV_INSTANCES, DEV_PARAMETER_OVERRIDES, DEV_STATE_DIR,
+// DEV_SCHEDULE_EVERY, AWS_ENDPOINT_URL_DYNAMODB (use that engine instead of
+// starting moto).
 package main
 
 import (
@@ -14,14 +20,35 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/acme/idemcheckout/local/devstack"
 )
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "invoke" || args[0] == "event") {
+		cmd, args = args[0], args[1:]
+	}
+	logger := log.New(os.Stderr, "devstack: ", log.Ltime|log.Lmicroseconds)
+	var code int
+	switch cmd {
+	case "invoke":
+		code = invoke(logger, args)
+	case "event":
+		code = event(logger, args)
+	default:
+		code = serve(logger, args)
+	}
+	os.Exit(code)
+}
 
 func envInt(name string, def int) int {
 	if v := os.Getenv(name); v != "" {
@@ -33,41 +60,81 @@ func envInt(name string, def int) int {
 	return def
 }
 
-func main() {
-	root := flag.String("root", ".", "project root (go.mod, CodeUri directories)")
-	tmpl := flag.String("template", "", "SAM template (default ROOT/template.yaml)")
-	host := flag.String("host", "127.0.0.1", "listen address")
-	port := flag.Int("port", envInt("PORT", 3000), "gateway port (env PORT)")
-	instances := flag.Int("instances", envInt("DEV_INSTANCES", 4), "Lambda emulator instances per function (env DEV_INSTANCES)")
-	params := flag.String("parameter-overrides", os.Getenv("DEV_PARAMETER_OVERRIDES"), "template parameter overrides, \"K=V K2=V2\" or \"ParameterKey=K,ParameterValue=V ...\" (env DEV_PARAMETER_OVERRIDES)")
-	stateDir := flag.String("state-dir", os.Getenv("DEV_STATE_DIR"), "state dir for the lock and builds (default ROOT/.dev; env DEV_STATE_DIR)")
-	engine := flag.String("engine", "", "existing DynamoDB endpoint (default: AWS_ENDPOINT_URL_DYNAMODB, else start local/motoserver.py)")
-	region := flag.String("region", "us-east-1", "AWS region the functions see")
-	flag.Parse()
+func envBool(name string, def bool) bool {
+	if v := os.Getenv(name); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+		fmt.Fprintf(os.Stderr, "devstack: ignoring %s=%q (not true/false/1/0)\n", name, v)
+	}
+	return def
+}
 
-	logger := log.New(os.Stderr, "devstack: ", log.Ltime|log.Lmicroseconds)
-	overrides, err := devstack.ParseParameterOverrides(*params)
+func envDuration(name string) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+		fmt.Fprintf(os.Stderr, "devstack: ignoring %s=%q (not a duration such as 10s)\n", name, v)
+	}
+	return 0
+}
+
+// commonFlags are the flags every subcommand shares: what to load, and
+// where the state is.
+type commonFlags struct {
+	root, tmpl, params, stateDir, engine, region *string
+	enginePort                                   *int
+	persist                                      *bool
+}
+
+func addCommon(fs *flag.FlagSet) commonFlags {
+	return commonFlags{
+		root:       fs.String("root", ".", "project root (go.mod, CodeUri directories)"),
+		tmpl:       fs.String("template", "", "SAM template (default ROOT/template.yaml)"),
+		params:     fs.String("parameter-overrides", os.Getenv("DEV_PARAMETER_OVERRIDES"), "template parameter overrides, \"K=V K2=V2\" or \"ParameterKey=K,ParameterValue=V ...\" (env DEV_PARAMETER_OVERRIDES)"),
+		stateDir:   fs.String("state-dir", os.Getenv("DEV_STATE_DIR"), "state dir for the lock, builds and journal (default ROOT/.dev; env DEV_STATE_DIR)"),
+		engine:     fs.String("engine", "", "existing DynamoDB endpoint (default: AWS_ENDPOINT_URL_DYNAMODB, else start local/motoserver.py)"),
+		region:     fs.String("region", "us-east-1", "AWS region the functions see"),
+		enginePort: fs.Int("engine-port", envInt("DEV_ENGINE_PORT", 8000), "port of the moto engine the stack starts, 0 for a free one (env DEV_ENGINE_PORT)"),
+		persist:    fs.Bool("persist", envBool("DEV_PERSIST", false), "keep the engine's data across restarts (journal in STATE_DIR/engine; env DEV_PERSIST=1)"),
+	}
+}
+
+func (c commonFlags) config(logger *log.Logger) (devstack.Config, error) {
+	overrides, err := devstack.ParseParameterOverrides(*c.params)
+	if err != nil {
+		return devstack.Config{}, err
+	}
+	return devstack.Config{
+		Root: *c.root, Template: *c.tmpl, ParameterOverrides: overrides, StateDir: *c.stateDir,
+		EngineEndpoint: *c.engine, EnginePort: *c.enginePort, Persist: *c.persist,
+		Region: *c.region, Logger: logger,
+	}, nil
+}
+
+func serve(logger *log.Logger, args []string) int {
+	fs := flag.NewFlagSet("devstack", flag.ExitOnError)
+	common := addCommon(fs)
+	host := fs.String("host", "127.0.0.1", "listen address")
+	port := fs.Int("port", envInt("PORT", 3000), "gateway port (env PORT)")
+	lambdaPort := fs.Int("lambda-port", envInt("DEV_LAMBDA_PORT", 3001), "Lambda Invoke API port, -1 for none (env DEV_LAMBDA_PORT)")
+	instances := fs.Int("instances", envInt("DEV_INSTANCES", 4), "Lambda emulator instances per function (env DEV_INSTANCES)")
+	watch := fs.Bool("watch", envBool("DEV_WATCH", true), "rebuild and swap a function when its sources change (env DEV_WATCH)")
+	every := fs.Duration("schedule-every", envDuration("DEV_SCHEDULE_EVERY"), "run every Schedule/ScheduleV2 event at this period instead of its rate, e.g. 10s; negative: none (env DEV_SCHEDULE_EVERY)")
+	_ = fs.Parse(args)
+	cfg, err := common.config(logger)
 	if err != nil {
 		logger.Printf("%v", err)
-		os.Exit(2)
+		return 2
 	}
+	cfg.Host, cfg.Port, cfg.LambdaPort, cfg.Instances, cfg.Watch, cfg.ScheduleEvery = *host, *port, *lambdaPort, *instances, *watch, *every
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := devstack.Start(ctx, devstack.Config{
-		Root: *root, Template: *tmpl, Host: *host, Port: *port, EngineEndpoint: *engine,
-		Instances: *instances, ParameterOverrides: overrides, StateDir: *stateDir,
-		Region: *region, Logger: logger,
-	})
+	s, err := devstack.Start(ctx, cfg)
 	if err != nil {
-		switch {
-		case errors.Is(err, context.Canceled):
-			logger.Printf("interrupted during start-up")
-		case errors.Is(err, devstack.ErrPrerequisite), errors.Is(err, devstack.ErrAlreadyRunning):
-			logger.Printf("%v", err)
-		default:
-			logger.Printf("cannot start: %v", err)
-		}
-		os.Exit(1)
+		report(logger, err)
+		return 1
 	}
 	logger.Printf("press Ctrl-C to stop")
 	<-ctx.Done()
@@ -77,4 +144,96 @@ func main() {
 		logger.Printf("close: %v", err)
 	}
 	logger.Printf("stopped")
+	return 0
+}
+
+// report prints why the stack did not start: a clear message, and the
+// compiler's output for a build error.
+func report(logger *log.Logger, err error) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		logger.Printf("interrupted during start-up")
+	case errors.Is(err, devstack.ErrPrerequisite), errors.Is(err, devstack.ErrAlreadyRunning):
+		logger.Printf("%v", err)
+	default:
+		logger.Printf("cannot start: %v", err)
+	}
+}
+
+// invoke is `make invoke FN=... EVENT=...`: the result on stdout, logs on
+// stderr, exit 1 when the function failed (like sam local invoke).
+func invoke(logger *log.Logger, args []string) int {
+	fs := flag.NewFlagSet("devstack invoke", flag.ExitOnError)
+	common := addCommon(fs)
+	fn := fs.String("fn", "", "logical id of the function to invoke (required)")
+	eventPath := fs.String("event", "", "event JSON file; - reads stdin; empty sends {}")
+	_ = fs.Parse(args)
+	if *fn == "" {
+		logger.Printf("invoke: -fn (make invoke FN=LogicalId) is required")
+		return 2
+	}
+	payload := []byte("{}")
+	var err error
+	switch *eventPath {
+	case "":
+	case "-":
+		payload, err = io.ReadAll(os.Stdin)
+	default:
+		payload, err = os.ReadFile(*eventPath)
+	}
+	if err != nil {
+		logger.Printf("invoke: read the event: %v", err)
+		return 2
+	}
+	cfg, err := common.config(logger)
+	if err != nil {
+		logger.Printf("%v", err)
+		return 2
+	}
+	cfg.EnginePort = envInt("DEV_INVOKE_ENGINE_PORT", 0) // never the dev stack's port
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, err := devstack.InvokeOnce(ctx, cfg, *fn, payload)
+	var fe *devstack.FunctionError
+	switch {
+	case errors.As(err, &fe):
+		fmt.Println(string(fe.Payload))
+		logger.Printf("invoke: %s failed: %s", *fn, fe.Msg)
+		return 1
+	case err != nil:
+		report(logger, err)
+		return 1
+	}
+	fmt.Println(string(out))
+	return 0
+}
+
+// event is `make event TYPE=...`: a sample event on stdout.
+func event(logger *log.Logger, args []string) int {
+	fs := flag.NewFlagSet("devstack event", flag.ExitOnError)
+	common := addCommon(fs)
+	typ := fs.String("type", devstack.SampleHTTP, "http, schedule, sqs or dynamodb")
+	fn := fs.String("fn", "", "function whose event to sample (default: the first that has one)")
+	body := fs.String("body", "", "JSON body (http) or message body (sqs)")
+	_ = fs.Parse(args)
+	cfg, err := common.config(logger)
+	if err != nil {
+		logger.Printf("%v", err)
+		return 2
+	}
+	if cfg.Template == "" {
+		cfg.Template = *common.root + "/template.yaml"
+	}
+	tm, err := devstack.LoadTemplate(cfg.Template, cfg.ParameterOverrides, cfg.Region)
+	if err != nil {
+		logger.Printf("%v", err)
+		return 1
+	}
+	out, err := devstack.SampleEvent(tm, *typ, *fn, *body, time.Now())
+	if err != nil {
+		logger.Printf("event: %v", err)
+		return 1
+	}
+	fmt.Println(string(out))
+	return 0
 }

@@ -134,22 +134,22 @@ func asString(v any) string {
 func principalV1(rc *events.APIGatewayProxyRequestContext) string {
 	if claims, ok := rc.Authorizer["claims"].(map[string]any); ok {
 		if sub := asString(claims["sub"]); sub != "" {
-			return "jwt:" + asString(claims["iss"]) + "\n" + sub
+			return JWTPrincipal(asString(claims["iss"]), sub)
 		}
 	}
 	if p := asString(rc.Authorizer["principalId"]); p != "" {
-		return "lambda:" + p
+		return LambdaPrincipal(p)
 	}
 	id := &rc.Identity
 	switch {
 	case id.CognitoIdentityID != "":
-		return "cognito-identity:" + id.CognitoIdentityID
+		return CognitoIdentityPrincipal(id.CognitoIdentityID)
 	case id.UserArn != "":
-		return "iam:" + id.UserArn
+		return IAMPrincipal(id.UserArn)
 	case id.Caller != "":
-		return "iam-caller:" + id.Caller
+		return IAMCallerPrincipal(id.Caller)
 	case id.APIKeyID != "":
-		return "api-key:" + id.APIKeyID
+		return APIKeyPrincipal(id.APIKeyID)
 	}
 	return ""
 }
@@ -165,20 +165,20 @@ func principalV2(a *events.APIGatewayV2HTTPRequestContextAuthorizerDescription) 
 	}
 	if a.JWT != nil {
 		if sub := a.JWT.Claims["sub"]; sub != "" {
-			return "jwt:" + a.JWT.Claims["iss"] + "\n" + sub
+			return JWTPrincipal(a.JWT.Claims["iss"], sub)
 		}
 	}
 	if p := asString(a.Lambda["principalId"]); p != "" {
-		return "lambda:" + p
+		return LambdaPrincipal(p)
 	}
 	if iam := a.IAM; iam != nil {
 		switch {
 		case iam.CognitoIdentity.IdentityID != "":
-			return "cognito-identity:" + iam.CognitoIdentity.IdentityID
+			return CognitoIdentityPrincipal(iam.CognitoIdentity.IdentityID)
 		case iam.UserARN != "":
-			return "iam:" + iam.UserARN
+			return IAMPrincipal(iam.UserARN)
 		case iam.CallerID != "":
-			return "iam-caller:" + iam.CallerID
+			return IAMCallerPrincipal(iam.CallerID)
 		}
 	}
 	return ""

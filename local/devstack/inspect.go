@@ -1,0 +1,55 @@
+package devstack
+
+import (
+	"fmt"
+	"os/exec"
+)
+
+// inspectHints are the banner's ready-to-paste commands to look inside the
+// tables: the AWS CLI's scan, and idemctl (pkg/idemddb/cmd/idemctl) for
+// the idempotency records, which needs nothing but Go.
+func inspectHints(endpoint, region string, tm *Template) []string {
+	tables := tm.Tables()
+	if len(tables) == 0 {
+		return nil
+	}
+	name := physical(tables[0])
+	var idem, route, iss string
+	for _, f := range tm.Functions() {
+		if v, ok := f.EnvStrings()["IDEMPOTENCY_TABLE"]; ok && v != "" && idem == "" {
+			idem = v
+		}
+	}
+	for _, r := range mustRoutes(tm) {
+		if r.Event.HTTP.Method == "POST" && route == "" {
+			route = r.RouteKey()
+			if r.Authorizer != nil && r.Authorizer.JWT != nil {
+				iss = r.Authorizer.JWT.Issuer
+			}
+		}
+	}
+	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s", region)
+	cli := "inspect a table:   " + creds + " aws dynamodb scan --endpoint-url " + endpoint + " --table-name " + name
+	if _, err := exec.LookPath("aws"); err != nil {
+		cli += "   (the AWS CLI is not installed here; idemctl below needs only Go)"
+	}
+	out := []string{cli}
+	if idem != "" {
+		base := creds + " AWS_ENDPOINT_URL_DYNAMODB=" + endpoint + " go run ./pkg/idemddb/cmd/idemctl -table " + idem
+		out = append(out, "idempotency records: "+base+" stuck")
+		if route != "" {
+			show := base + " show -route '" + route + "'"
+			if iss != "" {
+				show += " -iss " + iss
+			}
+			out = append(out, "                     "+show+" -sub dev-user -client-key order-1")
+		}
+	}
+	return out
+}
+
+// mustRoutes is templateRoutes for a template Start already accepted.
+func mustRoutes(tm *Template) []*Route {
+	r, _ := templateRoutes(tm)
+	return r
+}
