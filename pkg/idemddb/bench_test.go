@@ -99,14 +99,8 @@ func BenchmarkFirstCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
 	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil }); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopRun(b, s, req, false, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil })
 	b.ReportMetric(tr.perCall("PutItem"), "claim-B/op")
 	b.ReportMetric(tr.perCall("UpdateItem"), "completion-B/op")
 }
@@ -141,18 +135,8 @@ func TestWireBytes(t *testing.T) {
 // BenchmarkFirstCallTransaction: claim + one TransactWriteItems carrying a
 // business put (the checkout functions' path).
 func BenchmarkFirstCallTransaction(b *testing.B) {
-	s := benchStore(b, &stubTransport{})
-	ctx := context.Background()
 	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
-			c.AddWrites(businessPut())
-			return workloadResult, nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopRun(b, benchStore(b, &stubTransport{}), req, false, withBusinessPut)
 }
 
 // BenchmarkReplay: one PutItem whose condition fails with the old item.
@@ -160,15 +144,7 @@ func BenchmarkReplay(b *testing.B) {
 	fp := []byte(`POST /orders {"currency":"INR"}`)
 	tr := &stubTransport{replay: true, replayBody: completedItemJSON(sha(fp))}
 	s := benchStore(b, tr)
-	ctx := context.Background()
-	req := idemddb.Request{Key: workloadKey, Fingerprint: fp}
-	b.ReportAllocs()
-	for b.Loop() {
-		res, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return nil, nil })
-		if err != nil || !res.Replayed {
-			b.Fatal(res, err)
-		}
-	}
+	loopRun(b, s, idemddb.Request{Key: workloadKey, Fingerprint: fp}, true, nil)
 }
 
 // BenchmarkReplayCached: a hit in the in-process cache.
@@ -182,12 +158,27 @@ func BenchmarkReplayCached(b *testing.B) {
 	if _, err := s.Run(ctx, req, func(context.Context, *idemddb.Claim) ([]byte, error) { return workloadResult, nil }); err != nil {
 		b.Fatal(err)
 	}
+	loopRun(b, s, req, true, nil)
+}
+
+// loopRun runs req through s once per benchmark iteration; replay says
+// whether each run must be a replay.
+func loopRun(b *testing.B, s *idemddb.Store, req idemddb.Request, replay bool, work func(context.Context, *idemddb.Claim) ([]byte, error)) {
+	b.Helper()
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if res, err := s.Run(ctx, req, nil); err != nil || !res.Replayed {
+		res, err := s.Run(ctx, req, work)
+		if err != nil || res.Replayed != replay {
 			b.Fatal(res, err)
 		}
 	}
+}
+
+// withBusinessPut is work that adds the checkout's business put.
+func withBusinessPut(_ context.Context, c *idemddb.Claim) ([]byte, error) {
+	c.AddWrites(businessPut())
+	return workloadResult, nil
 }
 
 func businessPut() types.TransactWriteItem {
@@ -315,17 +306,8 @@ func BenchmarkLibraryOnlyFirstCall(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
 	req := idemddb.Request{Key: workloadKey, Fingerprint: []byte(`POST /orders {"currency":"INR"}`)}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Run(ctx, req, func(_ context.Context, c *idemddb.Claim) ([]byte, error) {
-			c.AddWrites(businessPut())
-			return workloadResult, nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	loopRun(b, s, req, false, withBusinessPut)
 }
 
 func BenchmarkLibraryOnlyReplay(b *testing.B) {
@@ -339,12 +321,5 @@ func BenchmarkLibraryOnlyReplay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	req := idemddb.Request{Key: workloadKey, Fingerprint: fp}
-	b.ReportAllocs()
-	for b.Loop() {
-		if res, err := st.Run(ctx, req, nil); err != nil || !res.Replayed {
-			b.Fatal(res, err)
-		}
-	}
+	loopRun(b, st, idemddb.Request{Key: workloadKey, Fingerprint: fp}, true, nil)
 }
