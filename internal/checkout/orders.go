@@ -199,7 +199,7 @@ type Orders struct {
 	table    string
 	receipts string
 	now      func() time.Time
-	logger *slog.Logger
+	logger   *slog.Logger
 }
 
 // Routes of the create-order function (API Gateway route keys).

@@ -108,10 +108,10 @@ func TestLeastPrivilege(t *testing.T) {
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 		},
 		"FulfilOrderFunction": {
-			table("IdempotencyTable"):           idem,
-			table("ReceiptsTable"):              {"dynamodb:PutItem"},
-			{KindStream, "OrdersTable"}:         {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
-			{Kind: KindAll}:                     {"dynamodb:ListStreams"},
+			table("IdempotencyTable"):            idem,
+			table("ReceiptsTable"):               {"dynamodb:PutItem"},
+			{KindStream, "OrdersTable"}:          {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+			{Kind: KindAll}:                      {"dynamodb:ListStreams"},
 			{KindQueue, "FulfilmentDeadLetters"}: {"sqs:SendMessage"},
 		},
 		"ReconcilePaymentsFunction": {
