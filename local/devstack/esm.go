@@ -343,16 +343,15 @@ func (sh *streamShard) step(ctx context.Context) time.Duration {
 	src, st := sh.src, sh.src.ev.Stream
 	poll := src.s.cfg.EventPollInterval
 	full := src.streamBatchSize()
-	for len(sh.buf) < full && !sh.reader.Closed() {
+	// One GetRecords per step, as Lambda polls a shard: the batch is what
+	// has arrived, not what arrives while it waits.
+	if len(sh.buf) < full && !sh.reader.Closed() {
 		recs, err := sh.reader.Next(ctx, maxStreamRead)
 		if err != nil {
 			if ctx.Err() == nil {
 				src.logf("shard %s: %v", sh.shard, err)
 			}
 			return poll
-		}
-		if len(recs) == 0 {
-			break
 		}
 		for _, r := range recs {
 			if !src.filters.pass(mustJSON(r)) {
