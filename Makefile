@@ -80,7 +80,8 @@ deploy:
 # per function, default 4) too. AWS_ENDPOINT_URL_DYNAMODB=... uses that engine.
 # PORT (gateway, 3000), DEV_LAMBDA_PORT (Lambda endpoint, 3001),
 # DEV_ENGINE_PORT (moto, 8000), DEV_PERSIST=1 (keep the data across
-# restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s.
+# restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s,
+# DEV_EVENT_POLL=1s (how often the stream and queue mappings poll, 250ms).
 dev: dev-prereqs
 	@echo "building the local stack (the first run downloads Go modules from the module proxy) ..."
 	@$(call quietly,$(devstack-bin))

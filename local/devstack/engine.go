@@ -183,6 +183,9 @@ func ensureTables(ctx context.Context, c *dynamodb.Client, tables []Table, logf 
 			}
 			ttl = ", TTL " + tb.TTLAttribute()
 		}
+		if tb.StreamViewType != "" {
+			ttl += ", stream " + tb.StreamViewType
+		}
 		logf("table %s %s (key %s%s)", name, state, keyString(tb.KeySchema), ttl)
 	}
 	return nil
