@@ -184,10 +184,38 @@ func ensureTables(ctx context.Context, c *dynamodb.Client, tables []Table, logf 
 			ttl = ", TTL " + tb.TTLAttribute()
 		}
 		if tb.StreamViewType != "" {
+			if err := ensureStream(ctx, c, name, tb.StreamViewType, logf); err != nil {
+				return err
+			}
 			ttl += ", stream " + tb.StreamViewType
 		}
 		logf("table %s %s (key %s%s)", name, state, keyString(tb.KeySchema), ttl)
 	}
+	return nil
+}
+
+// ensureStream enables the stream of a table that was reused without one
+// (created before the template had it, in an engine kept with DEV_PERSIST
+// or AWS_ENDPOINT_URL_DYNAMODB), so its mappings have a stream to read.
+func ensureStream(ctx context.Context, c *dynamodb.Client, name, view string, logf func(string, ...any)) error {
+	d, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	switch ss := d.Table.StreamSpecification; {
+	case ss != nil && aws.ToBool(ss.StreamEnabled) && string(ss.StreamViewType) == view:
+		return nil
+	case ss != nil && aws.ToBool(ss.StreamEnabled):
+		logf("WARNING: table %s has a %s stream, the template asks for %s; delete the table (make dev-reset) to recreate it", name, ss.StreamViewType, view)
+		return nil
+	}
+	if _, err := c.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName:           aws.String(name),
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewType(view)},
+	}); err != nil {
+		return fmt.Errorf("enable the stream of %s: %w", name, err)
+	}
+	logf("table %s: stream %s enabled (the table had none)", name, view)
 	return nil
 }
 
