@@ -336,21 +336,14 @@ func CheckEnvPolicies(t *Template, idemTable string) []Problem {
 			}
 		}
 		polTables := map[string]bool{}
-		for _, st := range statements(f) {
-			if st.Effect != "Allow" {
-				continue
+		eachGrant(t, f, func(st statement, g Grant, err error) {
+			switch {
+			case err != nil:
+				ps.add(f.ID, "policy statement %s: %v", st.Name, err)
+			case g.Kind == KindTable:
+				polTables[g.ID] = true
 			}
-			for _, res := range st.Resources {
-				g, err := targetOf(t, res)
-				if err != nil {
-					ps.add(f.ID, "policy statement %s: %v", st.Name, err)
-					continue
-				}
-				if g.Kind == KindTable {
-					polTables[g.ID] = true
-				}
-			}
-		}
+		})
 		for _, table := range slices.Sorted(maps.Keys(polTables)) {
 			if _, ok := envTables[table]; !ok {
 				ps.add(f.ID, "policies grant access to %s but no environment variable is !Ref %s", table, table)
@@ -424,27 +417,35 @@ func targetOf(t *Template, res any) (Grant, error) {
 	return Grant{}, fmt.Errorf("resource %v is not !GetAtt <Table>.Arn of a table of this template", res)
 }
 
-// Grants returns what f's Allow statements grant: the actions on each
-// resource they name (sorted, without repeats). A Resource the checks do
-// not understand is left out (CheckEnvPolicies reports it).
-func Grants(t *Template, f Function) map[Grant][]string {
-	out := map[Grant][]string{}
+// eachGrant calls fn with each Resource of f's Allow statements: what it
+// names, or why it names nothing the checks understand.
+func eachGrant(t *Template, f Function, fn func(st statement, g Grant, err error)) {
 	for _, st := range statements(f) {
 		if st.Effect != "Allow" {
 			continue
 		}
 		for _, res := range st.Resources {
 			g, err := targetOf(t, res)
-			if err != nil {
-				continue
-			}
-			for _, a := range st.Actions {
-				if s, ok := a.(string); ok {
-					out[g] = append(out[g], s)
-				}
-			}
+			fn(st, g, err)
 		}
 	}
+}
+
+// Grants returns what f's Allow statements grant: the actions on each
+// resource they name (sorted, without repeats). A Resource the checks do
+// not understand is left out (CheckEnvPolicies reports it).
+func Grants(t *Template, f Function) map[Grant][]string {
+	out := map[Grant][]string{}
+	eachGrant(t, f, func(st statement, g Grant, err error) {
+		if err != nil {
+			return
+		}
+		for _, a := range st.Actions {
+			if s, ok := a.(string); ok {
+				out[g] = append(out[g], s)
+			}
+		}
+	})
 	for g, actions := range out {
 		slices.Sort(actions)
 		out[g] = slices.Compact(actions)

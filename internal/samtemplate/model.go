@@ -31,10 +31,14 @@ const (
 	EventSQS        = "SQS"
 )
 
-// Lambda defaults for properties a function leaves unset.
+// Lambda defaults for properties a function or mapping leaves unset.
 const (
 	DefaultTimeout    = 3 * time.Second
 	DefaultMemorySize = 128
+	// DefaultStreamBatchSize and DefaultQueueBatchSize are the BatchSize of
+	// a DynamoDB stream and an SQS event source mapping.
+	DefaultStreamBatchSize = 100
+	DefaultQueueBatchSize  = 10
 )
 
 // Function is an AWS::Serverless::Function with Globals.Function merged in
@@ -193,6 +197,15 @@ type Batching struct {
 	FunctionResponseTypes []string
 	// Enabled is false only when the mapping sets Enabled: false.
 	Enabled bool
+}
+
+// BatchSizeOrDefault is the batch size Lambda applies: BatchSize, else def
+// (DefaultStreamBatchSize or DefaultQueueBatchSize).
+func (b *Batching) BatchSizeOrDefault(def int) int {
+	if b.BatchSize > 0 {
+		return b.BatchSize
+	}
+	return def
 }
 
 // ReportsBatchItemFailures reports whether the function answers with

@@ -64,12 +64,10 @@ const DefaultEventPollInterval = 250 * time.Millisecond
 // maxRetryDelay caps the wait before a failed batch is retried.
 const maxRetryDelay = 5 * time.Second
 
-// Lambda's batch size defaults and the most the local stack reads at once.
+// The most the local stack reads at once: one GetRecords, one ReceiveMessage.
 const (
-	defaultStreamBatch = 100
-	defaultQueueBatch  = 10
-	maxStreamRead      = 1000
-	maxQueueReceive    = 10
+	maxStreamRead   = 1000
+	maxQueueReceive = 10
 )
 
 // eventSource is one event source mapping the stack runs.
@@ -330,10 +328,7 @@ func orNone(s string) string {
 }
 
 func (src *eventSource) streamBatchSize() int {
-	if n := src.ev.Stream.BatchSize; n > 0 {
-		return n
-	}
-	return defaultStreamBatch
+	return src.ev.Stream.BatchSizeOrDefault(samtemplate.DefaultStreamBatchSize)
 }
 
 // step reads new records, applies the filters and the record age, and
@@ -552,10 +547,7 @@ func (src *eventSource) startQueue() error {
 }
 
 func (src *eventSource) queueBatchSize() int {
-	if n := src.ev.Queue.BatchSize; n > 0 {
-		return n
-	}
-	return defaultQueueBatch
+	return src.ev.Queue.BatchSizeOrDefault(samtemplate.DefaultQueueBatchSize)
 }
 
 // step receives a batch (up to the batch size, within the batching
