@@ -53,11 +53,18 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	var states []string // removed after the stacks stop (deferred before them)
+	defer func() {
+		for _, d := range states {
+			os.RemoveAll(d)
+		}
+	}()
 	start := func(template string, instances int, params map[string]string, logOut, fnOut io.Writer) (*devstack.Stack, error) {
 		state, err := os.MkdirTemp("", "e2e-state-")
 		if err != nil {
 			return nil, err
 		}
+		states = append(states, state)
 		return devstack.Start(ctx, devstack.Config{
 			Root: root, Template: filepath.Join(root, template), Instances: instances, StateDir: state,
 			ParameterOverrides: params,
