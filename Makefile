@@ -42,7 +42,7 @@ bench:
 
 # Lambda functions in template.yaml as LogicalId=CodeUri (the template test
 # checks this list against the template).
-SAM_FUNCTIONS = CreateOrderFunction=functions/create-order CreatePaymentFunction=functions/create-payment ReconcilePaymentsFunction=functions/reconcile-payments
+SAM_FUNCTIONS = CreateOrderFunction=functions/create-order CreatePaymentFunction=functions/create-payment FulfilOrderFunction=functions/fulfil-order ReconcilePaymentsFunction=functions/reconcile-payments
 
 ## build: Lambda artifacts under .aws-sam/build/ (sam build, or plain go build without sam)
 # With the SAM CLI, `sam build` runs its Go builder (BuildMethod go1.x), which
@@ -80,7 +80,8 @@ deploy:
 # per function, default 4) too. AWS_ENDPOINT_URL_DYNAMODB=... uses that engine.
 # PORT (gateway, 3000), DEV_LAMBDA_PORT (Lambda endpoint, 3001),
 # DEV_ENGINE_PORT (moto, 8000), DEV_PERSIST=1 (keep the data across
-# restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s.
+# restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s,
+# DEV_EVENT_POLL=1s (how often the stream and queue mappings poll, 250ms).
 dev: dev-prereqs
 	@echo "building the local stack (the first run downloads Go modules from the module proxy) ..."
 	@$(call quietly,$(devstack-bin))

@@ -12,7 +12,10 @@ so that it can roll back, which makes each transaction cost O(table size):
 a long `make dev` session slows down request after request. With one
 request at a time, a rollback only needs the items the transaction touches,
 so install_item_level_rollback() snapshots those items instead and lets the
-table copy be the table itself.
+table copy be the table itself. A cancelled transaction also leaves no
+DynamoDB Streams record behind (moto appends one per item it applied, and
+per item the rollback restores): a stream consumer sees committed changes
+only, as with DynamoDB.
 
 Persistent mode (--journal PATH, `DEV_PERSIST=1 make dev`): moto keeps its
 data in memory only, so the server appends every DynamoDB write it applied
@@ -68,6 +71,12 @@ def install_item_level_rollback() -> None:
     stock = models.DynamoDBBackend.transact_write_items
 
     def transact_write_items(self, transact_items):
+        # Stream records moto appends while it applies the transaction's
+        # items (and while the rollback below restores them) must not
+        # outlive a cancelled transaction: a stream consumer would see a
+        # change that never committed (say PAYING -> PAID and back).
+        streams = [(t.stream_shard, len(t.stream_shard.items))
+                   for t in self.tables.values() if t.stream_shard is not None]
         saved = []
         for entry in transact_items:
             try:
@@ -92,6 +101,8 @@ def install_item_level_rollback() -> None:
                     self.delete_item(name, key)
                 else:
                     self.put_item(name, attrs)
+            for shard, n in streams:
+                del shard.items[n:]
             raise
         finally:
             active.on = False

@@ -1,5 +1,6 @@
 // Command create-order is the Lambda function behind POST /orders, which
-// creates an order at most once per Idempotency-Key, and GET /orders/{id}.
+// creates an order at most once per Idempotency-Key, and GET /orders/{id}
+// (with the receipt id of a paid order once the fulfilment made it).
 // It only wires configuration; the handler is checkout.Orders.Handle.
 package main
 
@@ -11,8 +12,10 @@ import (
 )
 
 func main() {
-	fn := lambdaenv.Start("create-order", lambdaenv.EnvOrdersTable)
-	orders, err := checkout.NewOrders(checkout.OrdersConfig{DB: fn.DynamoDB, Table: fn.Config.OrdersTable, Logger: fn.Logger})
+	fn := lambdaenv.Start("create-order", lambdaenv.EnvOrdersTable, lambdaenv.EnvReceiptsTable)
+	orders, err := checkout.NewOrders(checkout.OrdersConfig{
+		DB: fn.DynamoDB, Table: fn.Config.OrdersTable, ReceiptsTable: fn.Config.ReceiptsTable, Logger: fn.Logger,
+	})
 	fn.Check(err)
 	lambda.Start(apigw.WrapV2(fn.Store, orders.Handle,
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),

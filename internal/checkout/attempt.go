@@ -265,22 +265,12 @@ func (b *orderBook) paidWrites(l *attemptLock, pay Payment, rec paymentRecord, p
 	if err != nil {
 		return nil, err
 	}
-	item, err := attributevalue.MarshalMap(rec)
-	if err != nil {
-		return nil, err
-	}
-	pe, err := expression.NewBuilder().WithCondition(expression.Name(attrPK).AttributeNotExists()).Build()
+	put, err := newItemPut(b.payments, attrPK, rec)
 	if err != nil {
 		return nil, err
 	}
 	writes := make([]types.TransactWriteItem, 2)
-	writes[writeOrder] = order
-	writes[writePaymentRecord] = types.TransactWriteItem{Put: &types.Put{
-		TableName:                aws.String(b.payments),
-		Item:                     item,
-		ConditionExpression:      pe.Condition(),
-		ExpressionAttributeNames: pe.Names(),
-	}}
+	writes[writeOrder], writes[writePaymentRecord] = order, put
 	return writes, nil
 }
 

@@ -16,7 +16,10 @@
 // order, provider keys belong to order attempts, and whoever takes a lapsed
 // attempt over settles it at the provider (its capture is the payment,
 // anything else is voided) before charging. The Reconciler, run on a
-// schedule, settles what no request came back for.
+// schedule, settles what no request came back for. The Fulfilment, fed by
+// the orders table's stream (the transactional outbox of a payment),
+// creates one Receipt per paid order, however often its change is
+// delivered (see fulfil.go).
 //
 // Amounts are int64 in the currency's minor unit (paise for INR, cents for
 // USD). Every sum and product is overflow-checked.

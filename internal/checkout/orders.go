@@ -78,6 +78,10 @@ type Order struct {
 	PaymentID string `json:"payment_id,omitempty" dynamodbav:"payment_id,omitempty"`
 	PaidAt    string `json:"paid_at,omitempty" dynamodbav:"paid_at,omitempty"`
 	PaidBy    string `json:"-" dynamodbav:"paid_by,omitempty"`
+
+	// ReceiptID is shown once the fulfilment has created the paid order's
+	// receipt (it is not stored on the order: see Fulfilment).
+	ReceiptID string `json:"receipt_id,omitempty" dynamodbav:"-"`
 }
 
 // view is o as a client sees it.
@@ -180,6 +184,9 @@ type OrdersConfig struct {
 	DB DB
 	// Table is the orders table (key order_id).
 	Table string
+	// ReceiptsTable, when set, is the receipts table (key receipt_id) GET
+	// /orders/{id} reads a paid order's receipt id from.
+	ReceiptsTable string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives server-side failures (default slog.Default()).
@@ -188,10 +195,11 @@ type OrdersConfig struct {
 
 // Orders serves POST /orders and GET /orders/{id}.
 type Orders struct {
-	db     DB
-	table  string
-	now    func() time.Time
-	logger *slog.Logger
+	db       DB
+	table    string
+	receipts string
+	now      func() time.Time
+	logger   *slog.Logger
 }
 
 // Routes of the create-order function (API Gateway route keys).
@@ -211,7 +219,7 @@ func NewOrders(cfg OrdersConfig) (*Orders, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Orders{db: cfg.DB, table: cfg.Table, now: cfg.Now, logger: cfg.Logger}, nil
+	return &Orders{db: cfg.DB, table: cfg.Table, receipts: cfg.ReceiptsTable, now: cfg.Now, logger: cfg.Logger}, nil
 }
 
 // Handle is the create-order function's handler: it dispatches on the
@@ -223,11 +231,27 @@ func (o *Orders) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 }
 
 // GetOrder handles GET /orders/{id}: 200 with the order (its status, its
-// attempts and, once paid, its payment id) when it belongs to the caller;
-// the same 404 for another caller's order and an unknown id. It reads with
-// one strongly consistent GetItem.
+// attempts and, once paid, its payment id and, once the fulfilment made
+// it, its receipt id) when it belongs to the caller; the same 404 for
+// another caller's order and an unknown id. It reads with one strongly
+// consistent GetItem, and a paid order's receipt with a second one (with
+// ReceiptsTable set).
 func (o *Orders) GetOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serveOwned(ctx, o.logger, o.db, o.table, attrOrderID, "", req, orderNotFound(), Order.view)
+	return serveOwned(ctx, o.logger, o.db, o.table, attrOrderID, "", req, orderNotFound(), o.view)
+}
+
+// view is the caller's own order as GET /orders/{id} shows it.
+func (o *Orders) view(ctx context.Context, order Order) (Order, error) {
+	order = order.view()
+	if o.receipts == "" || order.Status != OrderPaid || order.PaymentID == "" {
+		return order, nil
+	}
+	id := ReceiptID(order.OrderID, order.PaymentID)
+	if _, found, err := getItem(ctx, o.db, o.receipts, attrReceiptID, id); err != nil || !found {
+		return order, err
+	}
+	order.ReceiptID = id
+	return order, nil
 }
 
 // OrderID returns the id of the order created under claim: stable across
@@ -254,7 +278,7 @@ func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPReq
 		Items:      in.Items,
 		CreatedAt:  o.now().UTC().Format(time.RFC3339),
 	}
-	put, err := newOrderPut(o.table, order)
+	put, err := newItemPut(o.table, attrOrderID, order)
 	if err != nil {
 		o.logger.ErrorContext(ctx, "checkout: encode order", "error", err)
 		return internalError("could not encode the order").ResponseV2(), nil
@@ -263,13 +287,15 @@ func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPReq
 	return jsonResponse(http.StatusCreated, order.view(), map[string]string{headerLocation: "/orders/" + order.OrderID})
 }
 
-// newOrderPut is the Put of a new order, conditional on its id being unused.
-func newOrderPut(table string, order Order) (types.TransactWriteItem, error) {
-	item, err := attributevalue.MarshalMap(order)
+// newItemPut is the Put of v as a new item of table, conditional on its
+// key attribute keyName being unused: an order, a payment record, a
+// receipt.
+func newItemPut(table, keyName string, v any) (types.TransactWriteItem, error) {
+	item, err := attributevalue.MarshalMap(v)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}
-	expr, err := expression.NewBuilder().WithCondition(expression.Name("order_id").AttributeNotExists()).Build()
+	expr, err := expression.NewBuilder().WithCondition(expression.Name(keyName).AttributeNotExists()).Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}

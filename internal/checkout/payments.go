@@ -145,7 +145,7 @@ func (p *Payments) Handle(ctx context.Context, req events.APIGatewayV2HTTPReques
 // GetItem.
 func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return serveOwned(ctx, p.logger, p.book.db, p.book.payments, attrPK, PaymentKeyPrefix, req, paymentNotFound(),
-		func(r paymentRecord) Payment { return r.Payment })
+		func(_ context.Context, r paymentRecord) (Payment, error) { return r.Payment, nil })
 }
 
 // CreatePayment handles POST /payments inside the idempotency wrapper. See

@@ -211,9 +211,10 @@ func dispatch(ctx context.Context, logger *slog.Logger, req events.APIGatewayV2H
 // attribute keyName is keyPrefix + the id path parameter, with one strongly
 // consistent GetItem, and answers 200 with view of it when its customer_id
 // is the caller. An unknown id and another caller's item both get notFound,
-// byte for byte the same. No caller is 401; a failed read 503.
+// byte for byte the same (view runs only for the caller's own item). No
+// caller is 401; a failed read, the GetItem's or view's, 503.
 func serveOwned[T any, V any](ctx context.Context, logger *slog.Logger, db DB, table, keyName, keyPrefix string,
-	req events.APIGatewayV2HTTPRequest, notFound apigw.Problem, view func(T) V) (events.APIGatewayV2HTTPResponse, error) {
+	req events.APIGatewayV2HTTPRequest, notFound apigw.Problem, view func(context.Context, T) (V, error)) (events.APIGatewayV2HTTPResponse, error) {
 	sub, ok := CallerID(req)
 	if !ok {
 		return unauthenticated().ResponseV2(), nil
@@ -235,5 +236,10 @@ func serveOwned[T any, V any](ctx context.Context, logger *slog.Logger, db DB, t
 		logger.ErrorContext(ctx, "checkout: decode", "table", table, "error", err)
 		return internalError("a stored item could not be read").ResponseV2(), nil
 	}
-	return jsonResponse(http.StatusOK, view(v), nil)
+	out, err := view(ctx, v)
+	if err != nil {
+		logger.ErrorContext(ctx, "checkout: read", "table", table, "error", err)
+		return serviceUnavailable().ResponseV2(), nil
+	}
+	return jsonResponse(http.StatusOK, out, nil)
 }

@@ -50,6 +50,7 @@ func Check(t *Template, e Expect) []Problem {
 		CheckIdempotencyTable(t, e.IdempotencyTable, e.KeyAttribute, e.TTLAttribute),
 		CheckEnvPolicies(t, e.IdempotencyTable),
 		CheckLeastPrivilege(t),
+		CheckEventSources(t),
 	)
 }
 
@@ -335,19 +336,14 @@ func CheckEnvPolicies(t *Template, idemTable string) []Problem {
 			}
 		}
 		polTables := map[string]bool{}
-		for _, st := range statements(f) {
-			if st.Effect != "Allow" {
-				continue
+		eachGrant(t, f, func(st statement, g Grant, err error) {
+			switch {
+			case err != nil:
+				ps.add(f.ID, "policy statement %s: %v", st.Name, err)
+			case g.Kind == KindTable:
+				polTables[g.ID] = true
 			}
-			for _, res := range st.Resources {
-				table, err := tableOfResource(t, res)
-				if err != nil {
-					ps.add(f.ID, "policy statement %s: %v", st.Name, err)
-					continue
-				}
-				polTables[table] = true
-			}
-		}
+		})
 		for _, table := range slices.Sorted(maps.Keys(polTables)) {
 			if _, ok := envTables[table]; !ok {
 				ps.add(f.ID, "policies grant access to %s but no environment variable is !Ref %s", table, table)
@@ -364,20 +360,49 @@ func CheckEnvPolicies(t *Template, idemTable string) []Problem {
 
 var subRef = regexp.MustCompile(`\$\{([A-Za-z0-9]+)(\.Arn)?\}`)
 
-// tableOfResource resolves a policy Resource to the logical ID of a table
-// of this template: !GetAtt T.Arn, or !Sub "${T.Arn}/index/*".
-func tableOfResource(t *Template, res any) (string, error) {
+// Kinds of what a policy statement's Resource names (Grant.Kind).
+const (
+	KindTable  = "table"  // a table's ARN (!GetAtt T.Arn) or its indexes (!Sub "${T.Arn}/index/*")
+	KindStream = "stream" // a table's stream (!GetAtt T.StreamArn)
+	KindQueue  = "queue"  // a queue's ARN (!GetAtt Q.Arn)
+	KindAll    = "*"      // every resource: only for actions without resource-level permissions
+)
+
+// unscopedActions are the actions IAM cannot scope to a resource, which
+// least privilege grants on "*" in a statement of their own:
+// dynamodb:ListStreams, which a DynamoDB event source mapping needs (it
+// lists stream metadata, never items).
+var unscopedActions = []string{"dynamodb:ListStreams"}
+
+// Grant is what one policy statement Resource names: a resource of this
+// template of Kind (ID its logical ID), or every resource (KindAll).
+type Grant struct {
+	Kind string
+	ID   string
+}
+
+// targetOf resolves a policy Resource to what it names: a table of this
+// template (!GetAtt T.Arn, or !Sub "${T.Arn}/index/*"), a table's stream
+// (!GetAtt T.StreamArn), a queue (!GetAtt Q.Arn), or "*".
+func targetOf(t *Template, res any) (Grant, error) {
+	if res == "*" {
+		return Grant{Kind: KindAll}, nil
+	}
 	if id, attr, ok := GetAttTarget(res); ok {
-		if t.Resources[id].Type != TypeTable {
-			return "", fmt.Errorf("resource !GetAtt %s.%s is not a DynamoDB table of this template", id, attr)
+		switch typ := t.Resources[id].Type; {
+		case typ == TypeTable && attr == "Arn":
+			return Grant{KindTable, id}, nil
+		case typ == TypeTable && attr == "StreamArn":
+			return Grant{KindStream, id}, nil
+		case typ == TypeTable:
+			return Grant{}, fmt.Errorf("resource !GetAtt %s.%s: want %s.Arn (or %s.StreamArn)", id, attr, id, id)
+		case typ == TypeQueue && attr == "Arn":
+			return Grant{KindQueue, id}, nil
 		}
-		if attr != "Arn" {
-			return "", fmt.Errorf("resource !GetAtt %s.%s: want %s.Arn", id, attr, id)
-		}
-		return id, nil
+		return Grant{}, fmt.Errorf("resource !GetAtt %s.%s is not a DynamoDB table, table stream or SQS queue of this template", id, attr)
 	}
 	if ref, ok := RefTarget(res); ok {
-		return "", fmt.Errorf("resource !Ref %s is a name, not an ARN (use !GetAtt %s.Arn)", ref, ref)
+		return Grant{}, fmt.Errorf("resource !Ref %s is a name, not an ARN (use !GetAtt %s.Arn)", ref, ref)
 	}
 	if m, ok := res.(map[string]any); ok && len(m) == 1 {
 		s, _ := m["Fn::Sub"].(string)
@@ -386,10 +411,46 @@ func tableOfResource(t *Template, res any) (string, error) {
 		}
 		if sm := subRef.FindStringSubmatch(s); sm != nil && sm[2] != "" && strings.HasPrefix(s, sm[0]) &&
 			t.Resources[sm[1]].Type == TypeTable {
-			return sm[1], nil
+			return Grant{KindTable, sm[1]}, nil
 		}
 	}
-	return "", fmt.Errorf("resource %v is not !GetAtt <Table>.Arn of a table of this template", res)
+	return Grant{}, fmt.Errorf("resource %v is not !GetAtt <Table>.Arn of a table of this template", res)
+}
+
+// eachGrant calls fn with each Resource of f's Allow statements: what it
+// names, or why it names nothing the checks understand.
+func eachGrant(t *Template, f Function, fn func(st statement, g Grant, err error)) {
+	for _, st := range statements(f) {
+		if st.Effect != "Allow" {
+			continue
+		}
+		for _, res := range st.Resources {
+			g, err := targetOf(t, res)
+			fn(st, g, err)
+		}
+	}
+}
+
+// Grants returns what f's Allow statements grant: the actions on each
+// resource they name (sorted, without repeats). A Resource the checks do
+// not understand is left out (CheckEnvPolicies reports it).
+func Grants(t *Template, f Function) map[Grant][]string {
+	out := map[Grant][]string{}
+	eachGrant(t, f, func(st statement, g Grant, err error) {
+		if err != nil {
+			return
+		}
+		for _, a := range st.Actions {
+			if s, ok := a.(string); ok {
+				out[g] = append(out[g], s)
+			}
+		}
+	})
+	for g, actions := range out {
+		slices.Sort(actions)
+		out[g] = slices.Compact(actions)
+	}
+	return out
 }
 
 type statement struct {
@@ -475,14 +536,123 @@ func CheckLeastPrivilege(t *Template) []Problem {
 			if len(st.Resources) == 0 {
 				ps.add(where, "no Resource")
 			}
+			unscoped := len(st.Actions) > 0 && !slices.ContainsFunc(st.Actions, func(a any) bool {
+				s, _ := a.(string)
+				return !slices.Contains(unscopedActions, s)
+			})
 			for _, r := range st.Resources {
-				if wildcardResource(r) {
-					ps.add(where, "resource %v is a wildcard", r)
+				if wildcardResource(r) && (r != "*" || !unscoped) {
+					ps.add(where, "resource %v is a wildcard (only %v, which IAM cannot scope, may have Resource \"*\", in a statement of their own)", r, unscopedActions)
 				}
+			}
+		}
+		for _, ev := range f.Events {
+			if ev.Mapping == "" && (ev.Stream != nil || ev.Queue != nil) {
+				ps.add(f.ID+".Events."+ev.Name, "a SAM %s event attaches the managed policy %s (Resource \"*\"); declare an %s with the function's inline policies instead",
+					ev.Type, samManagedPolicy[ev.Type], TypeEventSourceMapping)
 			}
 		}
 	}
 	return ps
+}
+
+// samManagedPolicy is the managed policy SAM attaches to the role of a
+// function with an event of this type.
+var samManagedPolicy = map[string]string{
+	EventDynamoDB: "AWSLambdaDynamoDBExecutionRole",
+	EventSQS:      "AWSLambdaSQSQueueExecutionRole",
+}
+
+// What an event source mapping needs from its function's role: to read
+// its stream or queue, and to send to its on-failure destination.
+var (
+	streamReadActions  = []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+	queueReadActions   = []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
+	destinationActions = []string{"sqs:SendMessage"}
+)
+
+// CheckEventSources: each stream or queue event source mapping reads a
+// stream or queue of this template (a table with a StreamSpecification),
+// its function's policies grant what Lambda needs for it (stream read and
+// dynamodb:ListStreams; queue receive and delete; sqs:SendMessage on the
+// on-failure destination), it answers partial batch failures
+// (ReportBatchItemFailures: without it a batch handler's reported records
+// are dropped as done), and poison records end somewhere: a stream
+// mapping has bounded MaximumRetryAttempts and an on-failure destination,
+// a queue a redrive policy to a dead-letter queue.
+func CheckEventSources(t *Template) []Problem {
+	var ps problems
+	for _, f := range t.Functions() {
+		grants := Grants(t, f)
+		need := func(where string, g Grant, actions []string, what string) {
+			for _, a := range actions {
+				if !slices.Contains(grants[g], a) {
+					ps.add(where, "%s: no policy statement allows %s on %s", what, a, grantString(g))
+				}
+			}
+		}
+		for _, ev := range f.Events {
+			where := f.ID + " event " + ev.Name
+			var b *Batching
+			switch {
+			case ev.Stream != nil:
+				s := ev.Stream
+				b = &s.Batching
+				tb, ok := t.Table(s.Stream.Resource)
+				switch {
+				case !ok || s.Stream.Attribute != "StreamArn":
+					ps.add(where, "the stream is %v, want !GetAtt <Table>.StreamArn of a table of this template", s.Stream)
+					continue
+				case tb.StreamViewType == "":
+					ps.add(where, "table %s has no StreamSpecification", tb.ID)
+				}
+				need(where, Grant{KindStream, tb.ID}, streamReadActions, "stream read")
+				need(where, Grant{Kind: KindAll}, unscopedActions, "stream read")
+				if s.MaximumRetryAttempts == nil || *s.MaximumRetryAttempts < 0 {
+					ps.add(where, "MaximumRetryAttempts is unset or -1: a poison record holds its shard until it expires")
+				}
+				switch q, ok := byID(t.Queues(), s.OnFailure.Resource, func(q Queue) string { return q.ID }); {
+				case s.OnFailure.IsZero():
+					ps.add(where, "no DestinationConfig.OnFailure: records that exhaust their retries are lost")
+				case !ok || s.OnFailure.Attribute != "Arn":
+					ps.add(where, "OnFailure destination %v is not !GetAtt <Queue>.Arn of a queue of this template", s.OnFailure)
+				default:
+					need(where, Grant{KindQueue, q.ID}, destinationActions, "on-failure destination")
+				}
+			case ev.Queue != nil:
+				q := ev.Queue
+				b = &q.Batching
+				qu, ok := byID(t.Queues(), q.Queue.Resource, func(q Queue) string { return q.ID })
+				if !ok || q.Queue.Attribute != "Arn" {
+					ps.add(where, "the queue is %v, want !GetAtt <Queue>.Arn of a queue of this template", q.Queue)
+					continue
+				}
+				need(where, Grant{KindQueue, qu.ID}, queueReadActions, "queue read")
+				if qu.DeadLetter.IsZero() || qu.MaxReceiveCount <= 0 {
+					ps.add(where, "queue %s has no RedrivePolicy (deadLetterTargetArn, maxReceiveCount): a poison message is retried until it expires", qu.ID)
+				}
+			case ev.Mapping != "" && ev.Type == "":
+				ps.add(where, "EventSourceArn %v is not a table's StreamArn or a queue's Arn of this template (the checks and the local stack know DynamoDB streams and SQS)", ev.Properties["EventSourceArn"])
+				continue
+			default:
+				continue
+			}
+			if !b.ReportsBatchItemFailures() {
+				ps.add(where, "FunctionResponseTypes lacks ReportBatchItemFailures: the records a batch handler reports would be dropped as done")
+			}
+		}
+	}
+	return ps
+}
+
+func grantString(g Grant) string {
+	switch g.Kind {
+	case KindAll:
+		return `"*"`
+	case KindStream:
+		return "!GetAtt " + g.ID + ".StreamArn"
+	}
+	return "!GetAtt " + g.ID + ".Arn"
 }
 
 func wildcardResource(r any) bool {

@@ -77,6 +77,41 @@ Resources:
             ApiId: !Ref Api
             Path: /payments/{proxy+}
             Method: get
+  FnC:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: go1.x
+    Properties:
+      CodeUri: fn/a
+      Policies:
+        - Statement:
+            - Sid: IdemC
+              Effect: Allow
+              Action: [dynamodb:PutItem]
+              Resource: !GetAtt Idem.Arn
+            - Sid: Stream
+              Effect: Allow
+              Action: [dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator]
+              Resource: !GetAtt Orders.StreamArn
+            - Sid: List
+              Effect: Allow
+              Action: dynamodb:ListStreams
+              Resource: "*"
+            - Sid: Dead
+              Effect: Allow
+              Action: sqs:SendMessage
+              Resource: !GetAtt Dead.Arn
+  OnOrders:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref FnC
+      EventSourceArn: !GetAtt Orders.StreamArn
+      StartingPosition: TRIM_HORIZON
+      FunctionResponseTypes: [ReportBatchItemFailures]
+      MaximumRetryAttempts: 3
+      DestinationConfig: {OnFailure: {Destination: !GetAtt Dead.Arn}}
+  Dead:
+    Type: AWS::SQS::Queue
   Idem:
     Type: AWS::DynamoDB::Table
     Properties:
@@ -88,6 +123,7 @@ Resources:
     Properties:
       AttributeDefinitions: [{AttributeName: order_id, AttributeType: S}]
       KeySchema: [{AttributeName: order_id, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
 `
 
 // fakeRepo writes the directories validBase's CodeUris point at, plus a few
@@ -177,6 +213,16 @@ func TestCheckerReportsBrokenTemplates(t *testing.T) {
 		{"not package main", "CodeUri: fn/b", "CodeUri: fn/lib", "want package main"},
 		{"no func main", "CodeUri: fn/b", "CodeUri: fn/nomain", "no func main"},
 		{"no Go files", "CodeUri: fn/b", "CodeUri: fn/empty", "no buildable Go source files"},
+		{"mapping without partial failures", "      FunctionResponseTypes: [ReportBatchItemFailures]\n      MaximumRetryAttempts: 3", "      MaximumRetryAttempts: 3", "lacks ReportBatchItemFailures"},
+		{"mapping with unbounded retries", "MaximumRetryAttempts: 3", "MaximumRetryAttempts: -1", "MaximumRetryAttempts is unset or -1"},
+		{"mapping without destination", "      DestinationConfig: {OnFailure: {Destination: !GetAtt Dead.Arn}}\n", "", "no DestinationConfig.OnFailure"},
+		{"destination not allowed", "Action: sqs:SendMessage", "Action: sqs:GetQueueUrl", "no policy statement allows sqs:SendMessage on !GetAtt Dead.Arn"},
+		{"stream read not allowed", "[dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator]", "[dynamodb:DescribeStream]", "no policy statement allows dynamodb:GetRecords on !GetAtt Orders.StreamArn"},
+		{"no ListStreams", "Action: dynamodb:ListStreams", "Action: dynamodb:DescribeLimits", "allows dynamodb:ListStreams"},
+		{"star for a scoped action", "Action: dynamodb:ListStreams", "Action: [dynamodb:ListStreams, dynamodb:GetItem]", `resource * is a wildcard`},
+		{"table without stream", "      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}\n", "", "table Orders has no StreamSpecification"},
+		{"stream of another resource", "      EventSourceArn: !GetAtt Orders.StreamArn", "      EventSourceArn: !GetAtt Idem.Arn", "is not a table's StreamArn or a queue's Arn"},
+		{"SAM stream event", "      Events:\n        Post:", "      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: !GetAtt Orders.StreamArn, StartingPosition: LATEST}}\n        Post:", "attaches the managed policy AWSLambdaDynamoDBExecutionRole"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -257,5 +303,30 @@ func TestMergeGlobals(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v\nwant %#v", got, want)
+	}
+}
+
+// An event source mapping is an event of the function it names, and one
+// that names none of the template's functions is refused by name.
+func TestEventSourceMappingIsAnEventOfItsFunction(t *testing.T) {
+	tpl, err := Parse([]byte(validBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := tpl.Function("FnC")
+	if len(f.Events) != 1 || f.Events[0].Mapping != "OnOrders" || f.Events[0].Type != EventDynamoDB || f.Events[0].Stream == nil ||
+		f.Events[0].Stream.Stream != (Ref{Resource: "Orders", Attribute: "StreamArn"}) || *f.Events[0].Stream.MaximumRetryAttempts != 3 {
+		t.Fatalf("FnC events = %+v", f.Events)
+	}
+	src := strings.Replace(validBase, "FunctionName: !Ref FnC", "FunctionName: !Ref Orders", 1)
+	if _, err := Parse([]byte(src)); err == nil || !strings.Contains(err.Error(), "event source mapping OnOrders: FunctionName") {
+		t.Errorf("a mapping naming a table: err = %v", err)
+	}
+	src = strings.Replace(validBase, "EventSourceArn: !GetAtt Orders.StreamArn", "EventSourceArn: arn:aws:sqs:us-east-1:123456789012:jobs", 1)
+	if tpl, err = Parse([]byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := tpl.Function("FnC"); f.Events[0].Type != EventSQS || f.Events[0].Queue.Queue.Value != "arn:aws:sqs:us-east-1:123456789012:jobs" {
+		t.Errorf("a mapping of a literal queue ARN = %+v", f.Events[0])
 	}
 }

@@ -18,7 +18,7 @@ import (
 // lambdaenv.NewDynamoDB; empty in AWS, set for local runs).
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
-	lambdaenv.EnvPaymentsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
+	lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
 	"AWS_ENDPOINT_URL_DYNAMODB",
 }
 
@@ -79,7 +79,7 @@ func getenvFor(fn Function, params map[string]string) func(string) string {
 
 func requiredTables(fn Function) []string {
 	var req []string
-	for _, name := range []string{lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable} {
+	for _, name := range []string{lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable} {
 		if _, ok := fn.Env()[name]; ok {
 			req = append(req, name)
 		}

@@ -31,10 +31,14 @@ const (
 	EventSQS        = "SQS"
 )
 
-// Lambda defaults for properties a function leaves unset.
+// Lambda defaults for properties a function or mapping leaves unset.
 const (
 	DefaultTimeout    = 3 * time.Second
 	DefaultMemorySize = 128
+	// DefaultStreamBatchSize and DefaultQueueBatchSize are the BatchSize of
+	// a DynamoDB stream and an SQS event source mapping.
+	DefaultStreamBatchSize = 100
+	DefaultQueueBatchSize  = 10
 )
 
 // Function is an AWS::Serverless::Function with Globals.Function merged in
@@ -91,13 +95,19 @@ func (f Function) MemoryOrDefault() int {
 	return DefaultMemorySize
 }
 
-// Event is one entry of a function's Events. Exactly one of HTTP, Schedule,
-// Stream and Queue is set for the types the model knows; other types keep
-// only their Properties.
+// Event is one entry of a function's Events, or an
+// AWS::Lambda::EventSourceMapping resource of the template whose
+// FunctionName is the function (Mapping is then its logical ID, which is
+// also the Name, and Type is DynamoDB or SQS by its EventSourceArn). Exactly
+// one of HTTP, Schedule, Stream and Queue is set for the types the model
+// knows; other types keep only their Properties.
 type Event struct {
 	Name       string
 	Type       string
 	Properties map[string]any
+	// Mapping is the logical ID of the AWS::Lambda::EventSourceMapping
+	// this event is, "" for an entry of the function's Events.
+	Mapping string
 
 	HTTP     *HTTPEvent     // HttpApi, Api
 	Schedule *ScheduleEvent // Schedule, ScheduleV2
@@ -189,6 +199,15 @@ type Batching struct {
 	Enabled bool
 }
 
+// BatchSizeOrDefault is the batch size Lambda applies: BatchSize, else def
+// (DefaultStreamBatchSize or DefaultQueueBatchSize).
+func (b *Batching) BatchSizeOrDefault(def int) int {
+	if b.BatchSize > 0 {
+		return b.BatchSize
+	}
+	return def
+}
+
 // ReportsBatchItemFailures reports whether the function answers with
 // batchItemFailures (FunctionResponseTypes has ReportBatchItemFailures).
 func (b *Batching) ReportsBatchItemFailures() bool {
@@ -207,8 +226,9 @@ func (e *errs) batching(p map[string]any) Batching {
 
 // StreamEvent is a DynamoDB stream event source mapping.
 type StreamEvent struct {
-	// Stream is the table whose stream is read: a reference to a table of
-	// the template (!GetAtt T.StreamArn) or a literal ARN.
+	// Stream is the table whose stream is read (Stream, or an
+	// EventSourceMapping's EventSourceArn): a reference to a table of the
+	// template (!GetAtt T.StreamArn) or a literal ARN.
 	Stream           Ref
 	StartingPosition string
 	Batching
@@ -227,7 +247,7 @@ type StreamEvent struct {
 // QueueEvent is an SQS event source mapping.
 type QueueEvent struct {
 	// Queue is a reference to a queue of the template (!GetAtt Q.Arn) or a
-	// literal ARN.
+	// literal ARN (Queue, or an EventSourceMapping's EventSourceArn).
 	Queue Ref
 	Batching
 	// MaximumConcurrency is ScalingConfig.MaximumConcurrency (0 when unset).
@@ -598,7 +618,7 @@ func newEvent(name string, em map[string]any) (Event, error) {
 		}
 		ev.Schedule = s
 	case EventDynamoDB:
-		s := &StreamEvent{Stream: refOf(p["Stream"]), StartingPosition: String(p["StartingPosition"]), Batching: e.batching(p)}
+		s := &StreamEvent{Stream: refOf(firstOf(p, "Stream", "EventSourceArn")), StartingPosition: String(p["StartingPosition"]), Batching: e.batching(p)}
 		s.BisectBatchOnFunctionError = e.bool("BisectBatchOnFunctionError", p["BisectBatchOnFunctionError"], false)
 		if literal(p["MaximumRetryAttempts"]) {
 			n := e.int("MaximumRetryAttempts", p["MaximumRetryAttempts"])
@@ -609,13 +629,52 @@ func newEvent(name string, em map[string]any) (Event, error) {
 		s.OnFailure = onFailure(p["DestinationConfig"])
 		ev.Stream = s
 	case EventSQS:
-		q := &QueueEvent{Queue: refOf(p["Queue"]), Batching: e.batching(p)}
+		q := &QueueEvent{Queue: refOf(firstOf(p, "Queue", "EventSourceArn")), Batching: e.batching(p)}
 		if sc, ok := p["ScalingConfig"].(map[string]any); ok {
 			q.MaximumConcurrency = e.int("ScalingConfig.MaximumConcurrency", sc["MaximumConcurrency"])
 		}
 		ev.Queue = q
 	}
 	return ev, e.err
+}
+
+// newMapping reads an AWS::Lambda::EventSourceMapping as an event of the
+// function its FunctionName names (fn: that function's ID, "" when it
+// names none of the template's).
+func newMapping(t *Template, r Resource, props map[string]any) (fn string, ev Event, err error) {
+	fn = refOf(props["FunctionName"]).Resource
+	if f := t.Resources[fn]; f.Type != TypeFunction {
+		return "", ev, fmt.Errorf("event source mapping %s: FunctionName must be !Ref (or !GetAtt .Arn) of a function of this template", r.ID)
+	}
+	ev, err = newEvent(r.ID, map[string]any{"Type": mappingType(t, props["EventSourceArn"]), "Properties": props})
+	if err != nil {
+		return "", ev, fmt.Errorf("event source mapping %s: %w", r.ID, err)
+	}
+	ev.Mapping = r.ID
+	return fn, ev, nil
+}
+
+// mappingType is the event type of an EventSourceMapping reading source:
+// DynamoDB for a table's StreamArn (or a stream ARN), SQS for a queue's Arn
+// (or a queue ARN), "" for any other source (Kinesis, Kafka, MQ).
+func mappingType(t *Template, source any) string {
+	ref := refOf(source)
+	if ref.Resource != "" {
+		switch typ := t.Resources[ref.Resource].Type; {
+		case typ == TypeTable && ref.Attribute == "StreamArn":
+			return EventDynamoDB
+		case typ == TypeQueue && ref.Attribute == "Arn":
+			return EventSQS
+		}
+		return ""
+	}
+	switch arn := ref.Value; {
+	case strings.HasPrefix(arn, "arn:aws:dynamodb:") && strings.Contains(arn, "/stream/"):
+		return EventDynamoDB
+	case strings.HasPrefix(arn, "arn:aws:sqs:"):
+		return EventSQS
+	}
+	return ""
 }
 
 // name is the logical ID of a reference, else its literal.

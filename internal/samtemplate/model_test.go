@@ -39,11 +39,11 @@ func TestModelReadsEveryEventType(t *testing.T) {
 	}
 
 	rec, _ := tpl.Function("ReconcileFunction")
-	s, v2 := rec.Events[0].Schedule, rec.Events[1].Schedule
-	if rec.Events[0].Type != EventSchedule || s.Expression != "" || s.Name != "reconcile-orders" || !s.Enabled {
+	s, v2 := rec.Events[1].Schedule, rec.Events[2].Schedule
+	if rec.Events[1].Type != EventSchedule || s.Expression != "" || s.Name != "reconcile-orders" || !s.Enabled {
 		t.Errorf("Schedule = %+v (an !Ref expression reads as empty until resolved)", s)
 	}
-	if rec.Events[1].Type != EventScheduleV2 || v2.Expression != "rate(1 hour)" || v2.TimeZone != "Europe/Berlin" || v2.Enabled {
+	if rec.Events[2].Type != EventScheduleV2 || v2.Expression != "rate(1 hour)" || v2.TimeZone != "Europe/Berlin" || v2.Enabled {
 		t.Errorf("ScheduleV2 = %+v", v2)
 	}
 	if d, ok, err := v2.Rate(); !ok || err != nil || d != time.Hour {
@@ -55,18 +55,24 @@ func TestModelReadsEveryEventType(t *testing.T) {
 	if ds == nil || q == nil {
 		t.Fatalf("StreamFunction events = %+v", st.Events)
 	}
-	three := 3
+	two := 2
 	want := &StreamEvent{
-		Stream: Ref{Resource: "OrdersTable", Attribute: "StreamArn"}, StartingPosition: "LATEST",
-		Batching: Batching{BatchSize: 25, MaximumBatchingWindow: 2 * time.Second, Filters: []string{`{"eventName": ["MODIFY"]}`},
+		Stream: Ref{Resource: "OrdersTable", Attribute: "StreamArn"}, StartingPosition: "TRIM_HORIZON",
+		Batching: Batching{BatchSize: 25, MaximumBatchingWindow: time.Second,
+			Filters:               []string{`{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"action": {"S": [{"anything-but": "skip"}]}}}}`},
 			FunctionResponseTypes: []string{"ReportBatchItemFailures"}, Enabled: true},
-		BisectBatchOnFunctionError: true, MaximumRetryAttempts: &three, OnFailure: Ref{Resource: "StreamDLQ", Attribute: "Arn"},
+		BisectBatchOnFunctionError: true, MaximumRetryAttempts: &two, OnFailure: Ref{Resource: "StreamDLQ", Attribute: "Arn"},
 	}
 	if !reflect.DeepEqual(ds, want) || !ds.ReportsBatchItemFailures() {
 		t.Errorf("DynamoDB event = %+v\nwant %+v", ds, want)
 	}
-	if q.Queue != (Ref{Resource: "JobsQueue", Attribute: "Arn"}) || q.BatchSize != 5 || q.MaximumConcurrency != 2 || !q.ReportsBatchItemFailures() || !q.Enabled {
+	if q.Queue != (Ref{Resource: "JobsQueue", Attribute: "Arn"}) || q.BatchSize != 5 || q.MaximumConcurrency != 2 || !q.ReportsBatchItemFailures() || !q.Enabled ||
+		len(q.Filters) != 1 {
 		t.Errorf("SQS event = %+v", q)
+	}
+	if len(rec.Events) != 3 || rec.Events[0].Mapping != "AuditMapping" || rec.Events[0].Type != EventSQS ||
+		rec.Events[0].Queue.Queue != (Ref{Resource: "AuditQueue", Attribute: "Arn"}) || rec.Events[0].Queue.BatchSize != 3 || rec.Events[0].Queue.Enabled {
+		t.Errorf("the AuditMapping resource as ReconcileFunction's event: %+v", rec.Events)
 	}
 
 	tb, _ := tpl.Table("OrdersTable")
@@ -75,8 +81,8 @@ func TestModelReadsEveryEventType(t *testing.T) {
 		t.Errorf("OrdersTable = %+v", tb)
 	}
 	qs := tpl.Queues()
-	if len(qs) != 2 || qs[0].ID != "JobsQueue" || qs[0].Name != "jobs" || qs[0].VisibilityTimeout != time.Minute ||
-		qs[0].DeadLetter.Resource != "StreamDLQ" || qs[0].MaxReceiveCount != 4 {
+	if len(qs) != 4 || qs[1].ID != "JobsDLQ" || qs[2].ID != "JobsQueue" || qs[2].Name != "jobs" || qs[2].VisibilityTimeout != time.Second ||
+		qs[2].DeadLetter.Resource != "JobsDLQ" || qs[2].MaxReceiveCount != 2 || !qs[0].Fifo {
 		t.Errorf("queues = %+v", qs)
 	}
 }

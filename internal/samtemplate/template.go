@@ -1,8 +1,9 @@
 // Package samtemplate is the one typed model of the SAM template
 // (template.yaml at the repository root): resources, the Globals merge,
 // functions with their events (HttpApi, Api, Schedule, ScheduleV2, DynamoDB
-// and SQS event sources), API authorizers, tables (keys, indexes, TTL,
-// streams) and queues.
+// and SQS event sources, and AWS::Lambda::EventSourceMapping resources read
+// as events of their function), API authorizers, tables (keys, indexes,
+// TTL, streams) and queues.
 //
 // Two consumers read it. The checks in this package (Check) make the
 // checks cfn-lint cannot: that each function's CodeUri holds a Go main
@@ -33,6 +34,9 @@ const (
 	TypeTable       = "AWS::DynamoDB::Table"
 	TypeSimpleTable = "AWS::Serverless::SimpleTable"
 	TypeQueue       = "AWS::SQS::Queue"
+	// TypeEventSourceMapping is read as an event of the function it names
+	// (see Event.Mapping).
+	TypeEventSourceMapping = "AWS::Lambda::EventSourceMapping"
 )
 
 // Template is a parsed CloudFormation/SAM template. Short-form intrinsic
@@ -209,6 +213,25 @@ func (t *Template) build() error {
 			a := newHTTPAPI(id, r.Type, props)
 			t.apis[id] = &a
 		}
+	}
+	// Event source mappings join their function's events, once every
+	// function is read.
+	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
+		r := t.Resources[id]
+		if r.Type != TypeEventSourceMapping {
+			continue
+		}
+		fn, ev, err := newMapping(t, r, t.Merged(r))
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(t.functions, func(f Function) bool { return f.ID == fn })
+		if i < 0 {
+			continue // the function was left out (a false Condition)
+		}
+		f := &t.functions[i]
+		f.Events = append(f.Events, ev)
+		slices.SortFunc(f.Events, func(a, b Event) int { return strings.Compare(a.Name, b.Name) })
 	}
 	return nil
 }

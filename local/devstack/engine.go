@@ -2,8 +2,11 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // ErrPrerequisite reports a missing tool; the message says how to get it.
@@ -36,12 +41,92 @@ func startEngine(ctx context.Context, root string, port int, journal string) (*e
 	})
 }
 
-func ddbClient(endpoint, region string) *dynamodb.Client {
-	cfg := aws.Config{
+// engineConfig is the SDK configuration of the stack's own clients of the
+// engine: static local credentials, the region the functions see.
+func engineConfig(region string) aws.Config {
+	return aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
 	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+func ddbClient(endpoint, region string) *dynamodb.Client {
+	return dynamodb.NewFromConfig(engineConfig(region), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// streamsClient reads the tables' streams: moto serves the DynamoDB
+// Streams API on the engine's endpoint.
+func streamsClient(endpoint, region string) *dynamodbstreams.Client {
+	return dynamodbstreams.NewFromConfig(engineConfig(region), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// sqsClient talks to the template's queues: moto serves SQS on the
+// engine's endpoint too.
+func sqsClient(endpoint, region string) *sqs.Client {
+	return sqs.NewFromConfig(engineConfig(region), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// queueName is the local name of a queue: its QueueName, else its
+// logical id (with ".fifo" for a FIFO queue, as SQS requires).
+func queueName(q samtemplate.Queue) string {
+	switch {
+	case q.Name != "":
+		return q.Name
+	case q.Fifo:
+		return q.ID + ".fifo"
+	}
+	return q.ID
+}
+
+// ensureQueues creates the template's SQS queues on the engine (an
+// existing queue with the same attributes is reused), dead-letter queues
+// first, and returns their URLs by logical id.
+func ensureQueues(ctx context.Context, c *sqs.Client, region string, queues []samtemplate.Queue, logf func(string, ...any)) (map[string]string, error) {
+	urls := map[string]string{}
+	pending := slices.Clone(queues)
+	for len(pending) > 0 {
+		var later []samtemplate.Queue
+		for _, q := range pending {
+			dl := q.DeadLetter.Resource
+			if _, ready := urls[dl]; dl != "" && !ready && slices.ContainsFunc(pending, func(p samtemplate.Queue) bool { return p.ID == dl }) {
+				later = append(later, q)
+				continue
+			}
+			attrs := map[string]string{}
+			if q.Fifo {
+				attrs["FifoQueue"] = "true"
+			}
+			if q.VisibilityTimeout > 0 {
+				attrs["VisibilityTimeout"] = strconv.Itoa(int(q.VisibilityTimeout / time.Second))
+			}
+			for _, k := range []string{"MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize", "ContentBasedDeduplication"} {
+				if v := samtemplate.String(q.Props[k]); v != "" {
+					attrs[k] = v
+				}
+			}
+			redrive := ""
+			if !q.DeadLetter.IsZero() && q.MaxReceiveCount > 0 {
+				b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": q.DeadLetter.Value, "maxReceiveCount": q.MaxReceiveCount})
+				attrs["RedrivePolicy"] = string(b)
+				redrive = fmt.Sprintf(", to %s after %d receives", q.DeadLetter.Resource, q.MaxReceiveCount)
+			}
+			out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(queueName(q)), Attributes: attrs})
+			if err != nil {
+				return nil, fmt.Errorf("create queue %s (%s): %w", queueName(q), q.ID, err)
+			}
+			urls[q.ID] = aws.ToString(out.QueueUrl)
+			vt := q.VisibilityTimeout
+			if vt == 0 {
+				vt = 30 * time.Second
+			}
+			logf("queue %s ready (visibility timeout %s%s)", queueName(q), vt, redrive)
+		}
+		if len(later) == len(pending) {
+			return nil, fmt.Errorf("queues %v name each other as dead-letter queues", later)
+		}
+		pending = later
+	}
+	return urls, nil
 }
 
 // ensureTables creates the template's tables (reusing existing ones) and
@@ -98,8 +183,39 @@ func ensureTables(ctx context.Context, c *dynamodb.Client, tables []Table, logf 
 			}
 			ttl = ", TTL " + tb.TTLAttribute()
 		}
+		if tb.StreamViewType != "" {
+			if err := ensureStream(ctx, c, name, tb.StreamViewType, logf); err != nil {
+				return err
+			}
+			ttl += ", stream " + tb.StreamViewType
+		}
 		logf("table %s %s (key %s%s)", name, state, keyString(tb.KeySchema), ttl)
 	}
+	return nil
+}
+
+// ensureStream enables the stream of a table that was reused without one
+// (created before the template had it, in an engine kept with DEV_PERSIST
+// or AWS_ENDPOINT_URL_DYNAMODB), so its mappings have a stream to read.
+func ensureStream(ctx context.Context, c *dynamodb.Client, name, view string, logf func(string, ...any)) error {
+	d, err := c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("describe table %s: %w", name, err)
+	}
+	switch ss := d.Table.StreamSpecification; {
+	case ss != nil && aws.ToBool(ss.StreamEnabled) && string(ss.StreamViewType) == view:
+		return nil
+	case ss != nil && aws.ToBool(ss.StreamEnabled):
+		logf("WARNING: table %s has a %s stream, the template asks for %s; delete the table (make dev-reset) to recreate it", name, ss.StreamViewType, view)
+		return nil
+	}
+	if _, err := c.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName:           aws.String(name),
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewType(view)},
+	}); err != nil {
+		return fmt.Errorf("enable the stream of %s: %w", name, err)
+	}
+	logf("table %s: stream %s enabled (the table had none)", name, view)
 	return nil
 }
 

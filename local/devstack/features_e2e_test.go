@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +28,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 const eventsTemplate = "../testdata/template-events.yaml"
@@ -84,7 +88,7 @@ func TestTemplateWithEveryEventType(t *testing.T) {
 		t.Errorf("GET route = %+v", g)
 	}
 	rec := fn(t, tm, "ReconcileFunction")
-	if s := rec.Events[0].Schedule; s.Expression != "rate(5 minutes)" {
+	if s := rec.Events[1].Schedule; s == nil || s.Expression != "rate(5 minutes)" {
 		t.Errorf("schedule = %+v", s)
 	}
 	st := fn(t, tm, "StreamFunction")
@@ -126,7 +130,7 @@ func TestSampleEvents(t *testing.T) {
 		sch.Resources[0] != "arn:aws:events:us-east-1:123456789012:rule/reconcile-orders" || !sch.Time.Equal(now) {
 		t.Errorf("schedule sample = %s (%v)", b, err)
 	}
-	b, _ = SampleEvent(tm, SampleSQS, "", "hello", now)
+	b, _ = SampleEvent(tm, SampleSQS, "StreamFunction", "hello", now)
 	var sq events.SQSEvent
 	if err := json.Unmarshal(b, &sq); err != nil || len(sq.Records) != 1 || sq.Records[0].Body != "hello" ||
 		sq.Records[0].EventSourceARN != "arn:aws:sqs:us-east-1:123456789012:jobs" {
@@ -231,16 +235,18 @@ func TestMakeInvoke(t *testing.T) {
 }
 
 // The template with every event type is served: a GET route with a path
-// parameter answers, and the Schedule event runs through the emulator
-// pool with the Scheduled Event, at the override period, one log line per
-// invocation (the stream and queue mappings are modelled, not run).
+// parameter answers, the Schedule event runs through the emulator pool
+// with the Scheduled Event, at the override period, one log line per
+// invocation, and the stream and queue mappings run (see
+// testEventSourceMappings).
 func TestE2EEventsTemplate(t *testing.T) {
 	logs, fnout := newNotifyLog(), newNotifyLog()
 	s, err := Start(context.Background(), Config{
 		Root: testRoot, Template: filepath.Join(testRoot, "local", "testdata", "template-events.yaml"),
 		Instances: 1, LambdaPort: -1,
 		EngineEndpoint: stack.EngineEndpoint(), StateDir: t.TempDir(), ScheduleEvery: 50 * time.Millisecond,
-		Logger: log.New(logs, "", 0), FunctionOutput: fnout,
+		EventPollInterval: 50 * time.Millisecond,
+		Logger:            log.New(logs, "", 0), FunctionOutput: fnout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +276,240 @@ func TestE2EEventsTemplate(t *testing.T) {
 	}
 	logs.waitLine(t, "schedule ReconcileFunction.Reconcile (rate(5 minutes)): invoked in", `{"ok":true}`)
 	logs.waitLine(t, "schedule ReconcileFunction.ReconcileV2", "disabled")
+	logs.waitLine(t, "event source ReconcileFunction.AuditMapping is disabled in the template")
+	t.Run("stream", func(t *testing.T) { testStreamMapping(t, s, logs, fnout) })
+	t.Run("queue", func(t *testing.T) { testQueueMapping(t, s, logs, fnout) })
+}
+
+// deliveries counts, in the consumer fixture's EVENT lines, the times each
+// item (a stream record's order_id, an SQS message's body id) with prefix
+// was delivered, and returns the events.
+func deliveries(t *testing.T, fnout *notifyLog, prefix string) (map[string]int, []json.RawMessage) {
+	t.Helper()
+	n := map[string]int{}
+	var evs []json.RawMessage
+	for _, l := range fnout.Lines() {
+		i := strings.Index(l, "EVENT ")
+		if !strings.Contains(l, "[StreamFunction#") || i < 0 {
+			continue
+		}
+		raw := json.RawMessage(l[i+6:])
+		var ev struct {
+			Records []struct {
+				Source string `json:"eventSource"`
+				Body   string `json:"body"`
+				Change struct {
+					Keys map[string]map[string]string
+				} `json:"dynamodb"`
+			}
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatalf("EVENT line %q: %v", l, err)
+		}
+		for _, r := range ev.Records {
+			id := r.Change.Keys["order_id"]["S"]
+			if r.Source == "aws:sqs" {
+				var b struct{ ID string }
+				_ = json.Unmarshal([]byte(r.Body), &b)
+				id = b.ID
+			}
+			if strings.HasPrefix(id, prefix) {
+				n[strings.TrimPrefix(id, prefix)]++
+				evs = append(evs, raw)
+			}
+		}
+	}
+	return n, evs
+}
+
+// eventually polls cond every 50 ms until it holds, failing after a
+// minute.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the engine for the expected state, not synchronising
+	}
+}
+
+// drain receives every message of a queue (deleting them), as bodies.
+func drain(t *testing.T, s *Stack, queue string) []string {
+	t.Helper()
+	ctx := context.Background()
+	c := sqsClient(s.EngineEndpoint(), "us-east-1")
+	var out []string
+	for {
+		r, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURLs[queue]), MaxNumberOfMessages: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Messages) == 0 {
+			return out
+		}
+		for _, m := range r.Messages {
+			out = append(out, aws.ToString(m.Body))
+			if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.queueURLs[queue]), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// The stream mapping of the fixture template: records the filter rejects
+// are never delivered; a record the function reports is retried from its
+// sequence number with the rest of its batch, twice (MaximumRetryAttempts
+// 2), then the batch's failure record goes to StreamDLQ and the stream
+// moves on; a record that crashes the function is isolated by bisection
+// and alone sent to StreamDLQ, its neighbours processed. Events have
+// Lambda's shape.
+func testStreamMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
+	ctx := context.Background()
+	db := ddbClient(s.EngineEndpoint(), "us-east-1")
+	run := newRequestID()[:8] + "-"
+	put := func(id, action string) string {
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.TableName("OrdersTable")), Item: map[string]ddbtypes.AttributeValue{
+			"order_id": &ddbtypes.AttributeValueMemberS{Value: run + id}, "action": &ddbtypes.AttributeValueMemberS{Value: action},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run + id
+	}
+	const mapping = "StreamFunction.Changes"
+	failureRecords := func() []StreamFailureRecord {
+		var out []StreamFailureRecord
+		for _, b := range drain(t, s, "StreamDLQ") {
+			var r StreamFailureRecord
+			if err := json.Unmarshal([]byte(b), &r); err != nil {
+				t.Fatalf("StreamDLQ message %s: %v", b, err)
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	var dlq []StreamFailureRecord
+	waitDLQ := func(n int) {
+		eventually(t, fmt.Sprintf("%d failure record(s) in StreamDLQ", n), func() bool { dlq = append(dlq, failureRecords()...); return len(dlq) >= n })
+	}
+
+	// One batch: ok1, skip (filtered out), fail (reported), ok2.
+	if err := s.SetEventSourceEnabled(mapping, false); err != nil {
+		t.Fatal(err)
+	}
+	put("ok1", "ok")
+	put("skip", "skip")
+	put("fail", "fail")
+	put("ok2", "ok")
+	if err := s.SetEventSourceEnabled(mapping, true); err != nil {
+		t.Fatal(err)
+	}
+	waitDLQ(1)
+	got, evs := deliveries(t, fnout, run)
+	if want := map[string]int{"ok1": 1, "fail": 3, "ok2": 3}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("deliveries %v, want %v (the reported record and the rest of its batch, 1 + 2 retries)", got, want)
+	}
+	r := dlq[0]
+	bi := r.DDBStreamBatchInfo
+	if r.RequestContext.Condition != "RetryAttemptsExhausted" || r.RequestContext.ApproximateInvokeCount != 3 || bi.BatchSize != 2 ||
+		r.ResponseContext.FunctionError != "" || !strings.HasPrefix(bi.StreamArn, "arn:aws:dynamodb:us-east-1:123456789012:table/OrdersTable/stream/") ||
+		bi.StartSequenceNumber >= bi.EndSequenceNumber || r.RequestContext.FunctionArn != "arn:aws:lambda:us-east-1:123456789012:function:StreamFunction" {
+		t.Errorf("failure record %+v", r)
+	}
+	logs.waitLine(t, "event source "+mapping, "1 reported; retry 1 of the 2 record(s)")
+	logs.waitLine(t, "event source "+mapping, "RetryAttemptsExhausted: failure record of 2 record(s)", "sent to StreamDLQ")
+
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(evs[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	rec := ev.Records[0]
+	if rec.EventSource != "aws:dynamodb" || rec.EventName != "INSERT" || rec.AWSRegion != "us-east-1" || rec.EventSourceArn != bi.StreamArn ||
+		rec.Change.Keys["order_id"].String() != run+"ok1" || rec.Change.NewImage["action"].String() != "ok" || rec.Change.OldImage != nil ||
+		rec.Change.StreamViewType != "NEW_AND_OLD_IMAGES" || rec.Change.SequenceNumber == "" || time.Since(rec.Change.ApproximateCreationDateTime.Time) > time.Hour {
+		t.Errorf("stream event %s", evs[0])
+	}
+
+	// One batch: ok3, crash (the function exits), ok4: bisected until
+	// the crashing record is alone, which then exhausts its retries.
+	restarts := s.Restarts("StreamFunction")
+	if err := s.SetEventSourceEnabled(mapping, false); err != nil {
+		t.Fatal(err)
+	}
+	put("ok3", "ok")
+	put("crash", "crash")
+	put("ok4", "ok")
+	if err := s.SetEventSourceEnabled(mapping, true); err != nil {
+		t.Fatal(err)
+	}
+	waitDLQ(2)
+	want := map[string]int{"ok1": 1, "fail": 3, "ok2": 3, "ok3": 3, "crash": 6, "ok4": 3}
+	eventually(t, "ok4 delivered after the crash's failure record", func() bool { got, _ = deliveries(t, fnout, run); return got["ok4"] == 3 })
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("deliveries %v, want %v ([ok3 crash ok4] [ok3 crash] [ok3] [crash ok4] [crash] x3 [ok4])", got, want)
+	}
+	r, bi = dlq[1], dlq[1].DDBStreamBatchInfo
+	if r.RequestContext.Condition != "RetryAttemptsExhausted" || r.ResponseContext.FunctionError != "Unhandled" || bi.BatchSize != 1 ||
+		bi.StartSequenceNumber != bi.EndSequenceNumber || r.RequestContext.ApproximateInvokeCount != 4 {
+		t.Errorf("failure record %+v, want the crashing record alone", r)
+	}
+	if n := s.Restarts("StreamFunction") - restarts; n != 6 {
+		t.Errorf("%d emulator restarts, want one per crash (6)", n)
+	}
+	logs.waitLine(t, "event source "+mapping, "function error", "bisect: retrying the first 2")
+}
+
+// The queue mapping of the fixture template: a message the filter
+// rejects is deleted undelivered; a reported message comes back after the
+// visibility timeout (1 s) while the rest of its batch is deleted, and
+// after maxReceiveCount (2) receives the queue's redrive policy moves it
+// to JobsDLQ.
+func testQueueMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
+	ctx := context.Background()
+	c := sqsClient(s.EngineEndpoint(), "us-east-1")
+	run := newRequestID()[:8] + "-"
+	const mapping = "StreamFunction.Jobs"
+	if err := s.SetEventSourceEnabled(mapping, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct{ id, action string }{{"ok", "ok"}, {"skip", "skip"}, {"fail", "fail"}} {
+		_, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.queueURLs["JobsQueue"]),
+			MessageBody: aws.String(fmt.Sprintf(`{"id":%q,"action":%q}`, run+m.id, m.action)),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				"kind": {DataType: aws.String("String"), StringValue: aws.String("job")},
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetEventSourceEnabled(mapping, true); err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	eventually(t, "the failing message in JobsDLQ", func() bool { dead = append(dead, drain(t, s, "JobsDLQ")...); return len(dead) > 0 })
+	if len(dead) != 1 || !strings.Contains(dead[0], run+"fail") {
+		t.Fatalf("JobsDLQ holds %v, want the failing message", dead)
+	}
+	got, evs := deliveries(t, fnout, run)
+	if want := map[string]int{"ok": 1, "fail": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("deliveries %v, want %v", got, want)
+	}
+	if left := drain(t, s, "JobsQueue"); len(left) != 0 {
+		t.Errorf("JobsQueue still holds %v", left)
+	}
+	logs.waitLine(t, "event source "+mapping, "2 message(s) (1 filtered out and deleted)", "1 reported, left to come back after the visibility timeout (1s); 1 deleted")
+	var ev events.SQSEvent
+	if err := json.Unmarshal(evs[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	m := ev.Records[0]
+	if m.EventSource != "aws:sqs" || m.EventSourceARN != "arn:aws:sqs:us-east-1:123456789012:jobs" || m.AWSRegion != "us-east-1" ||
+		m.ReceiptHandle == "" || m.MessageId == "" || m.Attributes["ApproximateReceiveCount"] != "1" ||
+		m.MessageAttributes["kind"].StringValue == nil || *m.MessageAttributes["kind"].StringValue != "job" {
+		t.Errorf("sqs event %s", evs[0])
+	}
 }
 
 // API Gateway fidelity: a body that is not UTF-8 arrives base64-encoded,

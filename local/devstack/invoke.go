@@ -25,7 +25,7 @@ func InvokeOnce(ctx context.Context, cfg Config, fn string, payload []byte) ([]b
 		return invokeEndpoint(ctx, url, fn, payload)
 	}
 	cfg.Functions, cfg.Instances = []string{fn}, 1
-	cfg.Port, cfg.LambdaPort, cfg.ScheduleEvery, cfg.Watch = -1, -1, -1, false
+	cfg.Port, cfg.LambdaPort, cfg.ScheduleEvery, cfg.EventPollInterval, cfg.Watch = -1, -1, -1, -1, false
 	s, err := Start(ctx, cfg)
 	if err != nil {
 		return nil, err

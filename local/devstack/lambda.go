@@ -190,7 +190,10 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 		"AWS_SHARED_CREDENTIALS_FILE":     "/dev/null",
 		"AWS_EC2_METADATA_DISABLED":       "true",
 		"AWS_ENDPOINT_URL_DYNAMODB":       engineEndpoint,
-		"_HANDLER":                        f.Handler,
+		// moto serves DynamoDB Streams and SQS on the same endpoint.
+		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": engineEndpoint,
+		"AWS_ENDPOINT_URL_SQS":              engineEndpoint,
+		"_HANDLER":                          f.Handler,
 	} {
 		env[k] = v
 	}
@@ -230,6 +233,7 @@ type pool struct {
 	mu       sync.Mutex
 	idle     *sync.Cond // signalled when inflight drops
 	all      map[*instance]bool
+	busy     map[*instance]bool // serving an invoke
 	restarts int
 	closed   bool
 	retired  bool // no new invokes: a newer build serves the function
@@ -242,6 +246,7 @@ func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []str
 		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf, nextID: firstID,
 		free:   make(chan *instance, n),
 		all:    map[*instance]bool{},
+		busy:   map[*instance]bool{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, IdleConnTimeout: time.Minute}},
 	}
 	p.idle = sync.NewCond(&p.mu)
@@ -509,6 +514,14 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 		return p.invokeOnce(ctx, payload)
 	default:
 	}
+	p.mu.Lock()
+	p.busy[in] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.busy, in)
+		p.mu.Unlock()
+	}()
 	timeout := p.fn.TimeoutOrDefault()
 	timedOut := func() *FunctionError {
 		p.replace(in, fmt.Sprintf("timed out after %s", timeout))
@@ -567,6 +580,22 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	p.free <- in
 	return body, nil
+}
+
+// killBusy kills the instances serving an invoke now, as a crash of
+// their execution environment would: each invoke fails as a crash and the
+// instance is replaced. It returns how many it killed.
+func (p *pool) killBusy() int {
+	p.mu.Lock()
+	var pids []int
+	for in := range p.busy {
+		pids = append(pids, in.cmd.Process.Pid)
+	}
+	p.mu.Unlock()
+	for _, pid := range pids {
+		killTree(pid, syscall.SIGKILL)
+	}
+	return len(pids)
 }
 
 // lastID is the number of the pool's newest emulator instance.

@@ -25,7 +25,8 @@ func TestFunctionEnv(t *testing.T) {
 		Props: map[string]any{"Environment": map[string]any{"Variables": map[string]any{"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_REGION": "xx"}}}}
 	env := envMap(functionEnv(f, "eu-central-1", "http://127.0.0.1:1234"))
 	for k, want := range map[string]string{
-		"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1234", "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
+		"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1234", "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:1234",
+		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": "http://127.0.0.1:1234", "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
 		"AWS_LAMBDA_FUNCTION_NAME": "Fn", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "AWS_LAMBDA_FUNCTION_TIMEOUT": "7",
 		"AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 	} {

@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acme/idemcheckout/internal/ddbstream"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // Sample event kinds for SampleEvent (make event TYPE=...).
@@ -133,27 +137,24 @@ func sampleSQS(tm *Template, queueARN, body string, now time.Time) ([]byte, erro
 	}
 	sum := md5.Sum([]byte(body))
 	ms := fmt.Sprint(now.UnixMilli())
-	return json.MarshalIndent(events.SQSEvent{Records: []events.SQSMessage{{
-		MessageId:     newRequestID(),
-		ReceiptHandle: "local-" + newRequestID(),
-		Body:          body,
-		Md5OfBody:     hex.EncodeToString(sum[:]),
+	msg := sqstypes.Message{
+		MessageId:     aws.String(newRequestID()),
+		ReceiptHandle: aws.String("local-" + newRequestID()),
+		Body:          aws.String(body),
+		MD5OfBody:     aws.String(hex.EncodeToString(sum[:])),
 		Attributes: map[string]string{
 			"ApproximateReceiveCount": "1", "SentTimestamp": ms, "SenderId": fakeAccount,
 			"ApproximateFirstReceiveTimestamp": ms,
 		},
-		MessageAttributes: map[string]events.SQSMessageAttribute{},
-		EventSource:       "aws:sqs",
-		EventSourceARN:    queueARN,
-		AWSRegion:         tm.Region,
-	}}}, "", "  ")
+	}
+	return json.MarshalIndent(events.SQSEvent{Records: []events.SQSMessage{sqsRecord(msg, queueARN, tm.Region)}}, "", "  ")
 }
 
 func sampleStream(tm *Template, tb Table, streamARN string, now time.Time) ([]byte, error) {
 	if streamARN == "" {
 		streamARN = "arn:aws:dynamodb:" + tm.Region + ":" + fakeAccount + ":table/" + physical(tb) + "/stream/local"
 	}
-	keys := map[string]events.DynamoDBAttributeValue{}
+	keys := map[string]streamtypes.AttributeValue{}
 	for _, k := range tb.KeySchema {
 		typ := "S"
 		for _, a := range tb.AttributeDefinitions {
@@ -162,15 +163,15 @@ func sampleStream(tm *Template, tb Table, streamARN string, now time.Time) ([]by
 			}
 		}
 		if typ == "N" {
-			keys[k.AttributeName] = events.NewNumberAttribute("1")
+			keys[k.AttributeName] = &streamtypes.AttributeValueMemberN{Value: "1"}
 		} else {
-			keys[k.AttributeName] = events.NewStringAttribute("sample")
+			keys[k.AttributeName] = &streamtypes.AttributeValueMemberS{Value: "sample"}
 		}
 	}
 	if len(keys) == 0 {
-		keys["id"] = events.NewStringAttribute("sample")
+		keys["id"] = &streamtypes.AttributeValueMemberS{Value: "sample"}
 	}
-	image := map[string]events.DynamoDBAttributeValue{"sample": events.NewStringAttribute("value")}
+	image := map[string]streamtypes.AttributeValue{"sample": &streamtypes.AttributeValueMemberS{Value: "value"}}
 	for k, v := range keys {
 		image[k] = v
 	}
@@ -178,20 +179,20 @@ func sampleStream(tm *Template, tb Table, streamARN string, now time.Time) ([]by
 	if view == "" {
 		view = "NEW_AND_OLD_IMAGES"
 	}
-	return json.MarshalIndent(events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{{
-		AWSRegion:      tm.Region,
-		EventID:        strings.ReplaceAll(newRequestID(), "-", ""),
-		EventName:      "INSERT",
-		EventSource:    "aws:dynamodb",
-		EventVersion:   "1.1",
-		EventSourceArn: streamARN,
-		Change: events.DynamoDBStreamRecord{
-			ApproximateCreationDateTime: events.SecondsEpochTime{Time: now.Truncate(time.Second)},
+	rec := streamtypes.Record{
+		AwsRegion:    aws.String(tm.Region),
+		EventID:      aws.String(strings.ReplaceAll(newRequestID(), "-", "")),
+		EventName:    streamtypes.OperationTypeInsert,
+		EventSource:  aws.String("aws:dynamodb"),
+		EventVersion: aws.String("1.1"),
+		Dynamodb: &streamtypes.StreamRecord{
+			ApproximateCreationDateTime: aws.Time(now.Truncate(time.Second)),
 			Keys:                        keys,
 			NewImage:                    image,
-			SequenceNumber:              fmt.Sprint(now.UnixNano()),
-			SizeBytes:                   64,
-			StreamViewType:              view,
+			SequenceNumber:              aws.String(fmt.Sprint(now.UnixNano())),
+			SizeBytes:                   aws.Int64(64),
+			StreamViewType:              streamtypes.StreamViewType(view),
 		},
-	}}}, "", "  ")
+	}
+	return json.MarshalIndent(events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{ddbstream.Record(rec, streamARN)}}, "", "  ")
 }

@@ -7,7 +7,9 @@
 // verification) on a loopback port, a Lambda Invoke API endpoint (like `sam
 // local start-lambda`), the functions' Schedule and ScheduleV2 events, and
 // hot reload of edited functions. `make dev` runs it through
-// local/cmd/devstack; end-to-end tests call Start directly.
+// local/cmd/devstack; end-to-end tests call Start directly. The
+// functions' DynamoDB and SQS event source mappings poll the engine (see
+// esm.go).
 //
 // Linux only: the functions are Linux binaries run directly on the host.
 package devstack
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // Config configures a local stack. Zero values pick the defaults noted.
@@ -85,6 +88,11 @@ type Config struct {
 	// this period instead of its rate (DEV_SCHEDULE_EVERY); negative runs
 	// none.
 	ScheduleEvery time.Duration
+	// EventPollInterval is how often the DynamoDB and SQS event source
+	// mappings poll their stream or queue (default
+	// DefaultEventPollInterval, 250 ms; DEV_EVENT_POLL); negative runs
+	// none.
+	EventPollInterval time.Duration
 	// Logger receives start-up and one-line-per-request logs (default stderr).
 	Logger *log.Logger
 	// FunctionOutput receives the functions' stdout/stderr, one prefixed
@@ -108,9 +116,13 @@ type Stack struct {
 	served   chan struct{}
 	watcher  *watcher
 	rie      string
-	bg       sync.WaitGroup // schedules, watcher, async invokes
-	bgctx    context.Context
-	bgcancel context.CancelFunc // called by shutdown
+	sqs      *sqs.Client
+	// queueURLs are the template's queues on the engine, by logical id.
+	queueURLs map[string]string
+	sources   map[string]*eventSource // by Function.Event
+	bg        sync.WaitGroup          // schedules, event sources, watcher, async invokes
+	bgctx     context.Context
+	bgcancel  context.CancelFunc // called by shutdown
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -165,6 +177,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.startSchedules()
+	if err := s.startEventSources(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.startWatcher(ctx, b); err != nil {
 		return nil, err
 	}
@@ -212,6 +227,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.WatchInterval == 0 {
 		cfg.WatchInterval = 500 * time.Millisecond
+	}
+	if cfg.EventPollInterval == 0 {
+		cfg.EventPollInterval = DefaultEventPollInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "devstack: ", log.LstdFlags|log.Lmicroseconds)
@@ -420,10 +438,18 @@ func (s *Stack) startEngine(ctx context.Context) error {
 	return nil
 }
 
+// createTables creates the template's tables (with their streams) and
+// its queues on the engine.
 func (s *Stack) createTables(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return ensureTables(tctx, ddbClient(s.endpoint, s.cfg.Region), s.tmpl.Tables(), s.logf)
+	if err := ensureTables(tctx, ddbClient(s.endpoint, s.cfg.Region), s.tmpl.Tables(), s.logf); err != nil {
+		return err
+	}
+	s.sqs = sqsClient(s.endpoint, s.cfg.Region)
+	urls, err := ensureQueues(tctx, s.sqs, s.cfg.Region, s.tmpl.Model.Queues(), s.logf)
+	s.queueURLs = urls
+	return err
 }
 
 func (s *Stack) startPools(ctx context.Context, b builds) error {

@@ -272,17 +272,20 @@ func (t *Template) evalConditions() error {
 
 // physicalName is the local name a Ref to a resource resolves to: a
 // table's or queue's own name when the template gives one, else the
-// logical id.
+// logical id (with ".fifo" for a FIFO queue, which SQS requires).
 func (t *Template) physicalName(id string) string {
-	props := t.src.Resources[id].Properties
+	r := t.src.Resources[id]
 	for _, k := range []string{"TableName", "QueueName"} {
-		if tn, ok := props[k]; ok {
+		if tn, ok := r.Properties[k]; ok {
 			if v, err := t.resolve(tn, nil); err == nil {
 				if s := samtemplate.String(v); s != "" {
 					return s
 				}
 			}
 		}
+	}
+	if fifo, _ := t.resolve(r.Properties["FifoQueue"], nil); r.Type == samtemplate.TypeQueue && samtemplate.String(fifo) == "true" {
+		return id + ".fifo"
 	}
 	return id
 }

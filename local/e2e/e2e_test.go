@@ -32,6 +32,9 @@ import (
 var (
 	checkout, flaky, slow *devstack.Stack
 	slowOutput            = &ddbtest.Buffer{}
+	// checkoutLog holds the checkout stack's own log (one line per request
+	// and per event source batch).
+	checkoutLog = &ddbtest.Buffer{}
 )
 
 func TestMain(m *testing.M) {
@@ -50,26 +53,33 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	start := func(template string, instances int, params map[string]string, fnOut io.Writer) (*devstack.Stack, error) {
+	var states []string // removed after the stacks stop (deferred before them)
+	defer func() {
+		for _, d := range states {
+			os.RemoveAll(d)
+		}
+	}()
+	start := func(template string, instances int, params map[string]string, logOut, fnOut io.Writer) (*devstack.Stack, error) {
 		state, err := os.MkdirTemp("", "e2e-state-")
 		if err != nil {
 			return nil, err
 		}
+		states = append(states, state)
 		return devstack.Start(ctx, devstack.Config{
 			Root: root, Template: filepath.Join(root, template), Instances: instances, StateDir: state,
 			ParameterOverrides: params,
-			Logger:             log.New(out, "devstack: ", log.Lmicroseconds), FunctionOutput: fnOut,
+			Logger:             log.New(logOut, "devstack: ", log.Lmicroseconds), FunctionOutput: fnOut,
 		})
 	}
-	if checkout, err = start("template.yaml", 4, nil, out); err != nil {
+	if checkout, err = start("template.yaml", 4, nil, io.MultiWriter(out, checkoutLog), out); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the checkout stack: %w", err))
 	}
 	defer checkout.Close()
-	if flaky, err = start("local/e2e/testdata/template.yaml", 2, nil, out); err != nil {
+	if flaky, err = start("local/e2e/testdata/template.yaml", 2, nil, out, out); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the fixture stack: %w", err))
 	}
 	defer flaky.Close()
-	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000"}, io.MultiWriter(out, slowOutput)); err != nil {
+	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000"}, out, io.MultiWriter(out, slowOutput)); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the slow-provider stack: %w", err))
 	}
 	defer slow.Close()

@@ -27,6 +27,7 @@ const (
 	EnvRetention        = "IDEMPOTENCY_RETENTION_SECONDS"
 	EnvOrdersTable      = "ORDERS_TABLE"
 	EnvPaymentsTable    = "PAYMENTS_TABLE"
+	EnvReceiptsTable    = "RECEIPTS_TABLE"
 	EnvPSPLatency       = "PSP_LATENCY_MS"
 	EnvLogLevel         = "LOG_LEVEL"
 	// EnvVoidAfter is the reconciler's RECONCILE_VOID_AFTER_MINUTES: how
@@ -80,6 +81,7 @@ type Config struct {
 	Retention     time.Duration
 	OrdersTable   string
 	PaymentsTable string
+	ReceiptsTable string
 	// PSPLatency is the simulated payment provider round trip.
 	PSPLatency time.Duration
 	// VoidAfter is the reconciler's void delay (0: unset, the reconciler's
@@ -90,7 +92,7 @@ type Config struct {
 
 // Load reads the configuration through getenv (os.Getenv in a function).
 // IDEMPOTENCY_TABLE is always required; required names further variables
-// that must be set (EnvOrdersTable, EnvPaymentsTable). The error joins a
+// that must be set (EnvOrdersTable, EnvPaymentsTable, EnvReceiptsTable). The error joins a
 // *VarError per bad variable, so one log line lists them all; LogLevel is
 // usable even then.
 func Load(getenv func(string) string, required ...string) (Config, error) {
@@ -102,6 +104,7 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 		IdempotencyTable: strings.TrimSpace(getenv(EnvIdempotencyTable)),
 		OrdersTable:      strings.TrimSpace(getenv(EnvOrdersTable)),
 		PaymentsTable:    strings.TrimSpace(getenv(EnvPaymentsTable)),
+		ReceiptsTable:    strings.TrimSpace(getenv(EnvReceiptsTable)),
 		Retention:        DefaultRetention,
 		LogLevel:         slog.LevelInfo,
 	}

@@ -5,14 +5,14 @@
 //	devstack [serve] [-template template.yaml] [-root .] [-port 3000]
 //	    [-lambda-port 3001] [-engine-port 8000] [-persist] [-watch=true]
 //	    [-instances 4] [-parameter-overrides "K=V K2=V2"] [-state-dir .dev]
-//	    [-engine http://127.0.0.1:8000] [-schedule-every 0]
+//	    [-engine http://127.0.0.1:8000] [-schedule-every 0] [-event-poll 250ms]
 //	devstack invoke -fn LogicalId [-event file.json|-]   (make invoke)
 //	devstack event -type http|schedule|sqs|dynamodb [-fn LogicalId] [-body JSON]   (make event)
 //
 // Environment: PORT, DEV_LAMBDA_PORT, DEV_ENGINE_PORT, DEV_PERSIST,
 // DEV_WATCH, DEV_INSTANCES, DEV_PARAMETER_OVERRIDES, DEV_STATE_DIR,
-// DEV_SCHEDULE_EVERY, AWS_ENDPOINT_URL_DYNAMODB (use that engine instead of
-// starting moto).
+// DEV_SCHEDULE_EVERY, DEV_EVENT_POLL, AWS_ENDPOINT_URL_DYNAMODB (use that
+// engine instead of starting moto).
 package main
 
 import (
@@ -122,6 +122,7 @@ func serve(logger *log.Logger, args []string) int {
 	instances := fs.Int("instances", envInt("DEV_INSTANCES", 4), "Lambda emulator instances per function (env DEV_INSTANCES)")
 	watch := fs.Bool("watch", envBool("DEV_WATCH", true), "rebuild and swap a function when its sources change (env DEV_WATCH)")
 	every := fs.Duration("schedule-every", envDuration("DEV_SCHEDULE_EVERY"), "run every Schedule/ScheduleV2 event at this period instead of its rate, e.g. 10s; negative: none (env DEV_SCHEDULE_EVERY)")
+	poll := fs.Duration("event-poll", envDuration("DEV_EVENT_POLL"), "how often the DynamoDB and SQS event source mappings poll (default 250ms); negative: none run (env DEV_EVENT_POLL)")
 	_ = fs.Parse(args)
 	cfg, err := common.config(logger)
 	if err != nil {
@@ -129,6 +130,7 @@ func serve(logger *log.Logger, args []string) int {
 		return 2
 	}
 	cfg.Host, cfg.Port, cfg.LambdaPort, cfg.Instances, cfg.Watch, cfg.ScheduleEvery = *host, *port, *lambdaPort, *instances, *watch, *every
+	cfg.EventPollInterval = *poll
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := devstack.Start(ctx, cfg)
