@@ -41,6 +41,16 @@ const FulfilmentConsumer = "fulfil-order"
 // stream order).
 const FulfilmentConcurrency = 4
 
+// FulfilmentWait is how long a record whose order another invocation is
+// fulfilling waits for it (batch.WithWait), cut to the invocation's
+// deadline. A stream retries a failed batch at once: without the wait, the
+// retries after a crashed invocation would all find its key in progress
+// until its lease ends (the timeout + 2 s) and could run out, sending a
+// payable receipt to the dead letters. With it, the retry replays the other
+// invocation's receipt or, once the crashed one's lease lapses, takes the
+// key over and makes the receipt.
+const FulfilmentWait = 30 * time.Second
+
 const attrReceiptID = "receipt_id"
 
 // Receipt is the confirmation of a paid order, as stored in the receipts
@@ -125,12 +135,14 @@ func NewFulfilment(cfg FulfilmentConfig) (*Fulfilment, error) {
 // are not a PaidTransition are acknowledged without a request (a mapping
 // without the template's filter, a sample event); each other one runs
 // Fulfil under batch.WrapStream, keyed by the new image's order_id, at
-// most FulfilmentConcurrency at once. opts add to or override those
+// most FulfilmentConcurrency at once, waiting up to FulfilmentWait for an
+// order another invocation holds. opts add to or override those
 // options (tests set a logger and metrics).
 func (f *Fulfilment) Handler(opts ...batch.Option) batch.StreamBatchHandler {
 	h := batch.WrapStream(f.store, FulfilmentConsumer, f.Fulfil, append([]batch.Option{
 		batch.WithKey(batch.NewImageField(attrOrderID)),
 		batch.WithConcurrency(FulfilmentConcurrency),
+		batch.WithWait(FulfilmentWait),
 		batch.WithLogger(f.logger),
 	}, opts...)...)
 	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {

@@ -305,7 +305,7 @@ func (w *wrapper) runOne(ctx context.Context, r *rec) (out outcome) {
 				reason: "the handler panicked; the key was released"}
 		}
 	}()
-	res, err := w.s.Run(ctx, idemddb.Request{Key: r.key, Fingerprint: r.fp}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
+	res, err := w.s.Run(ctx, idemddb.Request{Key: r.key, Fingerprint: r.fp, Wait: w.c.wait}, func(ctx context.Context, c *idemddb.Claim) ([]byte, error) {
 		claim = c
 		if err := r.work(ctx, c); err != nil {
 			return nil, &handlerError{err}

@@ -28,6 +28,7 @@ type config struct {
 	concurrency  int
 	minRemaining time.Duration
 	dropMismatch bool
+	wait         time.Duration
 	logger       *slog.Logger
 	metrics      io.Writer
 	namespace    string
@@ -89,6 +90,21 @@ func WithMinRemaining(d time.Duration) Option {
 			c.minRemaining = d
 		}
 	}
+}
+
+// WithWait makes a record whose key is in progress in another invocation
+// wait up to d (never past the invocation's deadline minus
+// idemddb.WaitMargin) for that invocation to finish, instead of being
+// reported at once (default 0). It then replays the other's outcome, or, if
+// the other invocation failed and released the key or died and its lease
+// lapsed, claims the key and runs the handler itself. Use it where a
+// redelivery can come before the lease of a crashed invocation ends (a
+// stream retries a batch at once; an SQS visibility timeout shorter than
+// the function's timeout): without it such a record is reported on every
+// retry until the lease ends and can exhaust the retries. See
+// idemddb.Request.Wait for the cost (at most idemddb.MaxWaitReads(d) reads).
+func WithWait(d time.Duration) Option {
+	return func(c *config) { c.wait = max(d, 0) }
 }
 
 // WithDropMismatches acknowledges, instead of reporting, a record whose

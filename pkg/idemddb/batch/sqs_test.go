@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
@@ -458,5 +459,56 @@ func TestNotConfigured(t *testing.T) {
 	}
 	if f.client.Total() != 0 {
 		t.Fatalf("%d DynamoDB requests from misconfigured handlers", f.client.Total())
+	}
+}
+
+// TestWithWaitRunsAfterTheOtherInvocation: with WithWait, a record whose
+// key another invocation holds waits instead of being reported: when that
+// invocation releases the key (its handler failed, or it died and its
+// lease lapsed), this one claims the key and runs the handler; when it
+// completes, this one replays. Nothing is reported either way.
+func TestWithWaitRunsAfterTheOtherInvocation(t *testing.T) {
+	for _, release := range []bool{true, false} {
+		t.Run(fmt.Sprintf("release=%v", release), func(t *testing.T) {
+			f := newFixture(t, moto)
+			r := newRuns()
+			h := batch.WrapSQS(f.store, "receipts", counting(t, r), f.opts(byEvent, batch.WithWait(5*time.Second))...)
+			busy := msg("m2", "e2")
+			claim, _, err := f.store.Begin(bg, batch.SQSRequest("receipts", batch.BodyField("event_id"), busy))
+			if err != nil || claim == nil {
+				t.Fatalf("Begin: %v %v", claim, err)
+			}
+			polled := make(chan struct{}, 1)
+			f.client.After(func(op string, _ any, err error) error {
+				if op == "GetItem" {
+					select {
+					case polled <- struct{}{}:
+					default:
+					}
+				}
+				return err
+			})
+			done := make(chan events.SQSEventResponse, 1)
+			go func() {
+				resp, err := h(bg, sqsEvent(busy))
+				if err != nil {
+					t.Error(err)
+				}
+				done <- resp
+			}()
+			<-polled // the record is waiting
+			if release {
+				err = f.store.Release(bg, claim)
+			} else {
+				_, err = f.store.Complete(bg, claim, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp := <-done
+			if want := map[bool]int{true: 1, false: 0}[release]; len(resp.BatchItemFailures) != 0 || r.count("e2") != want {
+				t.Fatalf("failures %v, runs %d; want none reported and %d runs", failedIDs(resp), r.count("e2"), want)
+			}
+		})
 	}
 }
