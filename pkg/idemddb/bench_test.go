@@ -163,11 +163,20 @@ func BenchmarkReplayCached(b *testing.B) {
 	loopRun(b, s, req, true, nil)
 }
 
+// lambdaContext is a context as Lambda gives a handler: with the
+// invocation's deadline (so the work's context needs no deadline of its
+// own). The baselines use it too, so both sides see the same context.
+func lambdaContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	b.Cleanup(cancel)
+	return ctx
+}
+
 // loopRun runs req through s once per benchmark iteration; replay says
 // whether each run must be a replay.
 func loopRun(b *testing.B, s *idemddb.Store, req idemddb.Request, replay bool, work func(context.Context, *idemddb.Claim) ([]byte, error)) {
 	b.Helper()
-	ctx := context.Background()
+	ctx := lambdaContext(b)
 	loopCPU(b, func() {
 		res, err := s.Run(ctx, req, work)
 		if err != nil || res.Replayed != replay {
@@ -224,7 +233,7 @@ func businessPut() types.TransactWriteItem {
 // the library's own cost.
 func BenchmarkBaselineSDKFirstCall(b *testing.B) {
 	c := stubClient(&stubTransport{})
-	ctx := context.Background()
+	ctx := lambdaContext(b)
 	loopCPU(b, func() {
 		if _, err := c.PutItem(ctx, baselineClaim()); err != nil {
 			b.Fatal(err)
@@ -237,7 +246,7 @@ func BenchmarkBaselineSDKFirstCall(b *testing.B) {
 
 func BenchmarkBaselineSDKFirstCallTransaction(b *testing.B) {
 	c := stubClient(&stubTransport{})
-	ctx := context.Background()
+	ctx := lambdaContext(b)
 	loopCPU(b, func() {
 		if _, err := c.PutItem(ctx, baselineClaim()); err != nil {
 			b.Fatal(err)
@@ -258,7 +267,7 @@ func BenchmarkBaselineSDKFirstCallTransaction(b *testing.B) {
 func BenchmarkBaselineSDKReplay(b *testing.B) {
 	fp := []byte(`POST /orders {"currency":"INR"}`)
 	c := stubClient(&stubTransport{replay: true, replayBody: completedItemJSON(sha(fp))})
-	ctx := context.Background()
+	ctx := lambdaContext(b)
 	loopCPU(b, func() {
 		if _, err := c.PutItem(ctx, baselineClaim()); err == nil {
 			b.Fatal("want a condition failure")

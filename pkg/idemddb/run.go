@@ -211,10 +211,10 @@ func (s *Store) claim(ctx context.Context, key string, fp []byte, now time.Time)
 	token := newToken()
 	lease := time.UnixMilli(msOf(s.leaseUntil(ctx, now))) // as stored
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.cfg.Table),
+		TableName:                s.shapes.table,
 		Item:                     s.claimItem(key, fp, token, token, lease, now),
-		ConditionExpression:      aws.String(claimCondition),
-		ExpressionAttributeNames: map[string]string{"#id": s.cfg.KeyAttribute, "#exp": TTLAttribute},
+		ConditionExpression:      s.shapes.claimCond,
+		ExpressionAttributeNames: s.shapes.claimNames,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now": num(now.Unix()),
 		},
@@ -238,10 +238,10 @@ func (s *Store) takeOver(ctx context.Context, key string, fp []byte, old *record
 		rid = token
 	}
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.cfg.Table),
+		TableName:                s.shapes.table,
 		Item:                     s.claimItem(key, fp, token, rid, lease, now),
-		ConditionExpression:      aws.String(takeoverCondition),
-		ExpressionAttributeNames: map[string]string{"#st": attrStatus, "#owner": attrOwner, "#lease": attrLease},
+		ConditionExpression:      s.shapes.takeoverCond,
+		ExpressionAttributeNames: s.shapes.takeoverNames,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":inprog": str(StatusInProgress), ":old": str(old.owner), ":nowms": num(msOf(now)),
 		},
@@ -399,31 +399,31 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 	}
 	now := s.cfg.Now()
 	expires := now.Add(s.cfg.Retention).Unix()
-	upd := completion{key: map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)}}
-	upd.values = map[string]types.AttributeValue{
-		":t": str(c.Token), ":c": str(StatusCompleted), ":e": num(expires),
-	}
+	key := map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)}
+	values := make(map[string]types.AttributeValue, 5)
+	values[":t"], values[":c"], values[":e"] = str(c.Token), str(StatusCompleted), num(expires)
+	var shape *completion
 	switch {
 	case !retained:
-		upd.expr, upd.names = completeNotRetained, namesNotRetained
-		upd.values[":n"] = num(resultNotRetained)
-		upd.values[":z"] = num(int64(size))
+		shape = &s.shapes.notRetained
+		values[":n"] = num(resultNotRetained)
+		values[":z"] = num(int64(size))
 	case len(stored) == 0: // an empty result is stored as no attribute
-		upd.expr, upd.names = completeEmpty, namesEmpty
+		shape = &s.shapes.empty
 	case enc == resultDeflate:
-		upd.expr, upd.names = completeDeflate, namesDeflate
-		upd.values[":r"] = &types.AttributeValueMemberB{Value: stored}
-		upd.values[":n"] = num(resultDeflate)
+		shape = &s.shapes.deflate
+		values[":r"] = &types.AttributeValueMemberB{Value: stored}
+		values[":n"] = num(resultDeflate)
 	default:
-		upd.expr, upd.names = completeRaw, namesRaw
-		upd.values[":r"] = &types.AttributeValueMemberB{Value: stored}
+		shape = &s.shapes.raw
+		values[":r"] = &types.AttributeValueMemberB{Value: stored}
 	}
 
 	if len(c.writes) == 0 {
 		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(s.cfg.Table), Key: upd.key, UpdateExpression: aws.String(upd.expr),
-			ConditionExpression: aws.String(completeFence), ExpressionAttributeNames: upd.names(),
-			ExpressionAttributeValues: upd.values,
+			TableName: s.shapes.table, Key: key, UpdateExpression: shape.expr,
+			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
+			ExpressionAttributeValues: values,
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
@@ -438,9 +438,9 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 		items := make([]types.TransactWriteItem, 0, len(c.writes)+1)
 		items = append(items, c.writes...)
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.cfg.Table), Key: upd.key, UpdateExpression: aws.String(upd.expr),
-			ConditionExpression: aws.String(completeFence), ExpressionAttributeNames: upd.names(),
-			ExpressionAttributeValues: upd.values,
+			TableName: s.shapes.table, Key: key, UpdateExpression: shape.expr,
+			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
+			ExpressionAttributeValues: values,
 		}})
 		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			TransactItems: items,
@@ -464,19 +464,11 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 	return Result{Data: data, Retained: retained}, nil
 }
 
-// completion is the UpdateItem that completes a record.
-type completion struct {
-	key    map[string]types.AttributeValue
-	expr   string
-	names  func() map[string]string
-	values map[string]types.AttributeValue
-}
-
-// The completion's expressions, one per result encoding, built once. The
-// fence is the lease token: tokens are unique per claim, so a record that
-// holds the completing token is that claim (or its own completion, which an
-// SDK retry then rewrites with the same values); a takeover, a release or
-// an expiry replaced it.
+// The completion's expressions, one per result encoding. The fence is the
+// lease token: tokens are unique per claim, so a record that holds the
+// completing token is that claim (or its own completion, which an SDK retry
+// then rewrites with the same values); a takeover, a release or an expiry
+// replaced it.
 const (
 	completeFence       = "#o = :t"
 	completeRaw         = "SET #s = :c, #e = :e, #r = :r REMOVE #l"
@@ -485,26 +477,46 @@ const (
 	completeNotRetained = "SET #s = :c, #e = :e, #n = :n, #z = :z REMOVE #l"
 )
 
-// The names each completion expression binds (DynamoDB rejects unused
-// ones). Functions, so no caller can change a shared map.
-func namesRaw() map[string]string {
-	return map[string]string{"#s": attrStatus, "#o": attrOwner, "#e": TTLAttribute, "#r": attrResult, "#l": attrLease}
+// completion is the constant part of one completion UpdateItem: its update
+// expression and the names it binds (DynamoDB rejects unused ones).
+type completion struct {
+	expr  *string
+	names map[string]string
 }
 
-func namesDeflate() map[string]string {
-	m := namesRaw()
-	m["#n"] = attrEncoding
-	return m
+// shapes are the parts of the store's requests that never change, built
+// once by New and only read afterwards (the SDK does not modify its inputs),
+// so a call allocates only what varies.
+type shapes struct {
+	table                                 *string
+	claimCond, takeoverCond, fenceCond    *string
+	completeFence                         *string
+	claimNames, takeoverNames, fenceNames map[string]string
+	raw, deflate, empty, notRetained      completion
 }
 
-func namesEmpty() map[string]string {
-	return map[string]string{"#s": attrStatus, "#o": attrOwner, "#e": TTLAttribute, "#l": attrLease}
-}
-
-func namesNotRetained() map[string]string {
-	m := namesEmpty()
-	m["#n"], m["#z"] = attrEncoding, attrResultSize
-	return m
+func newShapes(table, keyAttr string) shapes {
+	base := func(extra ...string) map[string]string {
+		m := map[string]string{"#s": attrStatus, "#o": attrOwner, "#e": TTLAttribute, "#l": attrLease}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return m
+	}
+	return shapes{
+		table:         aws.String(table),
+		claimCond:     aws.String(claimCondition),
+		takeoverCond:  aws.String(takeoverCondition),
+		fenceCond:     aws.String(fenceCondition),
+		completeFence: aws.String(completeFence),
+		claimNames:    map[string]string{"#id": keyAttr, "#exp": TTLAttribute},
+		takeoverNames: map[string]string{"#st": attrStatus, "#owner": attrOwner, "#lease": attrLease},
+		fenceNames:    map[string]string{"#st": attrStatus, "#owner": attrOwner},
+		raw:           completion{aws.String(completeRaw), base("#r", attrResult)},
+		deflate:       completion{aws.String(completeDeflate), base("#r", attrResult, "#n", attrEncoding)},
+		empty:         completion{aws.String(completeEmpty), base()},
+		notRetained:   completion{aws.String(completeNotRetained), base("#n", attrEncoding, "#z", attrResultSize)},
+	}
 }
 
 // completedBy reports whether item is a COMPLETED record of token's lease.
@@ -571,10 +583,10 @@ func (s *Store) transactionCanceled(ctx context.Context, c *Claim, tce *types.Tr
 // *FencedError when the lease was taken over.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
 	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                           aws.String(s.cfg.Table),
+		TableName:                           s.shapes.table,
 		Key:                                 map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)},
-		ConditionExpression:                 aws.String(fenceCondition),
-		ExpressionAttributeNames:            map[string]string{"#st": attrStatus, "#owner": attrOwner},
+		ConditionExpression:                 s.shapes.fenceCond,
+		ExpressionAttributeNames:            s.shapes.fenceNames,
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})

@@ -77,6 +77,7 @@ type Config struct {
 type Store struct {
 	client Client
 	cfg    Config
+	shapes shapes
 	// flate writers are expensive to build; reuse them.
 	writers sync.Pool
 }
@@ -125,7 +126,7 @@ func New(client Client, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{client: client, cfg: cfg}
+	s := &Store{client: client, cfg: cfg, shapes: newShapes(cfg.Table, cfg.KeyAttribute)}
 	s.writers.New = func() any {
 		w, _ := flate.NewWriter(nil, flate.BestSpeed)
 		return w

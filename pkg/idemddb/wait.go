@@ -99,7 +99,7 @@ func (e *InProgressError) after(now time.Time, waited time.Duration, reads int) 
 // readRecord reads key's record, strongly consistent.
 func (s *Store) readRecord(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
 	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.cfg.Table),
+		TableName:      s.shapes.table,
 		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
 		ConsistentRead: aws.Bool(true),
 	})
