@@ -227,11 +227,15 @@ func (l *load) startRecorder() {
 	l.proxyURL = "http://" + ln.Addr().String()
 }
 
+// startStack starts the stack devload times: the request path only, so
+// no Lambda endpoint, no schedules and no event source pollers (a stream
+// poller polling tables the passes delete and recreate would load the
+// single-threaded engine and skew both passes).
 func (l *load) startStack(engineURL string) *devstack.Stack {
 	s, err := devstack.Start(l.ctx, devstack.Config{
 		Root: l.o.root, Template: l.o.tmpl, EngineEndpoint: engineURL, Instances: l.o.instances,
 		ParameterOverrides: l.o.overrides, StateDir: filepath.Join(l.o.root, ".dev", "devload"),
-		LambdaPort: -1, ScheduleEvery: -1, Logger: log.New(io.Discard, "", 0),
+		LambdaPort: -1, ScheduleEvery: -1, EventPollInterval: -1, Logger: log.New(io.Discard, "", 0),
 	})
 	if err != nil {
 		l.logger.Fatal(err)
