@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,7 +115,10 @@ func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
 		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 		return
 	}
-	out, err := s.invoke(r.Context(), route.Function.ID, payload)
+	// A client that goes away does not stop the invocation: API Gateway
+	// lets the function run to its end and drops the answer, so a payment
+	// whose reply is lost still commits (its timeout still bounds it).
+	out, err := s.invoke(context.WithoutCancel(r.Context()), route.Function.ID, payload)
 	if err != nil {
 		w.note = err.Error()
 		writeMessage(w, http.StatusBadGateway, "Internal server error")

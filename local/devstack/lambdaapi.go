@@ -134,7 +134,8 @@ func (l *lambdaAPI) invocations(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "X-Amz-Invocation-Type "+typ+" is not RequestResponse, Event or DryRun")
 		return
 	}
-	out, err := l.s.invoke(r.Context(), id, payload)
+	// As with Lambda, a caller that disconnects does not stop the invocation.
+	out, err := l.s.invoke(context.WithoutCancel(r.Context()), id, payload)
 	l.s.logf("lambda invoke %s %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
 	var fe *FunctionError
 	switch {
