@@ -152,18 +152,6 @@ func (s *Stack) SetEventSourceEnabled(name string, enabled bool) error {
 	return nil
 }
 
-// KillRunning kills the emulator instances of function that are serving
-// an invocation right now, as the crash of their execution environment
-// would (out of memory, a host failure): each of those invocations fails
-// as a crash, and the pool starts a fresh instance in its place. It
-// returns how many it killed. For fault-injection tests.
-func (s *Stack) KillRunning(function string) int {
-	ptr := s.pools[function]
-	if ptr == nil {
-		return 0
-	}
-	return ptr.Load().killBusy()
-}
 
 // batchResult is what one invocation of a batch answered.
 type batchResult struct {

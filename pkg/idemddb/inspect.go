@@ -76,8 +76,8 @@ func (s *Store) DecodeRecord(item map[string]types.AttributeValue) (*Record, err
 // without a record is ErrNoRecord; a record past its retention is returned
 // (Expired says so), because support staff want to see it.
 func (s *Store) Lookup(ctx context.Context, key string) (*Record, error) {
-	if key == "" || len(key) > MaxKeyBytes {
-		return nil, fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrInvalidRequest, MaxKeyBytes, len(key))
+	if err := checkKey(key); err != nil {
+		return nil, err
 	}
 	item, err := s.readRecord(ctx, key)
 	if err != nil {

@@ -66,6 +66,14 @@ const (
 // ambiguous write. It runs even when the caller's context has ended.
 const readBackTimeout = 5 * time.Second
 
+// checkKey refuses a key the store cannot use (ErrInvalidRequest).
+func checkKey(key string) error {
+	if key == "" || len(key) > MaxKeyBytes {
+		return fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrInvalidRequest, MaxKeyBytes, len(key))
+	}
+	return nil
+}
+
 func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
@@ -127,8 +135,8 @@ func (s *Store) runWork(ctx context.Context, c *Claim, work func(context.Context
 // when the work cannot be a single function call. With req.Wait, a key in
 // progress is waited for (see Request.Wait) before *InProgressError.
 func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error) {
-	if req.Key == "" || len(req.Key) > MaxKeyBytes {
-		return nil, nil, fmt.Errorf("%w: key must be 1 to %d bytes, got %d", ErrInvalidRequest, MaxKeyBytes, len(req.Key))
+	if err := checkKey(req.Key); err != nil {
+		return nil, nil, err
 	}
 	fp := fingerprintDigest(req.Fingerprint)
 	now := s.cfg.Now()
