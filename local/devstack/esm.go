@@ -152,7 +152,6 @@ func (s *Stack) SetEventSourceEnabled(name string, enabled bool) error {
 	return nil
 }
 
-
 // batchResult is what one invocation of a batch answered.
 type batchResult struct {
 	failed []int // indexes of the records reported (ReportBatchItemFailures), ascending
