@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout"
-	"github.com/acme/idemcheckout/internal/ddbstream"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
 	"github.com/aws/aws-lambda-go/events"

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	domain "github.com/acme/idemcheckout/internal/checkout"
-	"github.com/acme/idemcheckout/internal/ddbstream"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"

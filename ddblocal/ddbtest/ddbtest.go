@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -37,8 +37,8 @@ const ErrPrerequisite = localddb.ErrPrerequisite
 // startTimeout bounds the wait for an engine to listen.
 const startTimeout = 60 * time.Second
 
-// RepoRoot returns the directory holding go.mod, searching upwards from the
-// working directory (go test runs each package in its own directory).
+// RepoRoot returns the repository root (the directory holding
+// localddb.RootMarker), searching upwards from the working directory.
 func RepoRoot() (string, error) { return localddb.RepoRoot() }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
