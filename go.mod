@@ -3,6 +3,8 @@ module github.com/acme/idemcheckout
 go 1.26.0
 
 require (
+	github.com/acme/idemcheckout/ddblocal v0.0.0-00010101000000-000000000000
+	github.com/acme/idemcheckout/pkg/idemddb v0.0.0-00010101000000-000000000000
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.18
@@ -13,7 +15,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/dynamodbstreams v1.47.0
 	github.com/aws/aws-sdk-go-v2/service/lambda v1.115.0
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
-	github.com/aws/smithy-go v1.28.9
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -31,6 +32,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sso v1.39.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
+	github.com/aws/smithy-go v1.28.9 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20231108232855-2478ac86f678 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
@@ -39,3 +41,11 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+// The library and the engine test helpers are modules of their own
+// (pkg/idemddb/go.mod, ddblocal/go.mod): the app uses the library from its
+// folder exactly as a user's module would, through these replaces.
+replace (
+	github.com/acme/idemcheckout/ddblocal => ./ddblocal
+	github.com/acme/idemcheckout/pkg/idemddb => ./pkg/idemddb
+)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 )
 
@@ -278,5 +278,53 @@ func TestMakefileFunctionsMatchTemplate(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("Makefile SAM_FUNCTIONS is %v, template has %v", got, want)
+	}
+}
+
+// TestMakefileModulesListEveryModule: `./...` stops at a nested go.mod, so
+// the Makefile's vet/test/test-race run in each directory MODULES names; a
+// module missing from it would have its tests silently skipped by make test
+// and CI. Every go.mod in the repository (outside node_modules, testdata and
+// dot directories) must be listed, and nothing else.
+func TestMakefileModulesListEveryModule(t *testing.T) {
+	_, e := loadRepoTemplate(t)
+	mk, err := os.ReadFile(filepath.Join(e.Root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for line := range strings.Lines(string(mk)) {
+		name, value, ok := strings.Cut(line, "?=")
+		if ok && strings.TrimSpace(name) == "MODULES" {
+			listed = strings.Fields(value)
+		}
+	}
+	if listed == nil {
+		t.Fatal("Makefile has no MODULES ?= line")
+	}
+	var found []string
+	err = filepath.WalkDir(e.Root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != e.Root && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && d.Name() == "go.mod" {
+			rel, err := filepath.Rel(e.Root, filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			found = append(found, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(listed)
+	slices.Sort(found)
+	if !slices.Equal(listed, found) {
+		t.Errorf("Makefile MODULES is %v, the repository's modules are %v", listed, found)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/local/devstack"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
