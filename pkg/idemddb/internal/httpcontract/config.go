@@ -1,0 +1,122 @@
+package httpcontract
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb"
+)
+
+// Defaults used where no option says otherwise.
+const (
+	// DefaultMaxBodyBytes is the largest request body accepted (1 MiB).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultProblemBase prefixes every problem type URI.
+	DefaultProblemBase = "https://docs.acme.dev/problems/"
+	// DefaultNamespace is the CloudWatch metric namespace.
+	DefaultNamespace = "Idempotency"
+)
+
+// DefaultDropHeaders returns the response headers that are not stored, and
+// so not replayed. A new slice on every call.
+func DefaultDropHeaders() []string {
+	return []string{
+		"Date",
+		"X-Request-Id",
+		"X-Amzn-RequestId",
+		"X-Amzn-Trace-Id",
+		"X-Amz-Apigw-Id",
+		"X-Amz-Cf-Id",
+		"X-Correlation-Id",
+		"Server-Timing",
+	}
+}
+
+// DefaultStorePolicy reports whether a response with this status code is
+// stored and replayed: 2xx, 3xx other than 304, and 4xx other than 408,
+// 409, 423, 425 and 429.
+func DefaultStorePolicy(status int) bool {
+	switch {
+	case status >= 200 && status < 300:
+		return true
+	case status >= 300 && status < 400:
+		return status != http.StatusNotModified
+	case status >= 400 && status < 500:
+		switch status {
+		case http.StatusRequestTimeout, http.StatusConflict, http.StatusLocked,
+			http.StatusTooEarly, http.StatusTooManyRequests:
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+// Config is the contract's configuration, set by the front doors' options.
+type Config struct {
+	Required      map[string]bool
+	Optional      map[string]bool
+	NeedPrincipal bool
+	MaxBody       int
+	StoreStatus   func(int) bool
+	Drop          map[string]bool
+	ProblemBase   string
+	TxCanceled    func(context.Context, *idemddb.TransactionCanceledError) Problem
+	Logger        *slog.Logger
+	Metrics       io.Writer
+	Namespace     string
+	Wait          time.Duration
+	MaxWait       time.Duration
+}
+
+// NewConfig returns the defaults with opts applied. Each option is a
+// function of the Config; front doors wrap their own option types.
+func NewConfig(opts ...func(*Config)) *Config {
+	c := &Config{
+		Required:    MethodSet([]string{http.MethodPost}),
+		Optional:    map[string]bool{},
+		MaxBody:     DefaultMaxBodyBytes,
+		StoreStatus: DefaultStorePolicy,
+		ProblemBase: DefaultProblemBase,
+		Metrics:     os.Stdout,
+		Namespace:   DefaultNamespace,
+		MaxWait:     DefaultMaxWait,
+	}
+	c.SetDropHeaders(DefaultDropHeaders())
+	for _, o := range opts {
+		o(c)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	}
+	return c
+}
+
+// MethodSet is the set of methods, upper-cased.
+func MethodSet(methods []string) map[string]bool {
+	m := make(map[string]bool, len(methods))
+	for _, v := range methods {
+		m[strings.ToUpper(v)] = true
+	}
+	return m
+}
+
+// SetDropHeaders replaces the drop list; Idempotent-Replayed is always in it.
+func (c *Config) SetDropHeaders(names []string) {
+	c.Drop = map[string]bool{strings.ToLower(ReplayedHeader): true}
+	for _, n := range names {
+		c.Drop[strings.ToLower(n)] = true
+	}
+}
+
+// Applies reports whether requests with this method are under the
+// contract: required (a key must be present) or optional (a key is honoured
+// when present).
+func (c *Config) Applies(method string) (required, optional bool) {
+	return c.Required[method], c.Optional[method]
+}
