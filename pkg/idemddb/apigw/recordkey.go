@@ -34,7 +34,9 @@ func JWTPrincipal(issuer, subject string) string { return httpcontract.JWTPrinci
 func LambdaPrincipal(principalID string) string { return httpcontract.LambdaPrincipal(principalID) }
 
 // CognitoIdentityPrincipal is a Cognito identity pool identity.
-func CognitoIdentityPrincipal(identityID string) string { return httpcontract.CognitoIdentityPrincipal(identityID) }
+func CognitoIdentityPrincipal(identityID string) string {
+	return httpcontract.CognitoIdentityPrincipal(identityID)
+}
 
 // IAMPrincipal is an IAM caller by its user ARN.
 func IAMPrincipal(userARN string) string { return httpcontract.IAMPrincipal(userARN) }

@@ -22,6 +22,7 @@ type Request struct {
 	ContentType string
 	Body        []byte
 	Base64      bool   // Body is base64 text to decode first (API Gateway)
+	BodyOver    bool   // Body was cut after MaxBody+1 bytes: its full size is unknown
 	Principal   string // "" when anonymous
 	RequestID   string
 }

@@ -88,7 +88,11 @@ func (w *Engine) Serve(ctx context.Context, in *Request, call func(context.Conte
 	}
 	if len(body) > w.c.MaxBody {
 		ev.outcome = outTooLarge
-		return w.reply(ctx, &ev, w.c.Problem(BodyTooLarge, strconv.Itoa(len(body)), w.c.MaxBody))
+		size := strconv.Itoa(len(body))
+		if in.BodyOver {
+			size = "over " + strconv.Itoa(w.c.MaxBody)
+		}
+		return w.reply(ctx, &ev, w.c.Problem(BodyTooLarge, size, w.c.MaxBody))
 	}
 	if in.Principal == "" && w.c.NeedPrincipal {
 		ev.outcome = outInvalidRequest
