@@ -421,3 +421,29 @@ func TestStreamedNotRetained(t *testing.T) {
 		}
 	}
 }
+
+// A write the handler adds with Claim.AddWrites that fails its condition:
+// nothing commits, the key is released, and the client gets the 409
+// transaction-conflict problem, or the hook's own problem.
+func TestTransactionCanceled(t *testing.T) {
+	f := newFixture(t)
+	var runs atomic.Int64
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs.Add(1)
+		c, _ := idemddb.ClaimFromContext(r.Context())
+		c.AddWrites(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: aws.String(f.table),
+			Key:                 map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "cart#missing"}},
+			ConditionExpression: aws.String("attribute_exists(id)")}})
+		w.WriteHeader(201)
+	})
+	plain := f.server(t, "POST /orders", h)
+	wantProblem(t, do(t, context.Background(), plain.URL+"/orders", "k-tx", `{}`), 409, apigw.ProblemTransactionConflict)
+	hooked := f.server(t, "POST /orders", h, idemhttp.WithTransactionCanceled(
+		func(ctx context.Context, err *idemddb.TransactionCanceledError) idemhttp.Problem {
+			return idemhttp.Problem{Type: "cart-missing", Title: "Cart not found", Status: 404}
+		}))
+	wantProblem(t, do(t, context.Background(), hooked.URL+"/orders", "k-tx", `{}`), 404, "cart-missing")
+	if runs.Load() != 2 {
+		t.Fatalf("handler runs %d; want 2 (the key was released after the first)", runs.Load())
+	}
+}

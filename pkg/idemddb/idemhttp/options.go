@@ -1,13 +1,20 @@
 package idemhttp
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 )
+
+// Problem is an RFC 9457 problem detail, the one type of both front doors
+// (see apigw.Problem).
+type Problem = apigw.Problem
 
 // WithPrincipal sets how the caller of a request is named (default: every
 // caller is anonymous). See PrincipalFunc and the ready ones.
@@ -88,6 +95,23 @@ func WithProblemBase(base string) Option {
 	return func(c *config) {
 		if base != "" {
 			c.ProblemBase = base
+		}
+	}
+}
+
+// WithTransactionCanceled maps a *idemddb.TransactionCanceledError (a write
+// the handler added with Claim.AddWrites failed its condition; nothing was
+// committed and the key was released) to the problem returned to the
+// client, as apigw.WithTransactionCanceled. The default is a 409
+// transaction-conflict problem.
+func WithTransactionCanceled(f func(ctx context.Context, err *idemddb.TransactionCanceledError) Problem) Option {
+	return func(c *config) {
+		if f == nil {
+			c.TxCanceled = nil
+			return
+		}
+		c.TxCanceled = func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
+			return httpcontract.Problem(f(ctx, err))
 		}
 	}
 }
