@@ -58,60 +58,48 @@ func (c *config) waitFor(prefer []string) (time.Duration, string) { return c.Wai
 // Idempotency-Key (default: POST). A request with another method, unless
 // listed in WithOptionalMethods, is passed to the handler untouched.
 func WithRequiredMethods(methods ...string) Option {
-	return func(c *config) { c.Required = httpcontract.MethodSet(methods) }
+	return contractOption(httpcontract.RequiredMethods(methods))
 }
 
 // WithOptionalMethods sets the HTTP methods (default: none) for which a
 // key is honoured when present; without a key such a request goes to the
 // handler untouched. A malformed key is still rejected with 400.
 func WithOptionalMethods(methods ...string) Option {
-	return func(c *config) { c.Optional = httpcontract.MethodSet(methods) }
+	return contractOption(httpcontract.OptionalMethods(methods))
 }
 
 // WithPrincipalRequired rejects, with a 403 problem, a request for which no
 // caller principal is found in the authorizer context. By default such a
 // request is processed in the shared anonymous scope.
 func WithPrincipalRequired() Option {
-	return func(c *config) { c.NeedPrincipal = true }
+	return contractOption(httpcontract.NeedPrincipal())
 }
 
 // WithMaxBodyBytes sets the largest request body accepted, measured after
 // base64 decoding (default DefaultMaxBodyBytes). A larger body gets a 413
 // problem before any DynamoDB request. n <= 0 keeps the default.
 func WithMaxBodyBytes(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.MaxBody = n
-		}
-	}
+	return contractOption(httpcontract.MaxBodyBytes(n))
 }
 
 // WithStorePolicy sets which response status codes are stored and replayed
 // (default DefaultStorePolicy). For the others the key is released and the
 // handler's response returned as is.
 func WithStorePolicy(store func(status int) bool) Option {
-	return func(c *config) {
-		if store != nil {
-			c.StoreStatus = store
-		}
-	}
+	return contractOption(httpcontract.StorePolicy(store))
 }
 
 // WithDropHeaders replaces the list of response headers that are not stored
 // nor replayed (default DefaultDropHeaders), matched case-insensitively.
 // Idempotent-Replayed is always dropped.
 func WithDropHeaders(names ...string) Option {
-	return func(c *config) { c.SetDropHeaders(names) }
+	return contractOption(httpcontract.DropHeaders(names))
 }
 
 // WithProblemBase sets the URI prefix of problem types (default
 // DefaultProblemBase); a type is the base followed by a Problem* slug.
 func WithProblemBase(base string) Option {
-	return func(c *config) {
-		if base != "" {
-			c.ProblemBase = base
-		}
-	}
+	return contractOption(httpcontract.ProblemBase(base))
 }
 
 // WithTransactionCanceled maps a *idemddb.TransactionCanceledError (a write
@@ -122,37 +110,30 @@ func WithProblemBase(base string) Option {
 // problem base; a zero Status means 409. The default is a 409
 // ProblemTransactionConflict.
 func WithTransactionCanceled(f func(ctx context.Context, err *idemddb.TransactionCanceledError) Problem) Option {
-	return func(c *config) {
-		if f == nil {
-			c.TxCanceled = nil
-			return
-		}
-		c.TxCanceled = func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
-			return httpcontract.Problem(f(ctx, err))
-		}
+	if f == nil {
+		return contractOption(httpcontract.TransactionCanceled(nil))
 	}
+	return contractOption(httpcontract.TransactionCanceled(func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
+		return httpcontract.Problem(f(ctx, err))
+	}))
 }
 
 // WithLogger sets the logger receiving one line per request (default: a
 // JSON handler on os.Stdout).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.Logger = l }
+	return contractOption(httpcontract.Logger(l))
 }
 
 // WithMetrics sets where the per-request CloudWatch Embedded Metric Format
 // document is written (default os.Stdout); nil disables metrics.
 func WithMetrics(w io.Writer) Option {
-	return func(c *config) { c.Metrics = w }
+	return contractOption(httpcontract.Metrics(w))
 }
 
 // WithNamespace sets the CloudWatch metric namespace (default
 // DefaultNamespace).
 func WithNamespace(ns string) Option {
-	return func(c *config) {
-		if ns != "" {
-			c.Namespace = ns
-		}
-	}
+	return contractOption(httpcontract.Namespace(ns))
 }
 
 // WithWait makes a request that finds its key in progress (a duplicate of
@@ -163,7 +144,7 @@ func WithNamespace(ns string) Option {
 // costs at most idemddb.MaxWaitReads(d) reads; if the first request fails
 // and releases the key meanwhile, the waiting one runs the handler itself.
 func WithWait(d time.Duration) Option {
-	return func(c *config) { c.Wait = max(d, 0) }
+	return contractOption(httpcontract.Wait(d))
 }
 
 // WithMaxWait caps the wait a client asks for with the RFC 7240 preference
@@ -171,5 +152,10 @@ func WithWait(d time.Duration) Option {
 // it waits min(N, d) as WithWait describes, and the response says so with
 // "Preference-Applied: wait=<seconds>". d <= 0 ignores the preference.
 func WithMaxWait(d time.Duration) Option {
-	return func(c *config) { c.MaxWait = d }
+	return contractOption(httpcontract.MaxWait(d))
+}
+
+// contractOption makes a contract option one of this package's.
+func contractOption(f func(*httpcontract.Config)) Option {
+	return func(c *config) { f(c.Config) }
 }

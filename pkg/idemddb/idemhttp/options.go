@@ -47,56 +47,44 @@ func WithMaxResponseBytes(n int) Option {
 // WithRequiredMethods sets the HTTP methods whose requests must carry an
 // Idempotency-Key (default: POST), as apigw.WithRequiredMethods.
 func WithRequiredMethods(methods ...string) Option {
-	return func(c *config) { c.Required = httpcontract.MethodSet(methods) }
+	return contractOption(httpcontract.RequiredMethods(methods))
 }
 
 // WithOptionalMethods sets the HTTP methods (default: none) for which a key
 // is honoured when present, as apigw.WithOptionalMethods.
 func WithOptionalMethods(methods ...string) Option {
-	return func(c *config) { c.Optional = httpcontract.MethodSet(methods) }
+	return contractOption(httpcontract.OptionalMethods(methods))
 }
 
 // WithPrincipalRequired refuses an anonymous caller (a principal of "")
 // with a 403 problem.
 func WithPrincipalRequired() Option {
-	return func(c *config) { c.NeedPrincipal = true }
+	return contractOption(httpcontract.NeedPrincipal())
 }
 
 // WithMaxBodyBytes sets the largest request body accepted (default
 // httpcontract's 1 MiB, as apigw.DefaultMaxBodyBytes); a larger one gets a
 // 413 problem before any DynamoDB request. n <= 0 keeps the default.
 func WithMaxBodyBytes(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.MaxBody = n
-		}
-	}
+	return contractOption(httpcontract.MaxBodyBytes(n))
 }
 
 // WithStorePolicy sets which response status codes are stored and replayed
 // (default apigw.DefaultStorePolicy).
 func WithStorePolicy(store func(status int) bool) Option {
-	return func(c *config) {
-		if store != nil {
-			c.StoreStatus = store
-		}
-	}
+	return contractOption(httpcontract.StorePolicy(store))
 }
 
 // WithDropHeaders replaces the response headers that are not stored nor
 // replayed (default apigw.DefaultDropHeaders()).
 func WithDropHeaders(names ...string) Option {
-	return func(c *config) { c.SetDropHeaders(names) }
+	return contractOption(httpcontract.DropHeaders(names))
 }
 
 // WithProblemBase sets the URI prefix of problem types (default
 // apigw.DefaultProblemBase).
 func WithProblemBase(base string) Option {
-	return func(c *config) {
-		if base != "" {
-			c.ProblemBase = base
-		}
-	}
+	return contractOption(httpcontract.ProblemBase(base))
 }
 
 // WithTransactionCanceled maps a *idemddb.TransactionCanceledError (a write
@@ -105,47 +93,45 @@ func WithProblemBase(base string) Option {
 // client, as apigw.WithTransactionCanceled. The default is a 409
 // transaction-conflict problem.
 func WithTransactionCanceled(f func(ctx context.Context, err *idemddb.TransactionCanceledError) Problem) Option {
-	return func(c *config) {
-		if f == nil {
-			c.TxCanceled = nil
-			return
-		}
-		c.TxCanceled = func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
-			return httpcontract.Problem(f(ctx, err))
-		}
+	if f == nil {
+		return contractOption(httpcontract.TransactionCanceled(nil))
 	}
+	return contractOption(httpcontract.TransactionCanceled(func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
+		return httpcontract.Problem(f(ctx, err))
+	}))
 }
 
 // WithLogger sets the logger receiving one line per request (default: a
 // JSON handler on os.Stdout).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.Logger = l }
+	return contractOption(httpcontract.Logger(l))
 }
 
 // WithMetrics sets where the per-request CloudWatch Embedded Metric Format
 // document is written (default os.Stdout); nil disables metrics.
 func WithMetrics(w io.Writer) Option {
-	return func(c *config) { c.Metrics = w }
+	return contractOption(httpcontract.Metrics(w))
 }
 
 // WithNamespace sets the CloudWatch metric namespace (default
 // "Idempotency").
 func WithNamespace(ns string) Option {
-	return func(c *config) {
-		if ns != "" {
-			c.Namespace = ns
-		}
-	}
+	return contractOption(httpcontract.Namespace(ns))
 }
 
 // WithWait makes a duplicate of a request still running wait up to d for
 // its response (default 0: 409 at once), as apigw.WithWait.
 func WithWait(d time.Duration) Option {
-	return func(c *config) { c.Wait = max(d, 0) }
+	return contractOption(httpcontract.Wait(d))
 }
 
 // WithMaxWait caps the wait a client asks for with "Prefer: wait=N"
 // (default 10 s), as apigw.WithMaxWait; d <= 0 ignores the preference.
 func WithMaxWait(d time.Duration) Option {
-	return func(c *config) { c.MaxWait = d }
+	return contractOption(httpcontract.MaxWait(d))
+}
+
+// contractOption makes a contract option one of this package's.
+func contractOption(f func(*httpcontract.Config)) Option {
+	return func(c *config) { f(c.Config) }
 }

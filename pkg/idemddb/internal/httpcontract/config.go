@@ -120,3 +120,76 @@ func (c *Config) SetDropHeaders(names []string) {
 func (c *Config) Applies(method string) (required, optional bool) {
 	return c.Required[method], c.Optional[method]
 }
+
+// The options both front doors offer, as functions of the Config; each
+// front door wraps them in its own Option type, with its own doc comment.
+
+// RequiredMethods sets the methods whose requests must carry a key.
+func RequiredMethods(methods []string) func(*Config) {
+	return func(c *Config) { c.Required = MethodSet(methods) }
+}
+
+// OptionalMethods sets the methods for which a key is honoured when present.
+func OptionalMethods(methods []string) func(*Config) {
+	return func(c *Config) { c.Optional = MethodSet(methods) }
+}
+
+// NeedPrincipal refuses anonymous callers with 403.
+func NeedPrincipal() func(*Config) { return func(c *Config) { c.NeedPrincipal = true } }
+
+// MaxBodyBytes sets the body limit; n <= 0 keeps the default.
+func MaxBodyBytes(n int) func(*Config) {
+	return func(c *Config) {
+		if n > 0 {
+			c.MaxBody = n
+		}
+	}
+}
+
+// StorePolicy sets which statuses are stored; nil keeps the default.
+func StorePolicy(store func(status int) bool) func(*Config) {
+	return func(c *Config) {
+		if store != nil {
+			c.StoreStatus = store
+		}
+	}
+}
+
+// DropHeaders replaces the drop list.
+func DropHeaders(names []string) func(*Config) { return func(c *Config) { c.SetDropHeaders(names) } }
+
+// ProblemBase sets the problem type prefix; "" keeps the default.
+func ProblemBase(base string) func(*Config) {
+	return func(c *Config) {
+		if base != "" {
+			c.ProblemBase = base
+		}
+	}
+}
+
+// TransactionCanceled sets the hook mapping a canceled AddWrites to a
+// problem; nil restores the default.
+func TransactionCanceled(f func(context.Context, *idemddb.TransactionCanceledError) Problem) func(*Config) {
+	return func(c *Config) { c.TxCanceled = f }
+}
+
+// Logger sets the logger (nil: the default JSON logger on stdout).
+func Logger(l *slog.Logger) func(*Config) { return func(c *Config) { c.Logger = l } }
+
+// Metrics sets the EMF writer; nil disables metrics.
+func Metrics(w io.Writer) func(*Config) { return func(c *Config) { c.Metrics = w } }
+
+// Namespace sets the metric namespace; "" keeps the default.
+func Namespace(ns string) func(*Config) {
+	return func(c *Config) {
+		if ns != "" {
+			c.Namespace = ns
+		}
+	}
+}
+
+// Wait sets how long a duplicate waits by default (negative: 0).
+func Wait(d time.Duration) func(*Config) { return func(c *Config) { c.Wait = max(d, 0) } }
+
+// MaxWait caps "Prefer: wait"; d <= 0 ignores the preference.
+func MaxWait(d time.Duration) func(*Config) { return func(c *Config) { c.MaxWait = d } }
