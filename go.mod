@@ -3,8 +3,8 @@ module github.com/acme/idemcheckout
 go 1.26.0
 
 require (
-	github.com/acme/idemcheckout/ddblocal v0.0.0-00010101000000-000000000000
-	github.com/acme/idemcheckout/pkg/idemddb v0.0.0-00010101000000-000000000000
+	github.com/acme/idemcheckout/ddblocal v0.1.0
+	github.com/acme/idemcheckout/pkg/idemddb v0.1.0
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.18

@@ -3,7 +3,7 @@ module github.com/acme/idemcheckout/pkg/idemddb
 go 1.26.0
 
 require (
-	github.com/acme/idemcheckout/ddblocal v0.0.0-00010101000000-000000000000
+	github.com/acme/idemcheckout/ddblocal v0.1.0
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.74.0
@@ -18,5 +18,7 @@ require (
 )
 
 // The engine test helpers, required by this module's tests only: a user's
-// build never compiles them, and this replace applies only here.
+// build never compiles them, and this replace applies only here. A user's
+// go mod tidy resolves the required version, so tag ddblocal/vX.Y.Z before
+// the pkg/idemddb/vX.Y.Z that requires it (see README.md, "Releasing").
 replace github.com/acme/idemcheckout/ddblocal => ../../ddblocal

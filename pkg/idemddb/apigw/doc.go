@@ -6,6 +6,9 @@
 //	lambda.Start(apigw.WrapV2(store, handler)) // HTTP API, payload 2.0
 //	lambda.Start(apigw.WrapV1(store, handler)) // REST API, payload 1.0
 //
+// Package idemhttp serves the same contract, from the same code, as
+// net/http middleware.
+//
 // # Which requests
 //
 // POST requests must carry an Idempotency-Key header (WithRequiredMethods

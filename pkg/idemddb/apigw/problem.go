@@ -1,11 +1,7 @@
 package apigw
 
 import (
-	"encoding/json"
-	"net/http"
-	"strconv"
-	"strings"
-
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -13,47 +9,47 @@ import (
 // WithProblemBase) followed by one of these.
 const (
 	// ProblemKeyMissing (400): the method requires an Idempotency-Key.
-	ProblemKeyMissing = "idempotency-key-missing"
+	ProblemKeyMissing = httpcontract.SlugKeyMissing
 	// ProblemKeyInvalid (400): empty, too long, bad characters, bad
 	// quoting, or more than one value.
-	ProblemKeyInvalid = "idempotency-key-invalid"
+	ProblemKeyInvalid = httpcontract.SlugKeyInvalid
 	// ProblemBodyInvalid (400): IsBase64Encoded is set but the body is not
 	// valid base64.
-	ProblemBodyInvalid = "request-body-invalid"
+	ProblemBodyInvalid = httpcontract.SlugBodyInvalid
 	// ProblemPrincipalRequired (403): WithPrincipalRequired is set and the
 	// authorizer context names no caller.
-	ProblemPrincipalRequired = "idempotency-principal-required"
+	ProblemPrincipalRequired = httpcontract.SlugPrincipalRequired
 	// ProblemBodyTooLarge (413): the decoded body exceeds the limit.
-	ProblemBodyTooLarge = "request-body-too-large"
+	ProblemBodyTooLarge = httpcontract.SlugBodyTooLarge
 	// ProblemKeyInUse (409, Retry-After): a request with the same key is
 	// still being processed.
-	ProblemKeyInUse = "idempotency-key-in-use"
+	ProblemKeyInUse = httpcontract.SlugKeyInUse
 	// ProblemKeyReused (422): the key was used with a different request
 	// (method, route, path, query or body).
-	ProblemKeyReused = "idempotency-key-reused"
+	ProblemKeyReused = httpcontract.SlugKeyReused
 	// ProblemLeaseLost (409, Retry-After): the handler ran but another
 	// instance had taken the key over, so this response was not recorded;
 	// retrying returns the recorded outcome.
-	ProblemLeaseLost = "idempotency-lease-lost"
+	ProblemLeaseLost = httpcontract.SlugLeaseLost
 	// ProblemTransactionConflict (409): a write the handler added with
 	// Claim.AddWrites failed its condition; nothing was committed.
-	ProblemTransactionConflict = "transaction-conflict"
+	ProblemTransactionConflict = httpcontract.SlugTransactionConflict
 	// ProblemResultNotRetained (409): the request with this key was
 	// processed, but its response was too large to keep, so it cannot be
 	// replayed; retrying does not help.
-	ProblemResultNotRetained = "idempotency-result-not-retained"
+	ProblemResultNotRetained = httpcontract.SlugResultNotRetained
 	// ProblemStoreUnavailable (503, Retry-After): the idempotency store
 	// could not be reached.
-	ProblemStoreUnavailable = "idempotency-store-unavailable"
+	ProblemStoreUnavailable = httpcontract.SlugStoreUnavailable
 	// ProblemInternal (500): an unexpected error of the idempotency layer.
-	ProblemInternal = "idempotency-internal-error"
+	ProblemInternal = httpcontract.SlugInternal
 )
 
 // ProblemContentType is the media type of problem responses (RFC 9457).
-const ProblemContentType = "application/problem+json"
+const ProblemContentType = httpcontract.ProblemContentType
 
 // ReplayedHeader is set to "true" on a replayed response.
-const ReplayedHeader = "Idempotent-Replayed"
+const ReplayedHeader = httpcontract.ReplayedHeader
 
 // Problem is an RFC 9457 problem detail. Its JSON form is the body of every
 // error response of the wrapper; it never contains the request body or the
@@ -82,140 +78,26 @@ type Problem struct {
 	Extensions map[string]any `json:"-"`
 }
 
-// problemCore is the standard members of a Problem, in their JSON order.
-type problemCore struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
-
-// isCoreMember reports whether name is a member Problem encodes itself.
-func isCoreMember(name string) bool {
-	switch name {
-	case "type", "title", "status", "detail":
-		return true
-	}
-	return false
-}
-
 // MarshalJSON encodes the standard members, then the extension members.
-func (p Problem) MarshalJSON() ([]byte, error) {
-	core, err := json.Marshal(problemCore{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail})
-	if err != nil || len(p.Extensions) == 0 {
-		return core, err
-	}
-	ext := make(map[string]any, len(p.Extensions))
-	for k, v := range p.Extensions {
-		if !isCoreMember(k) {
-			ext[k] = v
-		}
-	}
-	if len(ext) == 0 {
-		return core, nil
-	}
-	rest, err := json.Marshal(ext) // map keys are sorted
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(core)+len(rest))
-	out = append(out, core[:len(core)-1]...)
-	out = append(out, ',')
-	return append(out, rest[1:]...), nil
-}
+func (p Problem) MarshalJSON() ([]byte, error) { return httpcontract.Problem(p).MarshalJSON() }
 
 // UnmarshalJSON decodes the standard members and puts every other member
 // into Extensions (as json.Unmarshal decodes into an any).
 func (p *Problem) UnmarshalJSON(data []byte) error {
-	var core problemCore
-	if err := json.Unmarshal(data, &core); err != nil {
-		return err
-	}
-	var all map[string]any
-	if err := json.Unmarshal(data, &all); err != nil {
-		return err
-	}
-	*p = Problem{Type: core.Type, Title: core.Title, Status: core.Status, Detail: core.Detail}
-	for k, v := range all {
-		if isCoreMember(k) {
-			continue
-		}
-		if p.Extensions == nil {
-			p.Extensions = map[string]any{}
-		}
-		p.Extensions[k] = v
-	}
-	return nil
-}
-
-// body is p's JSON, without its extensions if they cannot be encoded.
-func (p Problem) body() string {
-	b, err := json.Marshal(p)
-	if err != nil {
-		p.Extensions = nil
-		b, _ = json.Marshal(p) // strings and an int always encode
-	}
-	return string(b)
-}
-
-// headers are the headers of p's response: Content-Type
-// application/problem+json, Cache-Control no-store, and Retry-After when
-// RetryAfter is positive.
-func (p Problem) headers() map[string]string {
-	h := map[string]string{
-		"Content-Type":  ProblemContentType,
-		"Cache-Control": "no-store",
-	}
-	if p.RetryAfter > 0 {
-		h["Retry-After"] = strconv.Itoa(p.RetryAfter)
-	}
-	return h
+	return (*httpcontract.Problem)(p).UnmarshalJSON(data)
 }
 
 // ResponseV2 renders p as an HTTP API (payload 2.0) response: status
 // p.Status, the problem's JSON body, Content-Type application/problem+json,
 // Cache-Control no-store, and Retry-After when RetryAfter is positive.
 func (p Problem) ResponseV2() events.APIGatewayV2HTTPResponse {
-	return events.APIGatewayV2HTTPResponse{StatusCode: p.Status, Headers: p.headers(), Body: p.body()}
+	c := httpcontract.Problem(p)
+	return events.APIGatewayV2HTTPResponse{StatusCode: p.Status, Headers: c.Headers(), Body: c.Body()}
 }
 
 // ResponseV1 renders p as a REST API (payload 1.0) response, as ResponseV2
 // does.
 func (p Problem) ResponseV1() events.APIGatewayProxyResponse {
-	return events.APIGatewayProxyResponse{StatusCode: p.Status, Headers: p.headers(), Body: p.body()}
-}
-
-// response is the version-neutral form of an API Gateway response.
-type response struct {
-	Status            int                 `json:"s"`
-	Headers           map[string]string   `json:"h,omitempty"`
-	MultiValueHeaders map[string][]string `json:"m,omitempty"`
-	Cookies           []string            `json:"c,omitempty"`
-	Base64            bool                `json:"b64,omitempty"`
-	Body              string              `json:"-"`
-}
-
-func (c *config) problem(slug string, status int, title, detail string) Problem {
-	return Problem{Type: c.problemBase + slug, Title: title, Status: status, Detail: detail}
-}
-
-func (p Problem) response() *response {
-	return &response{Status: p.Status, Headers: p.headers(), Body: p.body()}
-}
-
-// normalise fills a problem returned by a hook.
-func (c *config) normalise(p Problem) Problem {
-	if p.Status == 0 {
-		p.Status = http.StatusConflict
-	}
-	if p.Type == "" {
-		p.Type = ProblemTransactionConflict
-	}
-	if !strings.Contains(p.Type, ":") {
-		p.Type = c.problemBase + p.Type
-	}
-	if p.Title == "" {
-		p.Title = http.StatusText(p.Status)
-	}
-	return p
+	c := httpcontract.Problem(p)
+	return events.APIGatewayProxyResponse{StatusCode: p.Status, Headers: c.Headers(), Body: c.Body()}
 }

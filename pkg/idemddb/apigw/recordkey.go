@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 )
 
 // Finding a request's record. Support staff know the route, the caller and
@@ -19,30 +21,32 @@ import (
 // principal the caller as one of the Principal functions give it ("" for
 // an anonymous caller), clientKey the Idempotency-Key header's value.
 func RecordKey(route, principal, clientKey string) string {
-	return scopedKey(route, principal, clientKey)
+	return httpcontract.ScopedKey(route, principal, clientKey)
 }
 
 // JWTPrincipal is the caller of a request authorized by a JWT (HTTP API
 // JWT authorizer, REST API Cognito user pool authorizer): its iss and sub
 // claims.
-func JWTPrincipal(issuer, subject string) string { return "jwt:" + issuer + "\n" + subject }
+func JWTPrincipal(issuer, subject string) string { return httpcontract.JWTPrincipal(issuer, subject) }
 
 // LambdaPrincipal is the caller named by a Lambda authorizer's
 // principalId.
-func LambdaPrincipal(principalID string) string { return "lambda:" + principalID }
+func LambdaPrincipal(principalID string) string { return httpcontract.LambdaPrincipal(principalID) }
 
 // CognitoIdentityPrincipal is a Cognito identity pool identity.
-func CognitoIdentityPrincipal(identityID string) string { return "cognito-identity:" + identityID }
+func CognitoIdentityPrincipal(identityID string) string {
+	return httpcontract.CognitoIdentityPrincipal(identityID)
+}
 
 // IAMPrincipal is an IAM caller by its user ARN.
-func IAMPrincipal(userARN string) string { return "iam:" + userARN }
+func IAMPrincipal(userARN string) string { return httpcontract.IAMPrincipal(userARN) }
 
 // IAMCallerPrincipal is an IAM caller by its caller id (when there is no
 // user ARN).
-func IAMCallerPrincipal(callerID string) string { return "iam-caller:" + callerID }
+func IAMCallerPrincipal(callerID string) string { return httpcontract.IAMCallerPrincipal(callerID) }
 
 // APIKeyPrincipal is a REST API caller known only by its API key id.
-func APIKeyPrincipal(apiKeyID string) string { return "api-key:" + apiKeyID }
+func APIKeyPrincipal(apiKeyID string) string { return httpcontract.APIKeyPrincipal(apiKeyID) }
 
 // StoredResponse is the response a completed record replays, without the
 // Idempotent-Replayed header a replay adds.
@@ -60,7 +64,7 @@ type StoredResponse struct {
 // DecodeStoredResponse decodes the result of a record the wrapper
 // completed (idemddb.Record.Result).
 func DecodeStoredResponse(data []byte) (*StoredResponse, error) {
-	r, err := decodeResponse(data)
+	r, err := httpcontract.DecodeResponse(data)
 	if err != nil {
 		return nil, err
 	}

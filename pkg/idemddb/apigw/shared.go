@@ -1,9 +1,6 @@
 package apigw
 
-import (
-	"crypto/sha256"
-	"encoding/base64"
-)
+import "github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 
 // HashedKey returns prefix followed by the base64url SHA-256 of fields,
 // each length-prefixed so field boundaries are unambiguous: the form of
@@ -11,11 +8,7 @@ import (
 // (pkg/idemddb/batch) that scope a key without storing it raw. With a
 // prefix of p bytes the result is p+43 bytes.
 func HashedKey(prefix string, fields ...string) string {
-	h := sha256.New()
-	for _, f := range fields {
-		writeField(h, f)
-	}
-	return prefix + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return httpcontract.HashedKey(prefix, fields...)
 }
 
 // CanonicalJSON returns the canonical form of the JSON text b that this
@@ -24,4 +17,4 @@ func HashedKey(prefix string, fields ...string) string {
 // value (1, 1.0 and 1e0 are equal). It fails on invalid JSON, invalid
 // UTF-8, surrogate escapes, trailing data and duplicate member names; a
 // caller then fingerprints the raw bytes.
-func CanonicalJSON(b []byte) ([]byte, error) { return canonicalJSON(b) }
+func CanonicalJSON(b []byte) ([]byte, error) { return httpcontract.CanonicalJSON(b) }

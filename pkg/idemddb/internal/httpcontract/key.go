@@ -1,4 +1,4 @@
-package apigw
+package httpcontract
 
 import (
 	"strings"
@@ -11,22 +11,23 @@ const HeaderName = "Idempotency-Key"
 // after decoding.
 const MaxKeyLen = 255
 
-// keyError says why a header could not be used; its text goes into a
+// KeyError says why a header could not be used; its text goes into a
 // problem's detail and never contains the header's value.
-type keyError string
+type KeyError string
 
-func (e keyError) Error() string { return "idempotency key " + string(e) }
+func (e KeyError) Error() string { return "idempotency key " + string(e) }
 
+// Why a key is refused.
 const (
-	errKeyMissing  keyError = "missing"
-	errKeyEmpty    keyError = "is empty"
-	errKeyTooLong  keyError = "is longer than 255 characters"
-	errKeyChar     keyError = "contains a character other than visible ASCII (0x21-0x7E)"
-	errKeyRepeated keyError = "has more than one value (a repeated header or a comma-separated list)"
-	errKeyQuote    keyError = "is not a valid structured-field string (RFC 9651)"
+	ErrKeyMissing  KeyError = "missing"
+	ErrKeyEmpty    KeyError = "is empty"
+	ErrKeyTooLong  KeyError = "is longer than 255 characters"
+	ErrKeyChar     KeyError = "contains a character other than visible ASCII (0x21-0x7E)"
+	ErrKeyRepeated KeyError = "has more than one value (a repeated header or a comma-separated list)"
+	ErrKeyQuote    KeyError = "is not a valid structured-field string (RFC 9651)"
 )
 
-// parseKey returns the idempotency key carried by the values of every
+// ParseKey returns the idempotency key carried by the values of every
 // Idempotency-Key header field of a request (all spellings of the name, all
 // occurrences). The field must occur once and hold exactly one key in one of
 // two forms, after trimming optional whitespace (SP, HTAB) at both ends:
@@ -40,17 +41,17 @@ const (
 // spelling in both forms (`abc` and `"abc"` are the same key). A bare token
 // cannot contain `"` or `,` (a comma outside quotes makes a list, which is
 // more than one value); a quoted key can contain both.
-func parseKey(values []string) (string, error) {
+func ParseKey(values []string) (string, error) {
 	switch len(values) {
 	case 0:
-		return "", errKeyMissing
+		return "", ErrKeyMissing
 	case 1:
 	default:
-		return "", errKeyRepeated
+		return "", ErrKeyRepeated
 	}
 	v := strings.Trim(values[0], " \t")
 	if v == "" {
-		return "", errKeyEmpty
+		return "", ErrKeyEmpty
 	}
 	if v[0] == '"' {
 		return parseQuoted(v)
@@ -59,15 +60,15 @@ func parseKey(values []string) (string, error) {
 		c := v[i]
 		switch {
 		case c == ',':
-			return "", errKeyRepeated
+			return "", ErrKeyRepeated
 		case c == '"':
-			return "", errKeyQuote
+			return "", ErrKeyQuote
 		case c < 0x21 || c > 0x7e:
-			return "", errKeyChar
+			return "", ErrKeyChar
 		}
 	}
 	if len(v) > MaxKeyLen {
-		return "", errKeyTooLong
+		return "", ErrKeyTooLong
 	}
 	return v, nil
 }
@@ -82,7 +83,7 @@ func parseQuoted(v string) (string, error) {
 		case c == '\\':
 			i++
 			if i == len(v) || (v[i] != '"' && v[i] != '\\') {
-				return "", errKeyQuote
+				return "", ErrKeyQuote
 			}
 			b.WriteByte(v[i])
 		case c == '"':
@@ -90,34 +91,34 @@ func parseQuoted(v string) (string, error) {
 			switch {
 			case rest == "":
 			case rest[0] == ',':
-				return "", errKeyRepeated
+				return "", ErrKeyRepeated
 			default:
-				return "", errKeyQuote
+				return "", ErrKeyQuote
 			}
 			k := b.String()
 			if k == "" {
-				return "", errKeyEmpty
+				return "", ErrKeyEmpty
 			}
 			if len(k) > MaxKeyLen {
-				return "", errKeyTooLong
+				return "", ErrKeyTooLong
 			}
 			return k, nil
 		case c < 0x21 || c > 0x7e:
-			// sf-string allows SP; keys do not (see parseKey). Anything
+			// sf-string allows SP; keys do not (see ParseKey). Anything
 			// else outside 0x20-0x7E is invalid in an sf-string anyway.
-			return "", errKeyChar
+			return "", ErrKeyChar
 		default:
 			b.WriteByte(c)
 		}
 		if b.Len() > MaxKeyLen {
-			return "", errKeyTooLong
+			return "", ErrKeyTooLong
 		}
 	}
-	return "", errKeyQuote // no closing quote
+	return "", ErrKeyQuote // no closing quote
 }
 
-// quoteKey returns key as an sf-string.
-func quoteKey(key string) string {
+// QuoteKey returns key as an sf-string.
+func QuoteKey(key string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(key); i++ {
@@ -130,8 +131,8 @@ func quoteKey(key string) string {
 	return b.String()
 }
 
-// validKey reports whether k satisfies the key invariant.
-func validKey(k string) bool {
+// ValidKey reports whether k satisfies the key invariant.
+func ValidKey(k string) bool {
 	if len(k) < 1 || len(k) > MaxKeyLen {
 		return false
 	}

@@ -1,4 +1,4 @@
-package apigw
+package httpcontract
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func principalTag(p string) string {
 
 // keyTag is a prefix of the scoped key's hash.
 func keyTag(k string) string {
-	k = strings.TrimPrefix(k, keyPrefix)
+	k = strings.TrimPrefix(k, KeyPrefix)
 	if len(k) > 16 {
 		k = k[:16]
 	}
@@ -74,9 +74,9 @@ func keyTag(k string) string {
 }
 
 // record writes the log line and the metric document.
-func (w *wrapper) record(ctx context.Context, ev *event) {
+func (w *Engine) record(ctx context.Context, ev *event) {
 	latency := time.Since(ev.start)
-	if l := w.c.logger; l != nil {
+	if l := w.c.Logger; l != nil {
 		level := slog.LevelInfo
 		switch ev.outcome {
 		case outFenced, outUnavailable, outError, outNotRetained:
@@ -109,10 +109,10 @@ func (w *wrapper) record(ctx context.Context, ev *event) {
 		}
 		l.LogAttrs(ctx, level, "idempotency", attrs...)
 	}
-	if w.c.metrics != nil {
-		b := emfDocument(w.c.namespace, ev.route, metricName(ev.outcome), ev.outcome, ev.status, time.Now())
+	if w.c.Metrics != nil {
+		b := emfDocument(w.c.Namespace, ev.route, metricName(ev.outcome), ev.outcome, ev.status, time.Now())
 		w.mu.Lock()
-		_, _ = w.c.metrics.Write(b)
+		_, _ = w.c.Metrics.Write(b)
 		w.mu.Unlock()
 	}
 }

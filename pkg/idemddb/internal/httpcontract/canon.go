@@ -1,4 +1,4 @@
-package apigw
+package httpcontract
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// canonicalJSON returns a canonical form of the JSON text b, so that two
+// CanonicalJSON returns a canonical form of the JSON text b, so that two
 // documents with the same canonical form are the same request for
 // fingerprinting:
 //
@@ -30,7 +30,7 @@ import (
 // JSON, invalid UTF-8, a \uD800-\uDFFF escape (which a decoder would turn
 // into U+FFFD, merging distinct documents), trailing data, and an object
 // with a duplicate key (whose meaning differs between parsers).
-func canonicalJSON(b []byte) ([]byte, error) {
+func CanonicalJSON(b []byte) ([]byte, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("invalid UTF-8")
 	}
