@@ -19,7 +19,7 @@
 //     begins_with, contains, size; a comparison with a missing attribute is
 //     false, except <> which is true;
 //   - update expressions on top-level attributes: SET with values, paths,
-//     + and -, if_not_exists and list_append (operands read the item as it
+//   - and -, if_not_exists and list_append (operands read the item as it
 //     was before the update), REMOVE, ADD (numbers and sets), DELETE (sets);
 //     overlapping paths and updates of key attributes are refused as
 //     DynamoDB refuses them;

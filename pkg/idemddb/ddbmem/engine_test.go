@@ -17,7 +17,9 @@ import (
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 
-func key(k string) map[string]types.AttributeValue { return map[string]types.AttributeValue{"id": s(k)} }
+func key(k string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"id": s(k)}
+}
 
 func newDB(t *testing.T) *ddbmem.Engine {
 	t.Helper()
