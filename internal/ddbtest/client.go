@@ -43,11 +43,19 @@ type Client struct {
 	after     func(op string, in any, err error) error
 	redeliver func(op string, in any) bool
 	lose      map[string]int
+	refuse    map[string]refusal
+}
+
+// refusal is an answer to give, in place of the engine's, to the next n
+// requests of one operation.
+type refusal struct {
+	n      int
+	answer func(in any) error
 }
 
 // Wrap returns a Client sending through c.
 func Wrap(c *dynamodb.Client) *Client {
-	return &Client{Client: c, counts: map[string]int{}, lose: map[string]int{}}
+	return &Client{Client: c, counts: map[string]int{}, lose: map[string]int{}, refuse: map[string]refusal{}}
 }
 
 // Before installs a hook run before each request (nil removes it). A
@@ -83,6 +91,16 @@ func (c *Client) LoseReplies(op string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lose[op] += n
+}
+
+// Refuse makes the next n requests of op fail with answer(in) without
+// reaching the engine, as DynamoDB answers a request it refused and did
+// not apply (a TransactionConflict, say: see Cancellation and Conflict).
+// A later call replaces an earlier one; n = 0 removes it.
+func (c *Client) Refuse(op string, n int, answer func(in any) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refuse[op] = refusal{n: n, answer: answer}
 }
 
 // Count returns how many requests of op were made since the last Reset.
@@ -128,8 +146,17 @@ func do[I, O any](c *Client, op string, in I, send func() (O, error)) (O, error)
 	if lose {
 		c.lose[op]--
 	}
+	var refuse func(any) error
+	if r := c.refuse[op]; r.n > 0 {
+		refuse = r.answer
+		r.n--
+		c.refuse[op] = r
+	}
 	c.mu.Unlock()
 	var zero O
+	if refuse != nil {
+		return zero, refuse(in)
+	}
 	if before != nil {
 		if err := before(op, in); err != nil {
 			return zero, err

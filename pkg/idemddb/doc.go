@@ -43,6 +43,18 @@
 // unchanged. When the completion transaction is cancelled by one of the
 // caller's own writes, the key is released the same way, nothing is
 // committed, and a *TransactionCanceledError names the failing write.
+// A transaction cancelled only by TransactionConflict (another request
+// touched one of its items while it ran, as a duplicate's claim does during
+// the owner's completion) or by throttling, and a single write answered
+// with TransactionConflictException, applied nothing: the completion, the
+// release and the claim are sent again, at most ConflictRetries more times
+// after a jittered backoff (20 ms doubling to 160 ms, about 300 ms in all),
+// never past the lease, and the work never runs again for it. When every
+// attempt conflicts the key is NOT released and the error wraps
+// ErrUnavailable and says so; a claim that keeps conflicting claims
+// nothing. Each resend of the completion transaction carries a
+// ClientRequestToken of its own, so the SDK's retries of one attempt stay
+// idempotent and no resend is answered from a cancelled attempt.
 // When the completion fails for any other reason (a timeout, say) its outcome
 // is unknown, so the key is NOT released: the record either committed or
 // stays IN_PROGRESS until its lease passes, and the error wraps ErrUnavailable.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -163,10 +164,13 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Result, error)
 
 // begin claims key: a fresh claim first; when a lapsed lease of the same
 // request blocks it, a takeover of exactly that lease. Either can find the
-// record changed under it: try again, a bounded number of times.
+// record changed under it: try again, a bounded number of times. A put
+// refused by a transient conflict is sent again too (ConflictRetries), and
+// when every resend meets one the error wraps ErrUnavailable: nothing was
+// claimed, so the caller may retry at once.
 func (s *Store) begin(ctx context.Context, key string, fp []byte, now time.Time) (*Claim, *Result, error) {
 	var lapsed *record
-	for attempt := 1; attempt <= 3; attempt++ {
+	for changes, conflicts := 0, 0; changes < 3; {
 		var (
 			claim   *Claim
 			blocker map[string]types.AttributeValue
@@ -176,6 +180,15 @@ func (s *Store) begin(ctx context.Context, key string, fp []byte, now time.Time)
 			claim, blocker, err = s.claim(ctx, key, fp, now)
 		} else {
 			claim, blocker, err = s.takeOver(ctx, key, fp, lapsed, now)
+		}
+		if err != nil && transient(err) && conflicts < ConflictRetries {
+			// A transaction in flight on the record (the owner's
+			// completion, most likely) refused the put: send it again.
+			conflicts++
+			if s.backoff(ctx, conflicts, time.Time{}) {
+				now = s.cfg.Now()
+				continue
+			}
 		}
 		if err != nil || claim != nil {
 			return claim, nil, err
@@ -190,6 +203,7 @@ func (s *Store) begin(ctx context.Context, key string, fp []byte, now time.Time)
 			r := decodeRecord(blocker)
 			lapsed = &r
 		}
+		changes++
 		now = s.cfg.Now()
 	}
 	return nil, nil, &StoreError{Op: "PutItem", Err: errors.New("record changed under three consecutive claims")}
@@ -396,8 +410,9 @@ func (s *Store) decide(key string, fp []byte, item map[string]types.AttributeVal
 // UpdateItem that sends only what changes (status, expiry, result; the lease
 // end is removed), fenced on c's token, or a TransactWriteItems holding the
 // same update when c has writes. A *FencedError means another caller holds
-// the record now (a takeover after c's lease lapsed). See the package documentation for what
-// each failure means for the record.
+// the record now (a takeover after c's lease lapsed). A completion refused
+// by a transient conflict is sent again (ConflictRetries), within the lease.
+// See the package documentation for what each failure means for the record.
 func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, error) {
 	stored, enc := s.encodeResult(data)
 	size := len(stored)
@@ -428,15 +443,22 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 	}
 
 	if len(c.writes) == 0 {
-		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		in := &dynamodb.UpdateItemInput{
 			TableName: s.shapes.table, Key: key, UpdateExpression: shape.expr,
 			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
 			ExpressionAttributeValues: values,
+		}
+		sent, err := s.retryTransient(ctx, c.LeaseUntil, func(int) error {
+			_, err := s.client.UpdateItem(ctx, in)
+			return err
 		})
 		if err != nil {
 			var ccf *types.ConditionalCheckFailedException
-			if errors.As(err, &ccf) {
+			switch {
+			case errors.As(err, &ccf):
 				return Result{}, &FencedError{Op: "complete"}
+			case transient(err):
+				return Result{}, conflictPersisted("UpdateItem", sent, err)
 			}
 			if err := s.completionUnknown(ctx, c, "UpdateItem", err); err != nil {
 				return Result{}, err
@@ -450,14 +472,26 @@ func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, er
 			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
 			ExpressionAttributeValues: values,
 		}})
-		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		in := &dynamodb.TransactWriteItemsInput{
 			TransactItems: items,
 			// Makes SDK retries of this very transaction idempotent.
 			ClientRequestToken: aws.String(c.Token),
+		}
+		sent, err := s.retryTransient(ctx, c.LeaseUntil, func(attempt int) error {
+			if attempt > 0 {
+				// The cancelled attempt applied nothing. A token of its
+				// own keeps the resend from being taken for it.
+				in.ClientRequestToken = aws.String(c.Token + "." + strconv.Itoa(attempt))
+			}
+			_, err := s.client.TransactWriteItems(ctx, in)
+			return err
 		})
 		if err != nil {
 			var tce *types.TransactionCanceledException
-			if errors.As(err, &tce) {
+			switch {
+			case transient(err):
+				return Result{}, conflictPersisted("TransactWriteItems", sent, err)
+			case errors.As(err, &tce):
 				return Result{}, s.transactionCanceled(ctx, c, tce, err)
 			}
 			if err := s.completionUnknown(ctx, c, "TransactWriteItems", err); err != nil {
@@ -552,10 +586,22 @@ func (s *Store) completionUnknown(ctx context.Context, c *Claim, op string, err 
 	return &StoreError{Op: op, Err: err}
 }
 
+// conflictPersisted is the error of a completion whose every attempt met a
+// transient conflict: nothing was applied, and the key stays claimed until
+// its lease ends (releasing it would let a retry run the work again).
+func conflictPersisted(op string, sent int, err error) error {
+	return &StoreError{Op: op, Err: fmt.Errorf(
+		"transient conflict on all %d attempts: nothing was committed and the key stays claimed until its lease ends: %w", sent, err)}
+}
+
 // transactionCanceled classifies a cancelled completion transaction, which
-// committed nothing: if our record's entry failed its fence the record is
-// someone else's (FencedError); otherwise the key is released so a retry
-// runs the work again.
+// committed nothing and was not cancelled by transient conflicts alone
+// (those are retried first): if our record's entry failed its fence the
+// record is someone else's (FencedError); if one of the caller's writes
+// failed, the key is released so a retry runs the work again
+// (*TransactionCanceledError); otherwise nothing names the cause, so the
+// key stays claimed until its lease ends, as after any completion whose
+// outcome the caller cannot act on.
 func (s *Store) transactionCanceled(ctx context.Context, c *Claim, tce *types.TransactionCanceledException, err error) error {
 	n := len(c.writes)
 	reasons := make([]CancellationReason, n)
@@ -563,7 +609,7 @@ func (s *Store) transactionCanceled(ctx context.Context, c *Claim, tce *types.Tr
 	for i, r := range tce.CancellationReasons {
 		code := aws.ToString(r.Code)
 		if i == n {
-			if code == "ConditionalCheckFailed" {
+			if code == reasonCondition {
 				return &FencedError{Op: "complete"}
 			}
 			continue
@@ -572,31 +618,37 @@ func (s *Store) transactionCanceled(ctx context.Context, c *Claim, tce *types.Tr
 			break
 		}
 		reasons[i] = CancellationReason{Code: code, Message: aws.ToString(r.Message)}
-		if first < 0 && code != "" && code != "None" {
+		if first < 0 && code != "" && code != reasonNone {
 			first = i
 		}
+	}
+	if first < 0 {
+		return &StoreError{Op: "TransactWriteItems", Err: fmt.Errorf(
+			"cancelled without a failing write; the key stays claimed until its lease ends: %w", err)}
 	}
 	if rerr := s.releaseDetached(ctx, c); rerr != nil {
 		s.cfg.Logger.WarnContext(ctx, "idemddb: release after cancelled transaction failed",
 			"table", s.cfg.Table, "error", rerr)
-	}
-	if first < 0 {
-		return &StoreError{Op: "TransactWriteItems", Err: err}
 	}
 	return &TransactionCanceledError{Index: first, Reasons: reasons, Err: err}
 }
 
 // Release deletes c's record if it is still c's (IN_PROGRESS with c's
 // token), so the next request with the key runs the work. It returns a
-// *FencedError when the lease was taken over.
+// *FencedError when the lease was taken over. A delete refused by a
+// transient conflict is sent again (ConflictRetries), within the lease.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
-	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	in := &dynamodb.DeleteItemInput{
 		TableName:                           s.shapes.table,
 		Key:                                 map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)},
 		ConditionExpression:                 s.shapes.fenceCond,
 		ExpressionAttributeNames:            s.shapes.fenceNames,
 		ExpressionAttributeValues:           map[string]types.AttributeValue{":inprog": str(StatusInProgress), ":tok": str(c.Token)},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	_, err := s.retryTransient(ctx, c.LeaseUntil, func(int) error {
+		_, err := s.client.DeleteItem(ctx, in)
+		return err
 	})
 	if err == nil {
 		return nil

@@ -107,16 +107,23 @@
 //	409 idempotency-lease-lost (Retry-After: 1): the handler ran, but another
 //	    instance took the key over before its completion, which was refused;
 //	    its AddWrites did not commit. A retry gets the new owner's outcome.
-//	409 transaction-conflict: a write added with Claim.AddWrites failed its
-//	    condition; nothing committed, key released. WithTransactionCanceled
-//	    maps it to the function's own problem.
-//	409 idempotency-result-not-retained: the request was processed but its
-//	    response was too large for the record; it cannot be replayed and a
-//	    retry does not help.
+//	409 transaction-conflict (final, no Retry-After): a write added with
+//	    Claim.AddWrites failed its condition; nothing committed, key
+//	    released. WithTransactionCanceled maps it to the function's own
+//	    problem.
+//	409 idempotency-result-not-retained (final, no Retry-After): the request
+//	    was processed but its response was too large for the record; it
+//	    cannot be replayed and a retry does not help.
 //	503 idempotency-store-unavailable (Retry-After): DynamoDB unreachable;
 //	    the handler did not run. When DynamoDB fails after the handler ran,
-//	    the outcome is unknown and Retry-After is the rest of the lease.
+//	    the outcome is unknown, the key stays claimed and Retry-After is the
+//	    rest of the lease.
 //	500 idempotency-internal-error
+//
+// Every 409 either carries Retry-After (in flight: retry the same key after
+// it) or is final. A transient TransactionConflict on the completion never
+// reaches the client: the store sends the completion again (see idemddb)
+// and the first answer is the handler's own.
 //
 // Handlers answer their own errors with the same Problem type: its
 // Extensions carry RFC 9457 extension members (merged into the JSON object

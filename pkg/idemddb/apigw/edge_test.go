@@ -431,3 +431,49 @@ func TestWrapWithoutStore(t *testing.T) {
 		t.Fatalf("v2: %v", err)
 	}
 }
+
+// TestCompletionConflict: DynamoDB cancels the completion transaction with
+// reason TransactionConflict (a duplicate's claim touched the record while
+// it ran). Once: the store sends it again and the first answer is the
+// handler's 201, not a 503 or a 409. On every attempt: 503 whose
+// Retry-After is the rest of the lease, and the key really stays claimed:
+// a retry gets 409 with Retry-After, and the handler does not run again.
+func TestCompletionConflict(t *testing.T) {
+	f := newFixture(t, idemddb.Config{})
+	var runs atomic.Int64
+	h := apigw.WrapV2(f.store, func(ctx context.Context, r events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		runs.Add(1)
+		c, _ := idemddb.ClaimFromContext(ctx)
+		c.AddWrites(types.TransactWriteItem{Put: &types.Put{TableName: aws.String(f.table),
+			Item: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "order#" + c.ResourceID}}}})
+		return events.APIGatewayV2HTTPResponse{StatusCode: 201, Body: c.ResourceID}, nil
+	}, f.opts()...)
+	recordConflict := func(in any) error {
+		n := len(in.(*dynamodb.TransactWriteItemsInput).TransactItems)
+		return ddbtest.Cancellation(in, map[int]string{n - 1: "TransactionConflict"})
+	}
+
+	f.client.Refuse("TransactWriteItems", 1, recordConflict)
+	resp, err := h(bg, v2req("POST", "/orders", "/orders", "u", "conflict-once", "{}"))
+	if err != nil || resp.StatusCode != 201 || runs.Load() != 1 {
+		t.Fatalf("one conflict: %+v %v runs %d; want 201", resp, err, runs.Load())
+	}
+
+	runs.Store(0)
+	f.client.Refuse("TransactWriteItems", 100, recordConflict)
+	req := v2req("POST", "/orders", "/orders", "u", "conflict-always", "{}")
+	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
+	defer cancel()
+	resp, _ = h(ctx, req)
+	wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 503, apigw.ProblemStoreUnavailable)
+	if ra := retryAfter(t, resp.Headers); ra < 10 {
+		t.Fatalf("Retry-After %d, want the rest of the lease (about 22 s)", ra)
+	}
+	f.client.Refuse("TransactWriteItems", 0, nil)
+	resp, _ = h(bg, req)
+	wantProblem(t, resp.StatusCode, resp.Headers, resp.Body, 409, apigw.ProblemKeyInUse)
+	retryAfter(t, resp.Headers)
+	if runs.Load() != 1 {
+		t.Fatalf("handler ran %d times for one key, want 1", runs.Load())
+	}
+}

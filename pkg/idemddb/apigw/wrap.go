@@ -251,7 +251,7 @@ func (w *wrapper) finish(ctx context.Context, ev *event, res idemddb.Result, err
 	case errors.As(err, &tce):
 		ev.outcome, ev.reason = outCanceled, fmt.Sprintf("write %d: %s", tce.Index, reasonCode(tce))
 		p := w.c.problem(ProblemTransactionConflict, http.StatusConflict, "Conflicting state",
-			"The request conflicts with the current state of a resource; nothing was changed.")
+			"The request conflicts with the current state of a resource; nothing was changed. This answer is final while that state holds.")
 		if w.c.txCanceled != nil {
 			p = w.c.normalise(w.c.txCanceled(ctx, tce))
 		}
