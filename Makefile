@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
+.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset sim
 
 # quietly runs a command whose failure message is complete on its own. On
 # failure make stops (exit status 141) without its "make: *** [...] Error 1"
@@ -35,6 +35,12 @@ test: prereqs vet
 ## test-race: the same tests under the race detector (needs cgo: gcc)
 test-race: prereqs
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## sim: SEEDS simulated schedules of the store under faults (default 100000; START=first seed), with schedules/s, faults by kind, violations
+# make test runs 10,000 of them (internal/sim's default budget). A failing
+# seed is printed with the command that replays it.
+sim:
+	$(GO) test -count=1 -timeout 0 -run '^TestSim$$' -v ./internal/sim -args -schedules='$(or $(SEEDS),100000)' -start='$(or $(START),1)'
 
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
