@@ -67,6 +67,9 @@ type caller struct {
 	id   int
 	rng  *rand.Rand
 	dead bool
+	// unsettled is the key of a write whose answer was ambiguous (lost, or
+	// a 5xx): the store's next request must read that record back.
+	unsettled string
 	// last is when the caller last did something of its own (a request
 	// answered, work, a sleep of the schedule's); time that passed since
 	// then was a sleep inside the store.
@@ -145,6 +148,7 @@ func (g *gate) schedule(rng *rand.Rand, done <-chan struct{}) {
 
 // faulty is the Client between the callers and the engine.
 type faulty struct {
+	violate func(format string, args ...any)
 	trace  func(format string, args ...any) // nil: no trace
 	db     *ddbmem.Engine
 	gate   *gate
@@ -189,6 +193,12 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 	if c.dead {
 		panic(died{})
 	}
+	if k := c.unsettled; k != "" {
+		c.unsettled = ""
+		if g, ok := any(in).(*dynamodb.GetItemInput); !ok || recordKey(g.Key) != k || !aws.ToBool(g.ConsistentRead) {
+			f.violate("caller %d: a write on %s had an ambiguous answer, but the store's next request was %s, not a strongly consistent read of it", c.id, k, op)
+		}
+	}
 	c.align()
 	defer c.mark()
 	kind := f.decide(c, op)
@@ -223,7 +233,13 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 		}
 		return zero, &types.TransactionConflictException{Message: aws.String("Transaction is ongoing for the item")}
 	}
+	if kind == fRefuse5xx && op != "GetItem" {
+		c.unsettled = writeKey(in)
+	}
 	out, err := send(ctx, in)
+	if kind == fLost && op != "GetItem" {
+		c.unsettled = writeKey(in)
+	}
 	if f.trace != nil {
 		f.trace("caller %d %s %s: %v", c.id, op, kind, err)
 	}
@@ -255,6 +271,31 @@ func (f *faulty) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 
 // discard drops the store's warnings (releases that failed under faults).
 var discard = slog.New(slog.DiscardHandler)
+
+func recordKey(key map[string]types.AttributeValue) string {
+	if v, ok := key["id"].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// writeKey is the key of the idempotency record a write of the store
+// touches (a transaction's record entry is its last).
+func writeKey(in any) string {
+	switch x := in.(type) {
+	case *dynamodb.PutItemInput:
+		return recordKey(x.Item)
+	case *dynamodb.UpdateItemInput:
+		return recordKey(x.Key)
+	case *dynamodb.DeleteItemInput:
+		return recordKey(x.Key)
+	case *dynamodb.TransactWriteItemsInput:
+		if n := len(x.TransactItems); n > 0 && x.TransactItems[n-1].Update != nil {
+			return recordKey(x.TransactItems[n-1].Update.Key)
+		}
+	}
+	return ""
+}
 
 // execution is one run of the work.
 type execution struct {
@@ -447,7 +488,7 @@ func runSchedule(t *testing.T, seed uint64, faults *sim.Tally, outcomes *sim.Tal
 			t.Fatal(err)
 		}
 		g := &gate{arrived: make(chan struct{}, 1)}
-		ft := &faulty{db: db, gate: g, faults: faults}
+		ft := &faulty{db: db, gate: g, faults: faults, violate: w.violate}
 		if *traceFlag {
 			ft.trace = func(format string, args ...any) {
 				t.Logf("%8v "+format, append([]any{time.Since(w.start)}, args...)...)
