@@ -149,10 +149,10 @@ func (g *gate) schedule(rng *rand.Rand, done <-chan struct{}) {
 // faulty is the Client between the callers and the engine.
 type faulty struct {
 	violate func(format string, args ...any)
-	trace  func(format string, args ...any) // nil: no trace
-	db     *ddbmem.Engine
-	gate   *gate
-	faults *sim.Tally
+	trace   func(format string, args ...any) // nil: no trace
+	db      *ddbmem.Engine
+	gate    *gate
+	faults  *sim.Tally
 }
 
 func (f *faulty) decide(c *caller, op string) string {
