@@ -149,15 +149,18 @@ func (g *gate) schedule(rng *rand.Rand, done <-chan struct{}) {
 // faulty is the Client between the callers and the engine.
 type faulty struct {
 	violate func(format string, args ...any)
-	trace   func(format string, args ...any) // nil: no trace
-	db      *ddbmem.Engine
-	gate    *gate
-	faults  *sim.Tally
+	// after, when set, runs after every request the engine applied, while
+	// no other request can run (the payments schedule watches the orders).
+	after  func()
+	trace  func(format string, args ...any) // nil: no trace
+	db     *ddbmem.Engine
+	gate   *gate
+	faults *sim.Tally
 }
 
 func (f *faulty) decide(c *caller, op string) string {
 	r := c.rng.Float64()
-	write := op != "GetItem"
+	write := op != "GetItem" && op != "Scan"
 	switch {
 	case r < 0.70:
 		return fNone
@@ -202,12 +205,18 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 	c.align()
 	defer c.mark()
 	kind := f.decide(c, op)
+	if p, ok := any(in).(*dynamodb.PutItemInput); ok && aws.ToString(p.TableName) == paymentsTable && c.rng.IntN(8) == 0 {
+		kind = fJump // a slow provider: the authorization lands after the attempt's lease
+	}
 	f.faults.Add(kind)
 	switch kind {
 	case fDelay:
 		time.Sleep(time.Duration(c.rng.IntN(300)) * time.Millisecond)
 	case fJump:
+		// The request is on the wire: it was sent while ctx was live and
+		// lands after the jump, even if ctx ended meanwhile.
 		time.Sleep(lease + time.Duration(c.rng.IntN(2000))*time.Millisecond)
+		ctx = context.WithoutCancel(ctx)
 	}
 	f.gate.pass(c.id)
 	if f.trace != nil && kind != fNone && kind != fDelay && kind != fJump && kind != fLost && kind != fDieAfter {
@@ -233,11 +242,14 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 		}
 		return zero, &types.TransactionConflictException{Message: aws.String("Transaction is ongoing for the item")}
 	}
-	if kind == fRefuse5xx && op != "GetItem" {
+	if kind == fRefuse5xx && op != "GetItem" && op != "Scan" {
 		c.unsettled = writeKey(in)
 	}
 	out, err := send(ctx, in)
-	if kind == fLost && op != "GetItem" {
+	if f.after != nil && err == nil && op != "GetItem" && op != "Scan" {
+		f.after()
+	}
+	if kind == fLost && op != "GetItem" && op != "Scan" {
 		c.unsettled = writeKey(in)
 	}
 	if f.trace != nil {
@@ -264,6 +276,9 @@ func (f *faulty) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _
 }
 func (f *faulty) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	return do(ctx, f, "DeleteItem", in, f.db.DeleteItem)
+}
+func (f *faulty) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return do(ctx, f, "Scan", in, f.db.Scan)
 }
 func (f *faulty) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return do(ctx, f, "TransactWriteItems", in, f.db.TransactWriteItems)
