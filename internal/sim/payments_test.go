@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/acme/idemcheckout/internal/sim"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/batch"
 	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +35,7 @@ var paySchedulesFlag = flag.String("pay-schedules", "1000", "how many payment sc
 const (
 	ordersTable   = "orders"
 	paymentsTable = "payments"
+	receiptsTable = "receipts"
 	nPayers       = 4
 	nOrders       = 2
 	voidAfter     = 10 * time.Second
@@ -140,23 +144,42 @@ func runPayments(t *testing.T, raw []byte, seed uint64, faults, outcomes *sim.Ta
 		}
 		g := &gate{arrived: make(chan struct{}, 1)}
 		ft := &faulty{db: db, gate: g, faults: faults, violate: w.violate}
-		status := map[string]string{}
+		if err := createTable(db, receiptsTable, "receipt_id"); err != nil {
+			t.Fatal(err)
+		}
+		// The orders table's stream: every change to PAID, as a record.
+		var streamMu sync.Mutex
+		var stream []events.DynamoDBEventRecord
+		prev := map[string]map[string]types.AttributeValue{}
 		ft.after = func() {
 			items, _ := db.Items(ordersTable)
-			now := map[string]string{}
+			now := map[string]map[string]types.AttributeValue{}
 			for _, it := range items {
 				id, st := sAttr(it, "order_id"), sAttr(it, "status")
-				now[id] = st
-				if !allowed[[2]string{status[id], st}] {
-					w.violate("order %s went %q -> %q", id, status[id], st)
+				now[id] = it
+				was := sAttr(prev[id], "status")
+				if !allowed[[2]string{was, st}] {
+					w.violate("order %s went %q -> %q", id, was, st)
+				}
+				if was != st && st == checkout.OrderPaid {
+					streamMu.Lock()
+					stream = append(stream, events.DynamoDBEventRecord{
+						EventID: fmt.Sprintf("ev-%d", len(stream)), EventName: "MODIFY", EventSource: "aws:dynamodb",
+						Change: events.DynamoDBStreamRecord{
+							Keys:     image(map[string]types.AttributeValue{"order_id": it["order_id"]}),
+							OldImage: image(prev[id]), NewImage: image(it),
+							StreamViewType: "NEW_AND_OLD_IMAGES", SequenceNumber: fmt.Sprint(len(stream) + 1),
+						},
+					})
+					streamMu.Unlock()
 				}
 			}
-			for id, st := range status {
+			for id, it := range prev {
 				if _, ok := now[id]; !ok {
-					w.violate("order %s (%s) deleted", id, st)
+					w.violate("order %s (%s) deleted", id, sAttr(it, "status"))
 				}
 			}
-			status = now
+			prev = now
 			// attempt.go: at most one attempt of an order is ever captured
 			// and not voided, at any moment.
 			ledger, _ := db.Items(paymentsTable)
@@ -184,6 +207,33 @@ func runPayments(t *testing.T, raw []byte, seed uint64, faults, outcomes *sim.Ta
 		payments, err := checkout.NewPayments(checkout.PaymentsConfig{DB: ft, OrdersTable: ordersTable, PaymentsTable: paymentsTable, Provider: ledger, Logger: discard})
 		if err != nil {
 			t.Fatal(err)
+		}
+		fulfil, err := checkout.NewFulfilment(checkout.FulfilmentConfig{Store: store, ReceiptsTable: receiptsTable, Logger: discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One lane at a time: the batch's records run in the consumer's
+		// goroutine, so its faults stay in its own sequence.
+		consume := fulfil.Handler(batch.WithConcurrency(1), batch.WithLogger(discard), batch.WithMetrics(io.Discard))
+		deliver := func(ctx context.Context) {
+			streamMu.Lock()
+			recs := slices.Clone(stream)
+			streamMu.Unlock()
+			if len(recs) == 0 {
+				return
+			}
+			resp, err := consume(ctx, events.DynamoDBEvent{Records: recs})
+			if ctx.Value(callerKey{}) == nil && (err != nil || len(resp.BatchItemFailures) > 0) {
+				w.violate("the fault-free delivery of %d stream records failed: %v %+v", len(recs), err, resp.BatchItemFailures)
+			}
+			switch {
+			case err != nil:
+				w.outcomes.Add("stream-batch-error")
+			case len(resp.BatchItemFailures) > 0:
+				w.outcomes.Add("stream-batch-partial-failure")
+			default:
+				w.outcomes.Add("stream-batch-ok")
+			}
 		}
 		rec, err := checkout.NewReconciler(checkout.ReconcilerConfig{DB: ft, Store: store, OrdersTable: ordersTable, PaymentsTable: paymentsTable,
 			Provider: ledger, Report: ledger, VoidAfter: voidAfter, Grace: grace, Logger: discard})
@@ -280,17 +330,40 @@ func runPayments(t *testing.T, raw []byte, seed uint64, faults, outcomes *sim.Ta
 				}
 			}
 		})
+		// The stream consumer: every poll delivers the stream from its
+		// start again (at least once, as a retried batch or a re-read
+		// shard does).
+		sc := &caller{id: nPayers + 1, rng: rand.New(rand.NewPCG(seed, nPayers+1))}
+		wg.Go(func() {
+			ctx := context.WithValue(context.Background(), callerKey{}, sc)
+			defer func() {
+				if r := recover(); r != nil {
+					if _, ok := r.(died); !ok {
+						panic(r)
+					}
+					w.outcomes.Add("consumer-died")
+				}
+			}()
+			for range 4 {
+				time.Sleep(time.Duration(300+sc.rng.IntN(2000)) * time.Millisecond)
+				deliver(ctx)
+			}
+		})
 		go func() { wg.Wait(); close(done) }()
 		g.schedule(rand.New(rand.NewPCG(seed, math.MaxUint64)), done)
 
-		// Faults over: within the reconciler's bound everything settles.
+		// Faults over: within the reconciler's bound everything settles,
+		// and the stream is delivered once more (leases of dead consumers
+		// have lapsed by then).
 		time.Sleep(voidAfter + grace + lease + leaseMargin)
 		for range 2 {
 			if _, err := rec.Run(context.Background()); err != nil {
 				w.violate("final reconcile: %v", err)
 			}
 		}
+		deliver(context.Background())
 		w.checkPayments(db, orderIDs, told)
+		w.checkReceipts(db)
 		outcomes.Merge(&w.outcomes)
 		violations = w.violations
 	})
@@ -355,6 +428,71 @@ func (w *world) checkPayments(db *ddbmem.Engine, orderIDs []string, told map[str
 		default:
 			w.violate("order %s left %q after the reconciler's bound", oid, st)
 		}
+	}
+}
+
+// image is item as a stream record carries it.
+func image(item map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
+	if item == nil {
+		return nil
+	}
+	out := make(map[string]events.DynamoDBAttributeValue, len(item))
+	for k, v := range item {
+		out[k] = streamValue(v)
+	}
+	return out
+}
+
+func streamValue(v types.AttributeValue) events.DynamoDBAttributeValue {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		return events.NewStringAttribute(x.Value)
+	case *types.AttributeValueMemberN:
+		return events.NewNumberAttribute(x.Value)
+	case *types.AttributeValueMemberB:
+		return events.NewBinaryAttribute(x.Value)
+	case *types.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(x.Value)
+	case *types.AttributeValueMemberSS:
+		return events.NewStringSetAttribute(x.Value)
+	case *types.AttributeValueMemberNS:
+		return events.NewNumberSetAttribute(x.Value)
+	case *types.AttributeValueMemberBS:
+		return events.NewBinarySetAttribute(x.Value)
+	case *types.AttributeValueMemberL:
+		l := make([]events.DynamoDBAttributeValue, len(x.Value))
+		for i, e := range x.Value {
+			l[i] = streamValue(e)
+		}
+		return events.NewListAttribute(l)
+	case *types.AttributeValueMemberM:
+		return events.NewMapAttribute(image(x.Value))
+	}
+	return events.NewNullAttribute()
+}
+
+// checkReceipts: one receipt per paid order, naming its payment; none for
+// an order not paid.
+func (w *world) checkReceipts(db *ddbmem.Engine) {
+	orders, _ := db.Items(ordersTable)
+	receipts, _ := db.Items(receiptsTable)
+	per := map[string][]map[string]types.AttributeValue{}
+	for _, r := range receipts {
+		per[sAttr(r, "order_id")] = append(per[sAttr(r, "order_id")], r)
+	}
+	for _, o := range orders {
+		id := sAttr(o, "order_id")
+		rs := per[id]
+		if sAttr(o, "status") != checkout.OrderPaid {
+			if len(rs) > 0 {
+				w.violate("order %s is %s but has %d receipts", id, sAttr(o, "status"), len(rs))
+			}
+			continue
+		}
+		if len(rs) != 1 || sAttr(rs[0], "payment_id") != sAttr(o, "payment_id") {
+			w.violate("order %s PAID by %s has %d receipts", id, sAttr(o, "payment_id"), len(rs))
+		}
+		w.outcomes.Add("receipt")
 	}
 }
 

@@ -190,8 +190,12 @@ func (f *faulty) decide(c *caller, op string) string {
 func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(context.Context, I, ...func(*dynamodb.Options)) (O, error)) (O, error) {
 	var zero O
 	c, _ := ctx.Value(callerKey{}).(*caller)
-	if c == nil {
-		return send(ctx, in) // the final probes: no faults
+	if c == nil { // the final probes: no faults
+		out, err := send(ctx, in)
+		if f.after != nil && err == nil && op != "GetItem" && op != "Scan" {
+			f.after()
+		}
+		return out, err
 	}
 	if c.dead {
 		panic(died{})
