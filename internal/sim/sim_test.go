@@ -32,6 +32,7 @@ var (
 	schedulesFlag = flag.String("schedules", "10000", "how many schedules to run (seeds start..start+n-1)")
 	startFlag     = flag.String("start", "1", "the first seed")
 	traceFlag     = flag.Bool("trace", false, "log every request of the schedule (with -seed)")
+	keepGoingFlag = flag.Bool("keep-going", false, "run the whole budget and count the schedules with violations instead of stopping at the first")
 )
 
 // The simulated deployment.
@@ -658,17 +659,23 @@ func TestSim(t *testing.T) {
 	var faults, outcomes sim.Tally
 	began := time.Now()
 	ran := uint64(0)
+	failed := 0
 	for seed := start; seed < start+n; seed++ {
 		v := runSchedule(t, seed, &faults, &outcomes)
 		ran++
 		if len(v) > 0 {
-			t.Errorf("seed %d: %d violation(s) after %d schedules in %v:\n  %s\nreplay: go test ./internal/sim -run 'TestSim$' -count=1 -v -args -seed=%d",
-				seed, len(v), ran, time.Since(began).Round(time.Millisecond), strings.Join(v, "\n  "), seed)
-			break
+			failed++
+			if failed <= 5 {
+				t.Errorf("seed %d: %d violation(s) after %d schedules in %v:\n  %s\nreplay: go test ./internal/sim -run 'TestSim$' -count=1 -v -args -seed=%d",
+					seed, len(v), ran, time.Since(began).Round(time.Millisecond), strings.Join(v, "\n  "), seed)
+			}
+			if !*keepGoingFlag {
+				break
+			}
 		}
 	}
 	el := time.Since(began)
-	t.Logf("schedules: %d in %v (%.0f/s)", ran, el.Round(time.Millisecond), float64(ran)/el.Seconds())
+	t.Logf("schedules: %d in %v (%.0f/s), %d with violations", ran, el.Round(time.Millisecond), float64(ran)/el.Seconds(), failed)
 	t.Logf("faults injected: %s", faults.String())
 	t.Logf("outcomes: %s", outcomes.String())
 	if faults.Get(fConflict) == 0 && ran >= 100 {
