@@ -36,11 +36,13 @@ test: prereqs vet
 test-race: prereqs
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## sim: SEEDS simulated schedules of the store under faults (default 100000; START=first seed), with schedules/s, faults by kind, violations
-# make test runs 10,000 of them (internal/sim's default budget). A failing
-# seed is printed with the command that replays it.
+## sim: SEEDS store schedules and PAY_SEEDS payment schedules under faults (defaults 100000 and 10000; START=first seed): schedules/s, faults by kind, violations
+# make test runs 10,000 store and 1,000 payment schedules (internal/sim's
+# default budgets). Every schedule runs; the first five with a violation
+# are printed with the command that replays each.
 sim:
-	$(GO) test -count=1 -timeout 0 -run '^TestSim$$' -v ./internal/sim -args -schedules='$(or $(SEEDS),100000)' -start='$(or $(START),1)'
+	$(GO) test -count=1 -timeout 0 -run '^TestSim(Payments)?$$' -v ./internal/sim -args -keep-going \
+		-schedules='$(or $(SEEDS),100000)' -pay-schedules='$(or $(PAY_SEEDS),10000)' -start='$(or $(START),1)'
 
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
