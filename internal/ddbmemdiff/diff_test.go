@@ -305,6 +305,25 @@ func genOp(t *rapid.T) op {
 			return outcome{items: []map[string]types.AttributeValue{out.Attributes}}
 		}}
 	case 6:
+		if rapid.Bool().Draw(t, "scan") {
+			c := genCond(t, "filter")
+			if c == "" {
+				c = "attribute_exists(#id)"
+			}
+			names, values := bind(vals, c)
+			return op{fmt.Sprintf("Scan filter %q", c), func(ctx context.Context, cl client, table string) outcome {
+				out, err := cl.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), FilterExpression: aws.String(c),
+					ExpressionAttributeNames: names, ExpressionAttributeValues: values, ConsistentRead: aws.Bool(true)})
+				if err != nil {
+					return errOutcome(err)
+				}
+				items := out.Items
+				sort.Slice(items, func(i, j int) bool {
+					return items[i]["id"].(*types.AttributeValueMemberS).Value < items[j]["id"].(*types.AttributeValueMemberS).Value
+				})
+				return outcome{items: items}
+			}}
+		}
 		return op{"Get " + k, func(ctx context.Context, cl client, table string) outcome {
 			out, err := cl.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: keyOf(k), ConsistentRead: aws.Bool(true)})
 			if err != nil {
