@@ -1,7 +1,20 @@
 # Two commands a newcomer needs: `make dev` (local stack) and `make test`.
 # `make help` lists every target.
 GO ?= go
+# The Go modules of this repository: the app and local stack (root), the
+# library (pkg/idemddb, a module of its own) and the engine test helpers it
+# and the app test with (ddblocal). `./...` stops at a nested go.mod, so
+# vet, test, test-race and bench run in each module's directory; PKGS is the
+# package pattern used inside each (MODULES=pkg/idemddb PKGS=./apigw/...
+# narrows a run to one package).
+MODULES ?= . pkg/idemddb ddblocal
 PKGS ?= ./...
+# in-modules runs a command in each module's directory, stopping at the
+# first failure.
+in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && $(1)); done
+# staticcheck as pinned by the root go.mod's tool directive, built once so
+# it can run inside the nested modules too (their go.mod has no tools).
+STATICCHECK = $(CURDIR)/.dev/bin/staticcheck
 
 .PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset sim
 
@@ -23,18 +36,18 @@ help:
 prereqs:
 	@$(call quietly,./local/check-prereqs.sh)
 
-## vet: go vet, then staticcheck (pinned in go.mod as a tool: go tool staticcheck)
+## vet: go vet, then staticcheck (pinned in go.mod as a tool), in every module
 vet:
-	$(GO) vet $(PKGS)
-	$(GO) tool staticcheck $(PKGS)
+	$(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+	@$(call in-modules,$(GO) vet $(PKGS) && $(STATICCHECK) $(PKGS))
 
-## test: vet, then every test against local engines each package starts itself
+## test: vet, then every test of every module against local engines each package starts itself
 test: prereqs vet
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	@$(call in-modules,$(GO) test -count=1 -timeout 20m $(PKGS))
 
 ## test-race: the same tests under the race detector (needs cgo: gcc)
 test-race: prereqs
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@$(call in-modules,$(GO) test -race -count=1 -timeout 20m $(PKGS))
 
 ## sim: SEEDS store schedules and PAY_SEEDS payment schedules under faults (defaults 100000 and 10000; START=first seed): schedules/s, faults by kind, violations
 # make test runs 10,000 store and 1,000 payment schedules (internal/sim's
@@ -46,7 +59,7 @@ sim:
 
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/idemddb/
+	cd pkg/idemddb && $(GO) test -run '^$$' -bench . -benchmem ./
 
 # Lambda functions in template.yaml as LogicalId=CodeUri (the template test
 # checks this list against the template).

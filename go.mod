@@ -3,6 +3,9 @@ module github.com/acme/idemcheckout
 go 1.26.0
 
 require (
+	github.com/acme/idemcheckout/ddblocal v0.0.0-00010101000000-000000000000
+	github.com/acme/idemcheckout/pkg/idemddb v0.0.0-00010101000000-000000000000
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.18
@@ -15,11 +18,11 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sqs v1.53.0
 	github.com/aws/smithy-go v1.28.9
 	gopkg.in/yaml.v3 v3.0.1
+	pgregory.net/rapid v1.3.0
 )
 
 require (
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
-	github.com/anishathalye/porcupine v1.3.1 // indirect
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/ec2/imds v1.20.9 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
@@ -37,7 +40,14 @@ require (
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect
 	honnef.co/go/tools v0.8.2 // indirect
-	pgregory.net/rapid v1.3.0 // indirect
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+// The library and the engine test helpers are modules of their own
+// (pkg/idemddb/go.mod, ddblocal/go.mod): the app uses the library from its
+// folder exactly as a user's module would, through these replaces.
+replace (
+	github.com/acme/idemcheckout/ddblocal => ./ddblocal
+	github.com/acme/idemcheckout/pkg/idemddb => ./pkg/idemddb
+)

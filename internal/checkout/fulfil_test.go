@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbstreamtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout"
-	"github.com/acme/idemcheckout/internal/ddbstream"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
 	"github.com/aws/aws-lambda-go/events"
@@ -38,7 +39,7 @@ func newFulfilEnv(t *testing.T) *fulfilEnv {
 	t.Helper()
 	e := newEnv(t)
 	f := &fulfilEnv{env: e, fdb: ddbtest.Wrap(e.raw)}
-	f.stream = ddbtest.EnableStream(t, e.raw, e.ordersTable)
+	f.stream = ddbstreamtest.Enable(t, e.raw, e.ordersTable)
 	f.receipts = ddbtest.NewTable(t, e.raw, "receipt_id")
 	store, err := idemddb.New(f.fdb, idemddb.Config{
 		Table: e.idemTable, Now: e.clk.Now, DefaultLease: testLease, LeaseMargin: testMargin, Logger: quietLogger(),
@@ -74,7 +75,7 @@ func (f *fulfilEnv) paidOrder(t *testing.T, key string) (checkout.Order, checkou
 // when none is given), oldest first, as Lambda delivers them.
 func (f *fulfilEnv) records(t *testing.T, ids ...string) []events.DynamoDBEventRecord {
 	t.Helper()
-	all, err := ddbstream.ReadAll(context.Background(), engine.Streams(), f.stream)
+	all, err := ddbstream.ReadAll(context.Background(), ddbstreamtest.NewClient(engine.Endpoint), f.stream)
 	if err != nil {
 		t.Fatal(err)
 	}

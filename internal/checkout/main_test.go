@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
@@ -251,6 +251,26 @@ func wantProblem(t *testing.T, r events.APIGatewayV2HTTPResponse, status int, ty
 		t.Fatalf("problem %+v, want type %s status %d", p, typ, status)
 	}
 	return p
+}
+
+// wantAlreadyPaid checks the 200 answer to a payment of an order another
+// key paid: the payment in the 201's shape with "already_paid": true and
+// its Location, naming paymentID. It returns the payment.
+func wantAlreadyPaid(t *testing.T, r events.APIGatewayV2HTTPResponse, paymentID string) checkout.Payment {
+	t.Helper()
+	if r.StatusCode != 200 || r.Headers["Content-Type"] != "application/json" || r.Headers["Location"] != "/payments/"+paymentID {
+		t.Fatalf("%d %v %s, want 200 already_paid naming %s", r.StatusCode, r.Headers, r.Body, paymentID)
+	}
+	var a checkout.PaymentAnswer
+	dec := json.NewDecoder(strings.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil || !a.AlreadyPaid || a.PaymentID != paymentID || a.Status != checkout.PaymentCaptured {
+		t.Fatalf("body %s (%v), want already_paid naming %s", r.Body, err, paymentID)
+	}
+	if _, ok := r.Headers["Retry-After"]; ok {
+		t.Fatal("a final answer carries Retry-After")
+	}
+	return a.Payment
 }
 
 // fields lists a problem's field names, sorted.

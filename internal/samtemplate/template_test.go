@@ -5,11 +5,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 )
 
@@ -164,6 +166,8 @@ func TestTemplateContract(t *testing.T) {
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
 		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
 		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
+		// The storefront `make dev` serves (local/storefront, port 4000).
+		"AllowedOrigins": {"Type": "String", "Default": "http://localhost:4000,http://127.0.0.1:4000"},
 	} {
 		p, _ := params[name].(map[string]any)
 		if p == nil {
@@ -278,5 +282,92 @@ func TestMakefileFunctionsMatchTemplate(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("Makefile SAM_FUNCTIONS is %v, template has %v", got, want)
+	}
+}
+
+// TestMakefileModulesListEveryModule: `./...` stops at a nested go.mod, so
+// the Makefile's vet/test/test-race run in each directory MODULES names; a
+// module missing from it would have its tests silently skipped by make test
+// and CI. Every go.mod in the repository (outside node_modules, testdata and
+// dot directories) must be listed, and nothing else.
+func TestMakefileModulesListEveryModule(t *testing.T) {
+	_, e := loadRepoTemplate(t)
+	mk, err := os.ReadFile(filepath.Join(e.Root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for line := range strings.Lines(string(mk)) {
+		name, value, ok := strings.Cut(line, "?=")
+		if ok && strings.TrimSpace(name) == "MODULES" {
+			listed = strings.Fields(value)
+		}
+	}
+	if listed == nil {
+		t.Fatal("Makefile has no MODULES ?= line")
+	}
+	var found []string
+	err = filepath.WalkDir(e.Root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != e.Root && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && d.Name() == "go.mod" {
+			rel, err := filepath.Rel(e.Root, filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			found = append(found, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(listed)
+	slices.Sort(found)
+	if !slices.Equal(listed, found) {
+		t.Errorf("Makefile MODULES is %v, the repository's modules are %v", listed, found)
+	}
+}
+
+// TestTemplateCORS pins the storefront's CORS contract: the origins come
+// from the AllowedOrigins parameter (its Default as written), the headers
+// are those the browser client sends and reads, no credentials, and the
+// parameter's pattern refuses what would never match a browser's Origin.
+func TestTemplateCORS(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	reportProblems(t, CheckCORS(tpl))
+	api := tpl.API("CheckoutApi")
+	if api == nil || api.CORS == nil {
+		t.Fatal("CheckoutApi has no CorsConfiguration")
+	}
+	want := CORSConfiguration{
+		AllowOrigins:     []string{"http://localhost:4000", "http://127.0.0.1:4000"},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key", "Prefer"},
+		AllowMethods:     []string{"GET", "POST"},
+		ExposeHeaders:    []string{"Idempotent-Replayed", "Retry-After", "Location", "Preference-Applied"},
+		MaxAge:           600 * time.Second,
+		OriginsParameter: "AllowedOrigins",
+	}
+	if !reflect.DeepEqual(*api.CORS, want) {
+		t.Errorf("CheckoutApi CORS = %+v, want %+v", *api.CORS, want)
+	}
+	p := parameters(t, tpl)["AllowedOrigins"]
+	for v, ok := range map[string]bool{
+		"http://localhost:4000":                       true,
+		"https://shop.example.com":                    true,
+		"https://shop.example.com,https://a.example":  true,
+		"https://shop.example.com/":                   false,
+		"https://shop.example.com, https://a.example": false,
+		"*":                     false,
+		"https://*.example.com": false,
+		"shop.example.com":      false,
+	} {
+		if got := paramProblem(p, v) == ""; got != ok {
+			t.Errorf("AllowedOrigins=%q accepted = %v, want %v", v, got, ok)
+		}
 	}
 }

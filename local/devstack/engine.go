@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/internal/samtemplate"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"

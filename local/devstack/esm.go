@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
 	"github.com/acme/idemcheckout/internal/samtemplate"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"

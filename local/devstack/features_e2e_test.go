@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"

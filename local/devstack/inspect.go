@@ -6,7 +6,7 @@ import (
 )
 
 // inspectHints are the banner's ready-to-paste commands to look inside the
-// tables: the AWS CLI's scan, and idemctl (pkg/idemddb/cmd/idemctl) for
+// tables: the AWS CLI's scan, and idemctl (cmd/idemctl) for
 // the idempotency records, which needs nothing but Go.
 func inspectHints(endpoint, region string, tm *Template) []string {
 	tables := tm.Tables()
@@ -35,7 +35,7 @@ func inspectHints(endpoint, region string, tm *Template) []string {
 	}
 	out := []string{cli}
 	if idem != "" {
-		base := creds + " AWS_ENDPOINT_URL_DYNAMODB=" + endpoint + " go run ./pkg/idemddb/cmd/idemctl -table " + idem
+		base := creds + " AWS_ENDPOINT_URL_DYNAMODB=" + endpoint + " go run ./cmd/idemctl -table " + idem
 		out = append(out, "idempotency records: "+base+" stuck")
 		if route != "" {
 			show := base + " show -route '" + route + "'"

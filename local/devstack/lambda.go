@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 )
 
 // reportMemory replaces "Max Memory Used: N MB" in the emulator's REPORT

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,25 @@ func TestEnvJSONMatchesTemplate(t *testing.T) {
 				}
 				t.Errorf("env.json sets %s.%s, which template.yaml does not declare (sam local would ignore it)", id, k)
 			}
+		}
+	}
+}
+
+// TestWatchedDirsIncludeTheLibrary: the library is a module of its own that
+// the root go.mod replaces with its folder, so hot reload must watch its
+// packages as well as the main module's: an edit of pkg/idemddb rebuilds
+// the functions that import it.
+func TestWatchedDirsIncludeTheLibrary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := &Stack{cfg: Config{Root: testRoot}}
+	dirs, err := s.packageDirs(ctx, &Function{ID: "CreateOrderFunction", CodeURI: "functions/create-order/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"functions/create-order", "internal/checkout", "pkg/idemddb", "pkg/idemddb/apigw"} {
+		if !slices.Contains(dirs, filepath.Join(testRoot, filepath.FromSlash(want))) {
+			t.Errorf("hot reload does not watch %s; it watches %v", want, dirs)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"

@@ -17,12 +17,13 @@ import (
 
 // Hot reload. The watcher polls the modification time and size of every
 // Go file (and embed-able file) in each function's package and in the
-// in-module packages it imports (go list -deps). A change that is still the
-// same at the next poll (the debounce: one poll interval) rebuilds that
-// function into a new directory and swaps its emulator pool: requests
-// already in flight finish on the old build, new requests go to the new
-// one, and the engine and its data are untouched. A build that fails logs
-// the compiler's output and leaves the old build serving.
+// local packages it imports (go list -deps: the main module's and those of
+// modules replaced by a local folder, such as the library). A change that
+// is still the same at the next poll (the debounce: one poll interval)
+// rebuilds that function into a new directory and swaps its emulator pool:
+// requests already in flight finish on the old build, new requests go to
+// the new one, and the engine and its data are untouched. A build that
+// fails logs the compiler's output and leaves the old build serving.
 
 // Reload is one rebuild the watcher made.
 type Reload struct {
@@ -145,14 +146,16 @@ func (w *watcher) rebuild(ctx context.Context, wf *watched) Reload {
 }
 
 // packageDirs lists the directories of a function's package and of every
-// package of this module it imports, as built for Linux.
+// local package it imports, as built for Linux: the main module's and those
+// of modules replaced by a folder (the library, pkg/idemddb, is a module of
+// its own that the root go.mod replaces with its folder).
 func (s *Stack) packageDirs(ctx context.Context, f *Function) ([]string, error) {
 	g, err := goTool()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, g, "list", "-e", "-deps", "-tags", "lambda.norpc",
-		"-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", codePackage(f))
+		"-f", "{{with .Module}}{{if or .Main (and .Replace (not .Replace.Version))}}{{$.Dir}}{{end}}{{end}}", codePackage(f))
 	cmd.Dir = s.cfg.Root
 	cmd.Env = append(cleanEnv(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+hostArch())
 	out, err := cmd.Output()

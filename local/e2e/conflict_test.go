@@ -12,11 +12,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/local/devstack"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 )
@@ -26,33 +27,47 @@ import (
 // another request touched one of the transaction's items while it ran: 400
 // TransactionCanceledException with reason TransactionConflict on the last
 // item (the idempotency record: the store commits it last) and None on the
-// others. Nothing reaches the engine for those requests.
+// others. Nothing reaches the engine for those requests. Only transactions
+// whose body holds the armed marker are cancelled: the stack's other
+// functions (the stream consumer making receipts) write transactions too.
 type conflictProxy struct {
-	armed   atomic.Int32 // how many more transactions to cancel
-	refused atomic.Int32 // how many it cancelled
+	mu      sync.Mutex
+	armed   int    // how many more transactions to cancel
+	marker  string // what their body holds
+	refused atomic.Int32
 }
 
-// take uses up one armed cancellation, if any is left.
-func (p *conflictProxy) take() bool {
-	for {
-		n := p.armed.Load()
-		if n <= 0 {
-			return false
-		}
-		if p.armed.CompareAndSwap(n, n-1) {
-			return true
-		}
+// arm makes the next n transactions whose body holds marker cancelled.
+func (p *conflictProxy) arm(n int, marker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.marker = n, marker
+}
+
+// take uses up one armed cancellation for body, if any is left.
+func (p *conflictProxy) take(body []byte) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.armed <= 0 || !bytes.Contains(body, []byte(p.marker)) {
+		return false
 	}
+	p.armed--
+	return true
 }
 
 func (p *conflictProxy) handler(engine *url.URL) http.Handler {
 	fwd := httputil.NewSingleHostReverseProxy(engine)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.TransactWriteItems" || !p.take() {
+		if r.Header.Get("X-Amz-Target") != "DynamoDB_20120810.TransactWriteItems" {
 			fwd.ServeHTTP(w, r)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
+		if !p.take(body) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			fwd.ServeHTTP(w, r)
+			return
+		}
 		var in struct{ TransactItems []json.RawMessage }
 		_ = json.Unmarshal(body, &in)
 		reasons := make([]map[string]string, len(in.TransactItems))
@@ -116,10 +131,12 @@ func TestTransactionConflictThroughStack(t *testing.T) {
 	defer s.Close()
 	sub := "conflict-" + newKey(t)
 	tok := token(sub)
-	orderBody := `{"currency":"INR","items":[{"sku":"SKU-1","quantity":2,"unit_price":250000}]}`
+	// A SKU of this test's own marks its orders' transactions.
+	sku := "SKU-" + newKey(t)
+	orderBody := `{"currency":"INR","items":[{"sku":"` + sku + `","quantity":2,"unit_price":250000}]}`
 
 	// POST /orders, its completion cancelled once.
-	proxy.armed.Store(1)
+	proxy.arm(1, sku)
 	key := newKey(t) + "-order"
 	first := post(t, s, "/orders", tok, key, orderBody)
 	if first.status != http.StatusCreated || proxy.refused.Load() != 1 {
@@ -136,7 +153,7 @@ func TestTransactionConflictThroughStack(t *testing.T) {
 	// POST /payments, its completion (with the order and payment writes)
 	// cancelled once: one capture.
 	order := first.json(t)
-	proxy.armed.Store(1)
+	proxy.arm(1, order["order_id"].(string))
 	payKey := newKey(t) + "-pay"
 	pay := post(t, s, "/payments", tok, payKey, paymentBody(order, 500000))
 	if pay.status != http.StatusCreated || proxy.refused.Load() != 2 {
@@ -148,7 +165,7 @@ func TestTransactionConflictThroughStack(t *testing.T) {
 	wantOneChargeOn(t, s, order["order_id"].(string))
 
 	// Every attempt conflicts: 503 for the rest of the lease, key kept.
-	proxy.armed.Store(1 + idemddb.ConflictRetries)
+	proxy.arm(1+idemddb.ConflictRetries, sku)
 	key = newKey(t) + "-bound"
 	r := post(t, s, "/orders", tok, key, orderBody)
 	if r.status != http.StatusServiceUnavailable || r.problemType() != "idempotency-store-unavailable" {
@@ -157,7 +174,7 @@ func TestTransactionConflictThroughStack(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra == "" || ra == "1" {
 		t.Fatalf("Retry-After %q, want the rest of the lease", ra)
 	}
-	proxy.armed.Store(0)
+	proxy.arm(0, "")
 	r = post(t, s, "/orders", tok, key, orderBody)
 	if r.status != http.StatusConflict || r.header.Get("Retry-After") == "" || r.problemType() != "idempotency-key-in-use" {
 		t.Fatalf("retry while the key stays claimed: %d %s %v; want 409 with Retry-After", r.status, r.body, r.header)

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbstream"
+	"github.com/acme/idemcheckout/ddblocal/ddbstreamtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	domain "github.com/acme/idemcheckout/internal/checkout"
-	"github.com/acme/idemcheckout/internal/ddbstream"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -218,7 +219,7 @@ func TestHundredOrdersPaidConcurrently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := ddbstream.ReadAll(ctx, ddbtest.NewStreamsClient(checkout.EngineEndpoint()), aws.ToString(d.Table.LatestStreamArn))
+	recs, err := ddbstream.ReadAll(ctx, ddbstreamtest.NewClient(checkout.EngineEndpoint()), aws.ToString(d.Table.LatestStreamArn))
 	if err != nil {
 		t.Fatal(err)
 	}

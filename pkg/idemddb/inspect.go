@@ -45,7 +45,7 @@ type Record struct {
 }
 
 // Expired reports whether the record's retention has passed at now.
-func (r *Record) Expired(now time.Time) bool { return !r.ExpiresAt.After(now) }
+func (r *Record) Expired(now time.Time) bool { return expired(r.ExpiresAt.Unix(), now) }
 
 // Stuck reports whether the record is IN_PROGRESS with its lease over at
 // now (and not expired): the work that claimed it died or timed out before

@@ -106,9 +106,11 @@ func decodeRecord(item map[string]types.AttributeValue) record {
 	return r
 }
 
-// expired reports whether the record's retention has passed at now.
-func (r *record) expired(now time.Time) bool {
-	return r.expiresAt <= now.Unix()
+// expired reports whether a record expiring at expiresAt (epoch seconds,
+// the TTL attribute) has passed its retention at now: the one expiry
+// predicate, also behind Record.Expired.
+func expired(expiresAt int64, now time.Time) bool {
+	return expiresAt <= now.Unix()
 }
 
 // encodeResult returns the bytes to store and their encoding: deflated when

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // Waiting for an in-flight duplicate (Request.Wait).
@@ -65,8 +61,8 @@ func (s *Store) await(ctx context.Context, key string, fp []byte, wait time.Dura
 			break
 		}
 		now := s.cfg.Now()
-		res, next, err := s.decide(key, fp, item, now)
-		if next != decided {
+		res, found, err := s.decide(key, fp, item, now)
+		if found != decided {
 			// Released, expired or lapsed: claim it ourselves.
 			var c *Claim
 			c, res, err = s.begin(ctx, key, fp, now)
@@ -94,17 +90,4 @@ func (e *InProgressError) after(now time.Time, waited time.Duration, reads int) 
 	out.Waited, out.WaitReads = waited, reads
 	out.RetryAfter = max(0, out.LeaseUntil.Sub(now))
 	return &out
-}
-
-// readRecord reads key's record, strongly consistent.
-func (s *Store) readRecord(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
-	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      s.shapes.table,
-		Key:            map[string]types.AttributeValue{s.cfg.KeyAttribute: str(key)},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, &StoreError{Op: "GetItem", Err: err}
-	}
-	return got.Item, nil
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
-	"github.com/acme/idemcheckout/internal/ddbtest"
 )
 
 func getenv(m map[string]string) func(string) string {

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/acme/idemcheckout/internal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
 	"github.com/aws/aws-lambda-go/events"
@@ -184,7 +184,7 @@ func TestAddWritesCommitWithTheRecord(t *testing.T) {
 // (ddb-req/record, counted on the wire) and the time per 10-record batch
 // on moto, for first executions and for replays:
 //
-//	go test -run '^$' -bench RequestsPerRecord ./pkg/idemddb/batch/
+//	(cd pkg/idemddb && go test -run '^$' -bench RequestsPerRecord ./batch/)
 func BenchmarkRequestsPerRecord(b *testing.B) {
 	const n = 10
 	raw := moto.Client()

@@ -1,4 +1,9 @@
-package ddbtest
+// Package ddbstreamtest gives tests a DynamoDB Streams client for a local
+// engine and turns a table's stream on. It is apart from ddbtest so that a
+// module testing with ddbtest alone (the library, pkg/idemddb) does not
+// require the Streams client module: a module's test dependencies are in
+// its go.mod, and so in the module graph of everyone who uses it.
+package ddbstreamtest
 
 import (
 	"context"
@@ -6,32 +11,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 )
 
-// Streams returns a DynamoDB Streams client for the engine (moto serves
-// the Streams API on the same endpoint), configured like Client.
-func (e *Engine) Streams() *dynamodbstreams.Client { return NewStreamsClient(e.Endpoint) }
-
-// NewStreamsClient returns a DynamoDB Streams client for a local endpoint,
-// configured like NewClient: static test credentials, one attempt per
-// request.
-func NewStreamsClient(endpoint string) *dynamodbstreams.Client {
+// NewClient returns a DynamoDB Streams client for a local endpoint (moto
+// serves the Streams API on the engine's endpoint), configured like
+// ddbtest.NewClient: static test credentials, one attempt per request.
+func NewClient(endpoint string) *dynamodbstreams.Client {
 	return dynamodbstreams.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:      ddbtest.Credentials(),
 		RetryMaxAttempts: 1,
-		HTTPClient:       newHTTPClient(),
+		HTTPClient:       ddbtest.NewHTTPClient(),
 	}, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
-// EnableStream turns on the table's stream with NEW_AND_OLD_IMAGES (as
+// Enable turns on the table's stream with NEW_AND_OLD_IMAGES (as
 // template.yaml's orders table has it) and returns the stream's ARN.
-func EnableStream(t testing.TB, c *dynamodb.Client, table string) string {
+func Enable(t testing.TB, c *dynamodb.Client, table string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,7 +1,7 @@
 // Package localddb starts the local DynamoDB engines on a loopback port:
 // moto served single-threaded by local/motoserver.py (stock moto_server is
 // not safe under concurrency) and dynalite from local/node_modules. It is
-// the one launcher behind internal/ddbtest (tests) and local/devstack (the
+// the one launcher behind ddblocal/ddbtest (tests) and local/devstack (the
 // local stack): it waits for the line the engine prints once it accepts
 // connections, reports a missing tool as a *PrerequisiteError that says
 // how to install it, makes the engine die with its parent on Linux and
@@ -82,20 +82,26 @@ type Engine struct {
 	stopOnce sync.Once
 }
 
-// RepoRoot returns the directory holding go.mod, searching upwards from the
-// working directory (go test runs each package in its own directory).
+// RootMarker is a file only the repository root has, relative to it: the
+// engine script StartMoto runs. RepoRoot looks for it rather than for
+// go.mod, which the nested modules (pkg/idemddb, ddblocal) have too.
+const RootMarker = "local/motoserver.py"
+
+// RepoRoot returns the repository root, the nearest directory holding
+// RootMarker, searching upwards from the working directory (go test runs
+// each package in its own directory, in whichever module it belongs to).
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(RootMarker))); err == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
+			return "", errors.New(RootMarker + " not found above the working directory")
 		}
 		dir = parent
 	}

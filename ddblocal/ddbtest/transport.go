@@ -39,9 +39,9 @@ func (t *OwnBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.Base.RoundTrip(own)
 }
 
-// newHTTPClient is the HTTP client of every test DynamoDB client: its own
+// NewHTTPClient returns the HTTP client of every test client: its own
 // connection pool, sized for the parallel tests, behind OwnBodyTransport.
-func newHTTPClient() *http.Client {
+func NewHTTPClient() *http.Client {
 	base := &http.Transport{
 		Proxy:               nil, // loopback only
 		MaxIdleConns:        256,

@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/localddb"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -37,8 +36,8 @@ const ErrPrerequisite = localddb.ErrPrerequisite
 // startTimeout bounds the wait for an engine to listen.
 const startTimeout = 60 * time.Second
 
-// RepoRoot returns the directory holding go.mod, searching upwards from the
-// working directory (go test runs each package in its own directory).
+// RepoRoot returns the repository root (the directory holding
+// localddb.RootMarker), searching upwards from the working directory.
 func RepoRoot() (string, error) { return localddb.RepoRoot() }
 
 // FreePort asks the kernel for a free TCP port on 127.0.0.1.
@@ -87,6 +86,15 @@ func (e *Engine) Client(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	return NewClient(e.Endpoint, optFns...)
 }
 
+// Credentials returns the static credentials the local engines accept
+// ("test"/"test"). It is written with the SDK core alone, so that a module
+// testing with this package needs no credentials module.
+func Credentials() aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "ddbtest"}, nil
+	})
+}
+
 // NewClient returns a DynamoDB client for a local endpoint: static test
 // credentials, one attempt per request (no SDK retries), and an HTTP
 // transport that cannot report a request the engine applied as failed
@@ -94,9 +102,9 @@ func (e *Engine) Client(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
 	cfg := aws.Config{
 		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:      Credentials(),
 		RetryMaxAttempts: 1,
-		HTTPClient:       newHTTPClient(),
+		HTTPClient:       NewHTTPClient(),
 	}
 	opts := append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
