@@ -16,7 +16,7 @@ in-modules = set -e; for m in $(MODULES); do echo "== module $$m"; (cd $$m && $(
 # it can run inside the nested modules too (their go.mod has no tools).
 STATICCHECK = $(CURDIR)/.dev/bin/staticcheck
 
-.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
+.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset sim
 
 # quietly runs a command whose failure message is complete on its own. On
 # failure make stops (exit status 141) without its "make: *** [...] Error 1"
@@ -48,6 +48,14 @@ test: prereqs vet
 ## test-race: the same tests under the race detector (needs cgo: gcc)
 test-race: prereqs
 	@$(call in-modules,$(GO) test -race -count=1 -timeout 20m $(PKGS))
+
+## sim: SEEDS store schedules and PAY_SEEDS payment schedules under faults (defaults 100000 and 10000; START=first seed): schedules/s, faults by kind, violations
+# make test runs 10,000 store and 1,000 payment schedules (internal/sim's
+# default budgets). Every schedule runs; the first five with a violation
+# are printed with the command that replays each.
+sim:
+	$(GO) test -count=1 -timeout 0 -run '^TestSim(Payments)?$$' -v ./internal/sim -args -keep-going \
+		-schedules='$(or $(SEEDS),100000)' -pay-schedules='$(or $(PAY_SEEDS),10000)' -start='$(or $(START),1)'
 
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
