@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help test test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
+.PHONY: help test test-web test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
 
 # quietly runs a command whose failure message is complete on its own. On
 # failure make stops (exit status 141) without its "make: *** [...] Error 1"
@@ -28,9 +28,14 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
-## test: vet, then every test against local engines each package starts itself
-test: prereqs vet
+## test: vet, the browser client's unit tests, then every Go test against local engines each package starts itself
+test: prereqs vet test-web
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-web: the storefront's idempotent client (web/), Node's built-in test runner with a fake fetch, storage and clock
+test-web:
+	@command -v node >/dev/null 2>&1 || { echo "missing: Node.js 20+ (https://nodejs.org/ or apt-get install nodejs), then re-run." >&2; kill -PIPE $$PPID; exit 1; }
+	node --test web/test/*.test.js
 
 ## test-race: the same tests under the race detector (needs cgo: gcc)
 test-race: prereqs
