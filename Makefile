@@ -79,12 +79,13 @@ deploy:
 	@$(MAKE) --no-print-directory build
 	sam deploy
 
-## dev: serve template.yaml on 127.0.0.1:3000 without Docker (moto + Lambda RIE + API Gateway/JWT emulation)
+## dev: serve template.yaml on 127.0.0.1:3000 without Docker (moto + Lambda RIE + API Gateway/JWT emulation), and the storefront on 127.0.0.1:4000
 # PARAMS="RetentionSeconds=120 PaymentProviderLatencyMs=200" overrides template
 # parameters (or DEV_PARAMETER_OVERRIDES); PORT and DEV_INSTANCES (emulators
 # per function, default 4) too. AWS_ENDPOINT_URL_DYNAMODB=... uses that engine.
 # PORT (gateway, 3000), DEV_LAMBDA_PORT (Lambda endpoint, 3001),
-# DEV_ENGINE_PORT (moto, 8000), DEV_PERSIST=1 (keep the data across
+# DEV_STOREFRONT_PORT (the storefront page, 4000; its origin must be in the
+# AllowedOrigins parameter), DEV_ENGINE_PORT (moto, 8000), DEV_PERSIST=1 (keep the data across
 # restarts), DEV_WATCH=0 (no hot reload), DEV_SCHEDULE_EVERY=10s,
 # DEV_EVENT_POLL=1s (how often the stream and queue mappings poll, 250ms).
 dev: dev-prereqs
