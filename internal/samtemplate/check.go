@@ -51,6 +51,7 @@ func Check(t *Template, e Expect) []Problem {
 		CheckEnvPolicies(t, e.IdempotencyTable),
 		CheckLeastPrivilege(t),
 		CheckEventSources(t),
+		CheckCORS(t),
 	)
 }
 
@@ -668,4 +669,47 @@ func wildcardResource(r any) bool {
 		return strings.Contains(s, "*")
 	}
 	return false
+}
+
+// corsOrigin is an origin as a browser sends it: scheme://host[:port],
+// nothing after it (an entry with a path or a trailing slash never matches).
+var corsOrigin = regexp.MustCompile(`^https?://([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
+// CheckCORS: an HttpApi's CorsConfiguration is one API Gateway accepts and
+// a browser can use. A '*' origin with AllowCredentials is refused (API
+// Gateway's create fails with "allow-credentials is not supported if
+// 'allow-origin' is *"); every origin is '*', 'http://*', 'https://*' or
+// scheme://host[:port] exactly (a path or trailing slash never matches a
+// browser's Origin); and the header a JWT authorizer reads the token from
+// is an allowed header, or a browser can never send it cross-origin.
+func CheckCORS(t *Template) []Problem {
+	var ps problems
+	for _, id := range slices.Sorted(maps.Keys(t.apis)) {
+		a := t.apis[id]
+		c := a.CORS
+		if c == nil {
+			continue
+		}
+		where := id + ".CorsConfiguration"
+		from := ""
+		if c.OriginsParameter != "" {
+			from = " (the Default of parameter " + c.OriginsParameter + ")"
+		}
+		for _, o := range c.AllowOrigins {
+			switch {
+			case o == "*" && c.AllowCredentials:
+				ps.add(where, "AllowOrigins%s has '*' with AllowCredentials: true; API Gateway refuses it (and a browser would too): list the origins", from)
+			case o == "*" || o == "http://*" || o == "https://*":
+			case !corsOrigin.MatchString(o):
+				ps.add(where, "AllowOrigins%s entry %q is not scheme://host[:port] (no path, no trailing slash), '*', 'http://*' or 'https://*'", from, o)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(a.Authorizers)) {
+			h, ok := strings.CutPrefix(a.Authorizers[name].IdentitySource, "$request.header.")
+			if ok && !slices.ContainsFunc(c.AllowHeaders, func(x string) bool { return x == "*" || strings.EqualFold(x, h) }) {
+				ps.add(where, "AllowHeaders lacks %s, the header authorizer %s reads the token from", h, name)
+			}
+		}
+	}
+	return ps
 }

@@ -12,6 +12,10 @@ import (
 // it one way each and expect the checker to say so.
 const validBase = `
 Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Origins:
+    Type: String
+    Default: https://shop.example,http://localhost:4000
 Globals:
   Function:
     Runtime: provided.al2023
@@ -24,6 +28,11 @@ Resources:
   Api:
     Type: AWS::Serverless::HttpApi
     Properties:
+      CorsConfiguration:
+        AllowOrigins: !Split [",", !Ref Origins]
+        AllowHeaders: [Authorization, Idempotency-Key]
+        AllowMethods: [GET, POST]
+        MaxAge: 600
       Auth:
         DefaultAuthorizer: Jwt
         Authorizers:
@@ -222,6 +231,10 @@ func TestCheckerReportsBrokenTemplates(t *testing.T) {
 		{"star for a scoped action", "Action: dynamodb:ListStreams", "Action: [dynamodb:ListStreams, dynamodb:GetItem]", `resource * is a wildcard`},
 		{"table without stream", "      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}\n", "", "table Orders has no StreamSpecification"},
 		{"stream of another resource", "      EventSourceArn: !GetAtt Orders.StreamArn", "      EventSourceArn: !GetAtt Idem.Arn", "is not a table's StreamArn or a queue's Arn"},
+		{"cors wildcard with credentials", `AllowOrigins: !Split [",", !Ref Origins]`, "AllowOrigins: [\"*\"]\n        AllowCredentials: true", "has '*' with AllowCredentials"},
+		{"cors origin with trailing slash", "Default: https://shop.example,", "Default: https://shop.example/,", `AllowOrigins (the Default of parameter Origins) entry "https://shop.example/" is not scheme://host[:port]`},
+		{"cors origin with path", `AllowOrigins: !Split [",", !Ref Origins]`, "AllowOrigins: [https://shop.example/pay]", `entry "https://shop.example/pay"`},
+		{"cors without the token header", "AllowHeaders: [Authorization, Idempotency-Key]", "AllowHeaders: [Idempotency-Key]", "AllowHeaders lacks Authorization, the header authorizer Jwt reads"},
 		{"SAM stream event", "      Events:\n        Post:", "      Events:\n        Changes: {Type: DynamoDB, Properties: {Stream: !GetAtt Orders.StreamArn, StartingPosition: LATEST}}\n        Post:", "attaches the managed policy AWSLambdaDynamoDBExecutionRole"},
 	}
 	for _, c := range cases {

@@ -302,6 +302,32 @@ type HTTPAPI struct {
 	DefaultAuthorizer string
 	// Authorizers are Auth.Authorizers by name.
 	Authorizers map[string]Authorizer
+	// CORS is an HttpApi's CorsConfiguration, nil when unset (an Api's
+	// Cors is not read).
+	CORS *CORSConfiguration
+}
+
+// CORSConfiguration is an HttpApi's CorsConfiguration: what API Gateway
+// answers a preflight with, and adds to every response to a request from
+// an allowed origin. CorsConfiguration: true allows every origin.
+//
+// In a template as written (Parse), a list given as !Split [delim, !Ref P]
+// of a String parameter P reads as the split of P's Default (Parameter is
+// then P), so the checks see what a deploy without overrides gets; a
+// resolved template (Template.Resolve) has the deployed values.
+type CORSConfiguration struct {
+	AllowOrigins  []string
+	AllowHeaders  []string
+	AllowMethods  []string
+	ExposeHeaders []string
+	// AllowCredentials sends Access-Control-Allow-Credentials: true.
+	AllowCredentials bool
+	// MaxAge is how long a browser may cache a preflight's answer (0 when
+	// unset: the browser's default, 5 s in Chromium).
+	MaxAge time.Duration
+	// OriginsParameter is the parameter AllowOrigins was split from, ""
+	// when AllowOrigins is written out.
+	OriginsParameter string
 }
 
 // Authorizer is one entry of an API's Auth.Authorizers.
@@ -716,7 +742,7 @@ func firstOf(m map[string]any, keys ...string) any {
 	return nil
 }
 
-func newHTTPAPI(id, typ string, props map[string]any) HTTPAPI {
+func newHTTPAPI(id, typ string, props map[string]any, params map[string]any) (HTTPAPI, error) {
 	a := HTTPAPI{ID: id, Type: typ, Authorizers: map[string]Authorizer{}}
 	auth, _ := props["Auth"].(map[string]any)
 	a.DefaultAuthorizer = String(auth["DefaultAuthorizer"])
@@ -732,7 +758,74 @@ func newHTTPAPI(id, typ string, props map[string]any) HTTPAPI {
 		}
 		a.Authorizers[name] = az
 	}
-	return a
+	if typ == TypeHTTPAPI {
+		cors, err := newCORS(props["CorsConfiguration"], params)
+		if err != nil {
+			return a, fmt.Errorf("api %s: CorsConfiguration: %w", id, err)
+		}
+		a.CORS = cors
+	}
+	return a, nil
+}
+
+// newCORS reads a CorsConfiguration (nil when unset or false). params are
+// the template's Parameters, for a !Split of a parameter's Default.
+func newCORS(v any, params map[string]any) (*CORSConfiguration, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case bool:
+		if !x {
+			return nil, nil
+		}
+		return &CORSConfiguration{AllowOrigins: []string{"*"}}, nil
+	case map[string]any:
+		if isIntrinsic(x) {
+			return nil, nil // not a literal: nothing known
+		}
+	default:
+		return nil, fmt.Errorf("is %v, want a mapping or true", v)
+	}
+	m := v.(map[string]any)
+	c := &CORSConfiguration{}
+	c.AllowOrigins, c.OriginsParameter = splitList(m["AllowOrigins"], params)
+	c.AllowHeaders, _ = splitList(m["AllowHeaders"], params)
+	c.AllowMethods, _ = splitList(m["AllowMethods"], params)
+	c.ExposeHeaders, _ = splitList(m["ExposeHeaders"], params)
+	var e errs
+	c.AllowCredentials = e.bool("AllowCredentials", m["AllowCredentials"], false)
+	c.MaxAge = e.seconds("MaxAge", m["MaxAge"])
+	return c, e.err
+}
+
+// splitList reads a list of strings: a literal list (or single value), or
+// Fn::Split [delim, {Ref: P}] of a parameter P, read from P's Default
+// (param is then P). Entries are trimmed; empty ones are dropped.
+func splitList(v any, params map[string]any) (list []string, param string) {
+	if m, ok := v.(map[string]any); ok && isIntrinsic(m) {
+		args, _ := m["Fn::Split"].([]any)
+		if len(args) != 2 {
+			return nil, ""
+		}
+		delim, _ := args[0].(string)
+		param, _ = RefTarget(args[1])
+		p, _ := params[param].(map[string]any)
+		def, ok := p["Default"]
+		if delim == "" || !ok {
+			return nil, param
+		}
+		var parts []any
+		for _, x := range strings.Split(String(def), delim) {
+			parts = append(parts, x)
+		}
+		v = parts
+	}
+	for _, s := range Strings(v) {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
+	}
+	return list, param
 }
 
 func newTable(r Resource, p map[string]any) (Table, error) {

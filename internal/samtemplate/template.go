@@ -2,14 +2,15 @@
 // (template.yaml at the repository root): resources, the Globals merge,
 // functions with their events (HttpApi, Api, Schedule, ScheduleV2, DynamoDB
 // and SQS event sources, and AWS::Lambda::EventSourceMapping resources read
-// as events of their function), API authorizers, tables (keys, indexes,
+// as events of their function), API authorizers and CORS, tables (keys, indexes,
 // TTL, streams) and queues.
 //
 // Two consumers read it. The checks in this package (Check) make the
 // checks cfn-lint cannot: that each function's CodeUri holds a Go main
 // package, that the routes are well formed and authorized, that the
 // idempotency table matches the library, and that each function's
-// environment and IAM policies name the same tables. local/devstack serves
+// environment and IAM policies name the same tables, and that an API's
+// CORS is one API Gateway accepts and a browser can use. local/devstack serves
 // the template: it resolves the intrinsic functions with local physical
 // names (Template.Resolve) and reads the same model from the result.
 package samtemplate
@@ -184,8 +185,12 @@ func (t *Template) Resolve(include func(Resource) bool, resolve func(where strin
 // build reads the typed model from the resources.
 func (t *Template) build() error {
 	t.apis = map[string]*HTTPAPI{}
+	params, _ := t.Raw["Parameters"].(map[string]any)
 	implicit, _ := t.Globals["HttpApi"].(map[string]any)
-	api := newHTTPAPI("", TypeHTTPAPI, implicit)
+	api, err := newHTTPAPI("", TypeHTTPAPI, implicit, params)
+	if err != nil {
+		return err
+	}
 	t.apis[""] = &api
 	for _, id := range slices.Sorted(maps.Keys(t.Resources)) {
 		r := t.Resources[id]
@@ -210,7 +215,10 @@ func (t *Template) build() error {
 			}
 			t.queues = append(t.queues, q)
 		case TypeHTTPAPI, TypeAPI:
-			a := newHTTPAPI(id, r.Type, props)
+			a, err := newHTTPAPI(id, r.Type, props, params)
+			if err != nil {
+				return err
+			}
 			t.apis[id] = &a
 		}
 	}

@@ -5,9 +5,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/acme/idemcheckout/internal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
@@ -164,6 +166,8 @@ func TestTemplateContract(t *testing.T) {
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
 		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
 		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
+		// The storefront `make dev` serves (local/storefront, port 4000).
+		"AllowedOrigins": {"Type": "String", "Default": "http://localhost:4000,http://127.0.0.1:4000"},
 	} {
 		p, _ := params[name].(map[string]any)
 		if p == nil {
@@ -278,5 +282,44 @@ func TestMakefileFunctionsMatchTemplate(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("Makefile SAM_FUNCTIONS is %v, template has %v", got, want)
+	}
+}
+
+// TestTemplateCORS pins the storefront's CORS contract: the origins come
+// from the AllowedOrigins parameter (its Default as written), the headers
+// are those the browser client sends and reads, no credentials, and the
+// parameter's pattern refuses what would never match a browser's Origin.
+func TestTemplateCORS(t *testing.T) {
+	tpl, _ := loadRepoTemplate(t)
+	reportProblems(t, CheckCORS(tpl))
+	api := tpl.API("CheckoutApi")
+	if api == nil || api.CORS == nil {
+		t.Fatal("CheckoutApi has no CorsConfiguration")
+	}
+	want := CORSConfiguration{
+		AllowOrigins:     []string{"http://localhost:4000", "http://127.0.0.1:4000"},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "Idempotency-Key", "Prefer"},
+		AllowMethods:     []string{"GET", "POST"},
+		ExposeHeaders:    []string{"Idempotent-Replayed", "Retry-After", "Location", "Preference-Applied"},
+		MaxAge:           600 * time.Second,
+		OriginsParameter: "AllowedOrigins",
+	}
+	if !reflect.DeepEqual(*api.CORS, want) {
+		t.Errorf("CheckoutApi CORS = %+v, want %+v", *api.CORS, want)
+	}
+	p := parameters(t, tpl)["AllowedOrigins"]
+	for v, ok := range map[string]bool{
+		"http://localhost:4000":                       true,
+		"https://shop.example.com":                    true,
+		"https://shop.example.com,https://a.example":  true,
+		"https://shop.example.com/":                   false,
+		"https://shop.example.com, https://a.example": false,
+		"*":                     false,
+		"https://*.example.com": false,
+		"shop.example.com":      false,
+	} {
+		if got := paramProblem(p, v) == ""; got != ok {
+			t.Errorf("AllowedOrigins=%q accepted = %v, want %v", v, got, ok)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // ServeHTTP is the API Gateway emulation.
@@ -40,11 +42,16 @@ type statusRecorder struct {
 	status   int
 	function string
 	note     string // why the gateway answered an error itself
+	// cors is the configuration whose headers every answer gets (the
+	// gateway's own and the function's), for a request from origin.
+	cors   *CORS
+	origin string
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		applyCORS(r.Header(), r.cors, r.origin)
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
@@ -65,14 +72,31 @@ const (
 )
 
 func (s *Stack) serve(w *statusRecorder, r *http.Request, now time.Time) {
+	reqID := newRequestID()
+	w.Header().Set("Apigw-Requestid", reqID)
+	w.origin = r.Header.Get("Origin")
 	route, params, ok := s.router.Match(r.Method, r.URL.Path)
+	if isPreflight(r) && (!ok || !takesOptions(route)) {
+		// API Gateway answers the preflight itself: no authorizer, no
+		// function, whatever the path.
+		c := s.router.CORSFor(r.Header.Get("Access-Control-Request-Method"), r.URL.Path)
+		if c != nil {
+			w.note = "preflight"
+			if why := writePreflight(w, c, r); why != "" {
+				w.note = "preflight refused: " + why
+			}
+			return
+		}
+	}
 	if !ok {
+		w.cors = s.router.CORSFor(r.Method, r.URL.Path)
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
+	if route.Event.Type == samtemplate.EventHTTPAPI {
+		w.cors = route.CORS
+	}
 	w.function = route.Function.ID
-	reqID := newRequestID()
-	w.Header().Set("Apigw-Requestid", reqID)
 	var jwt *JWTResult
 	if a := route.Authorizer; a != nil {
 		res, err := authorize(a, r.Header, route.Event.HTTP.Scopes, now)

@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,7 +15,9 @@ type Route struct {
 	Event    Event // an HttpApi or Api event: Event.HTTP is set
 	// Authorizer is the route's JWT authorizer, nil for none.
 	Authorizer *samtemplate.Authorizer
-	segs       []string // path segments, nil for the $default route
+	// CORS is the CorsConfiguration of the route's HttpApi, nil for none.
+	CORS *CORS
+	segs []string // path segments, nil for the $default route
 }
 
 // RouteKey is API Gateway's route key, e.g. "POST /orders" or "$default".
@@ -40,6 +43,9 @@ func templateRoutes(tm *Template) ([]*Route, error) {
 			r := &Route{Function: f, Event: ev}
 			if ev.Type == samtemplate.EventHTTPAPI {
 				api := tm.Model.API(ev.HTTP.API)
+				if api != nil {
+					r.CORS = api.CORS
+				}
 				name := api.RouteAuthorizer(ev.HTTP)
 				if name != "" && name != "NONE" && name != "AWS_IAM" {
 					a, ok := api.Authorizers[name]
@@ -62,11 +68,26 @@ func templateRoutes(tm *Template) ([]*Route, error) {
 // specific path wins (literal segment over {param} over {proxy+}), then an
 // exact method over ANY. HttpApi and Api events share one listener locally,
 // as `sam local start-api` does.
-type Router struct{ routes []*Route }
+type Router struct {
+	routes []*Route
+	// cors is the one CorsConfiguration of the routes' APIs, for answers
+	// no route gives (a 404, a preflight for a path no route serves); nil
+	// when no API or more than one has one.
+	cors *CORS
+}
 
 // NewRouter builds a router over routes.
 func NewRouter(routes []*Route) *Router {
 	rt := &Router{}
+	var configs []*CORS
+	for _, r := range routes {
+		if r.CORS != nil && !slices.Contains(configs, r.CORS) {
+			configs = append(configs, r.CORS)
+		}
+	}
+	if len(configs) == 1 {
+		rt.cors = configs[0]
+	}
 	for _, r := range routes {
 		if r.Event.HTTP.Path != "$default" {
 			r.segs = splitPath(r.Event.HTTP.Path)
@@ -76,6 +97,16 @@ func NewRouter(routes []*Route) *Router {
 	key := func(r *Route) string { return r.Event.HTTP.Path + " " + r.Event.HTTP.Method }
 	sort.SliceStable(rt.routes, func(i, j int) bool { return key(rt.routes[i]) < key(rt.routes[j]) })
 	return rt
+}
+
+// CORSFor returns the CorsConfiguration that applies to a request for
+// method and path that no route takes: the one of the API whose route
+// serves method and path, else the only one of the template's APIs.
+func (rt *Router) CORSFor(method, path string) *CORS {
+	if r, _, ok := rt.Match(method, path); ok && r.Event.Type == samtemplate.EventHTTPAPI {
+		return r.CORS
+	}
+	return rt.cors
 }
 
 // Routes lists the routes in a stable order.

@@ -424,3 +424,48 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
 }
+
+// TestE2ECORS: the fixture's HttpApi has a CorsConfiguration (origins from
+// a !Split parameter). Through the running stack, a preflight is answered
+// by the gateway (204, no token needed), an ANY route takes its own
+// preflight (the authorizer's 401), and a function's answer carries the
+// configured CORS headers for an allowed origin, its own CORS headers
+// replaced, and none for another origin.
+func TestE2ECORS(t *testing.T) {
+	const origin = "http://127.0.0.1:4000"
+	resp, body := do(t, "OPTIONS", "/items/1", "", map[string]string{
+		"Origin": origin, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization,content-type",
+	})
+	if resp.StatusCode != 204 || len(body) != 0 || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+		resp.Header.Get("Access-Control-Allow-Methods") != "GET,POST,PUT" || resp.Header.Get("Access-Control-Allow-Headers") != "Authorization,Content-Type" ||
+		resp.Header.Get("Access-Control-Max-Age") != "300" || resp.Header.Get("Access-Control-Expose-Headers") != "" {
+		t.Errorf("preflight: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	resp, _ = do(t, "OPTIONS", "/items/1", "", map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.Header.Get("Access-Control-Allow-Methods") != "" {
+		t.Errorf("refused preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, _ = do(t, "OPTIONS", "/echo/1", "", map[string]string{"Origin": origin, "Access-Control-Request-Method": "POST"})
+	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Errorf("preflight to an ANY route with an authorizer: %d %v, want its 401 with CORS headers", resp.StatusCode, resp.Header)
+	}
+	resp, body = do(t, "POST", "/open/x", "", map[string]string{"Origin": origin, "X-Cors": "1"})
+	if resp.StatusCode != 200 || string(body) != "cors" || resp.Header.Get("X-Function-Name") != "EchoFunction" ||
+		resp.Header.Get("Access-Control-Allow-Origin") != origin || resp.Header.Get("Access-Control-Expose-Headers") != "X-Function-Name,Idempotent-Replayed" ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("function answer to an allowed origin: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = do(t, "POST", "/open/x", "", map[string]string{"Origin": "https://evil.example", "X-Cors": "1"})
+	if resp.StatusCode != 200 || string(body) != "cors" {
+		t.Fatalf("function answer to another origin: %d %q", resp.StatusCode, body)
+	}
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Access-Control-") {
+			t.Errorf("function answer to another origin carries %s: %v", k, resp.Header)
+		}
+	}
+	resp, _ = do(t, "POST", "/echo/1", "", map[string]string{"Origin": origin})
+	if resp.StatusCode != 401 || resp.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Errorf("the authorizer's 401 to an allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -491,6 +491,20 @@ func (t *Template) intrinsic(name string, arg any, cond func(string) (bool, erro
 			s[i] = samtemplate.String(p)
 		}
 		return strings.Join(s, samtemplate.String(l[0])), nil
+	case "Fn::Split":
+		l, ok := a.([]any)
+		if !ok || len(l) != 2 {
+			return nil, errors.New("Fn::Split needs [delimiter, string]")
+		}
+		delim, ok := l[0].(string)
+		if !ok || delim == "" {
+			return nil, errors.New("Fn::Split needs a non-empty delimiter")
+		}
+		var out []any
+		for _, p := range strings.Split(samtemplate.String(l[1]), delim) {
+			out = append(out, p)
+		}
+		return out, nil
 	case "Fn::Select":
 		l, ok := a.([]any)
 		if !ok || len(l) != 2 {

@@ -1,8 +1,10 @@
 // Command echo is a test fixture Lambda: it answers with the event it
 // received, so tests can check the API Gateway event shapes. Headers switch
 // it into failure modes: x-crash exits the process, x-panic panics,
-// x-error returns an error, x-simple returns a non-envelope JSON object and
-// x-cookies returns cookies, multi-value headers and a base64 body.
+// x-error returns an error, x-simple returns a non-envelope JSON object,
+// x-cookies returns cookies, multi-value headers and a base64 body, and
+// x-cors returns CORS headers of its own (which a gateway with a
+// CorsConfiguration replaces).
 package main
 
 import (
@@ -49,6 +51,13 @@ func handle(_ context.Context, raw json.RawMessage) (any, error) {
 			"cookies":           []string{"a=1; Path=/", "b=2"},
 			"isBase64Encoded":   true,
 			"body":              base64.StdEncoding.EncodeToString([]byte{0, 1, 2, 255}),
+		}, nil
+	case header(ev, "x-cors") != "":
+		return map[string]any{
+			"statusCode": 200,
+			"headers": map[string]string{"access-control-allow-origin": "*", "Access-Control-Allow-Credentials": "true",
+				"Access-Control-Expose-Headers": "X-Secret", "x-function-name": os.Getenv("AWS_LAMBDA_FUNCTION_NAME")},
+			"body": "cors",
 		}, nil
 	}
 	return map[string]any{
