@@ -3,7 +3,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help test test-web test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
+.PHONY: help test test-web browser-timing test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset
 
 # quietly runs a command whose failure message is complete on its own. On
 # failure make stops (exit status 141) without its "make: *** [...] Error 1"
@@ -44,6 +44,10 @@ test-race: prereqs
 ## bench: library cost per wrapped call on a stubbed in-process transport
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/idemddb/
+
+## browser-timing: the storefront in headless Chromium, click to success p50 over 20 payments with and without a slow network
+browser-timing:
+	bash -o pipefail -c "$(GO) test -count=1 -run TestBrowserClickToSuccess -v ./local/e2e/ -args -timing 2>&1 | grep -E 'browser_test|^(---|ok|FAIL)'"
 
 # Lambda functions in template.yaml as LogicalId=CodeUri (the template test
 # checks this list against the template).

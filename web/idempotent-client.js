@@ -244,7 +244,10 @@ export class IdempotentClient {
       let retryAfter = null;
       let reason = "";
       try {
-        const r = await this.#send(this.baseURL + req.path, { method: "POST", headers, body, mode: "cors", credentials: "omit", cache: "no-store" }, Math.min(this.attemptTimeoutMs, remaining));
+        // No `cache` option: "no-store" or "reload" also bypass the
+        // browser's preflight cache (Chromium sends a preflight before every
+        // POST then); a POST's answer is never cached anyway.
+        const r = await this.#send(this.baseURL + req.path, { method: "POST", headers, body, mode: "cors", credentials: "omit" }, Math.min(this.attemptTimeoutMs, remaining));
         res.status = r.status;
         res.body = await readBody(r);
         res.replayed = r.headers.get("Idempotent-Replayed") === "true";

@@ -574,7 +574,7 @@ func (s *Stack) printBanner() {
 	if u := s.StorefrontURL(); u != "" {
 		s.logf("storefront (a cart and Pay Now in your browser, calling %s cross-origin): %s", s.URL(), u)
 		if !s.allowsOrigin(u) {
-			s.logf("WARNING: the storefront's origin %s is not in the template's AllowedOrigins (%s): the browser will refuse its calls; PARAMS=\"AllowedOrigins=%s\" make dev", u, s.tmpl.Parameters["AllowedOrigins"], u)
+			s.logf("WARNING: the API's CorsConfiguration does not allow the storefront's origin %s: the browser will refuse its calls; make dev PARAMS=\"AllowedOrigins=%s\" allows it", u, u)
 		}
 	}
 	s.logf("DynamoDB engine: %s", s.endpoint)

@@ -138,17 +138,13 @@ func (s *Stack) DevToken(now time.Time) string {
 	return devToken(auth.Authorizer, scopes, now)
 }
 
-// allowsOrigin reports whether the template's AllowedOrigins parameter (a
-// comma-separated list, when the template has one) lists origin; true
-// when there is no such parameter.
+// allowsOrigin reports whether the gateway's CORS configuration (the one
+// a POST from a page gets) allows pages of origin to call it; false when
+// the API has none (a browser then refuses every cross-origin call).
 func (s *Stack) allowsOrigin(origin string) bool {
-	v, ok := s.tmpl.Parameters["AllowedOrigins"]
-	if !ok {
-		return true
-	}
-	for _, o := range strings.Split(v, ",") {
-		if o = strings.TrimSpace(o); o == "*" || strings.EqualFold(o, origin) {
-			return true
+	for _, r := range s.router.Routes() {
+		if r.Event.HTTP.Method == http.MethodPost && r.CORS != nil {
+			return allowedOrigin(r.CORS, origin) != ""
 		}
 	}
 	return false

@@ -118,6 +118,9 @@ test("a call sends its own key, Prefer: wait, the token and the JSON body", asyn
   assert.equal(headers.get("Prefer"), "wait=5");
   assert.equal(headers.get("Authorization"), "Bearer tok");
   assert.deepEqual(JSON.parse(init.body), pay.body);
+  assert.equal(init.mode, "cors");
+  assert.equal(init.credentials, "omit");
+  assert.equal(init.cache, undefined, "a cache mode such as no-store makes Chromium preflight every POST");
 });
 
 test("one key per operation, kept in storage across calls and a reload (a new client)", async () => {
