@@ -22,6 +22,8 @@
 //   403, 404, 413, 422 nor a final 2xx (201 paid, 200 already paid).
 // - An answer it does not understand stops the operation and is reported
 //   (outcome "unexpected"); the key is kept.
+// - A network error while the browser says it is offline waits for the
+//   "online" event (or the deadline) instead of spending attempts.
 // - It always sets its own Idempotency-Key, so a key a browser would add by
 //   itself (Firefox can, changing on every reload) never applies.
 
@@ -86,7 +88,31 @@
  * @property {number} [maxRetryAfterMs] Retry-After cap, default 10000
  * @property {string} [storagePrefix] default "idem:"
  * @property {(e: Event) => void} [onEvent]
+ * @property {Online} [online] default navigator.onLine and the window's "online" event
  */
+
+/**
+ * Whether the browser says it is online, and a way to hear when it is back.
+ * @typedef {object} Online
+ * @property {() => boolean} isOnline
+ * @property {(cb: () => void) => (() => void)} onOnline subscribes; returns the unsubscribe
+ */
+
+/** @returns {Online} navigator.onLine and window's "online" event, or always online outside a browser. */
+function browserOnline() {
+  const nav = globalThis.navigator;
+  const win = globalThis.window;
+  if (!nav || typeof nav.onLine !== "boolean" || !win || typeof win.addEventListener !== "function") {
+    return { isOnline: () => true, onOnline: () => () => {} };
+  }
+  return {
+    isOnline: () => nav.onLine,
+    onOnline: (cb) => {
+      win.addEventListener("online", cb);
+      return () => win.removeEventListener("online", cb);
+    },
+  };
+}
 
 /** Problem types (last path segment) of a 409 that means "in flight: retry the same key". */
 export const RETRYABLE_CONFLICTS = Object.freeze(["payment-in-progress", "idempotency-key-in-use", "idempotency-lease-lost"]);
@@ -137,6 +163,7 @@ export class IdempotentClient {
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 10000;
     this.prefix = opts.storagePrefix ?? "idem:";
     this.onEvent = opts.onEvent ?? (() => {});
+    this.online = opts.online ?? browserOnline();
     /** @type {Map<string, Promise<Result>>} */
     this.inflight = new Map();
   }
@@ -267,6 +294,14 @@ export class IdempotentClient {
         res.body = null;
         res.error = reason = String(err && err.message ? err.message : err);
       }
+      if (res.status === 0 && !this.online.isOnline()) {
+        // Offline: every attempt would fail at once. Wait for the network
+        // to come back (then retry at once), or for the deadline.
+        const left = deadline - this.now();
+        this.onEvent({ type: "retry", operation: req.operation, attempt: res.attempts, status: 0, delayMs: left, reason: "offline: waiting for the network" });
+        if (!(await this.#untilOnline(left))) return finish("gave-up", res.error ?? reason);
+        continue;
+      }
       const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (res.attempts - 1));
       let delay = backoff / 2 + this.random() * (backoff / 2); // equal jitter
       if (retryAfter !== null) delay = Math.max(delay, Math.min(retryAfter, this.maxRetryAfterMs));
@@ -274,6 +309,26 @@ export class IdempotentClient {
       this.onEvent({ type: "retry", operation: req.operation, attempt: res.attempts, status: res.status, delayMs: delay, reason });
       await new Promise((resolve) => this.setTimeout(resolve, delay));
     }
+  }
+
+  /**
+   * Resolves true when the browser is back online, false after ms.
+   * @param {number} ms
+   * @returns {Promise<boolean>}
+   */
+  #untilOnline(ms) {
+    return new Promise((resolve) => {
+      let off = () => {};
+      const timer = this.setTimeout(() => {
+        off();
+        resolve(false);
+      }, ms);
+      off = this.online.onOnline(() => {
+        this.clearTimeout(timer);
+        off();
+        resolve(true);
+      });
+    });
   }
 
   /**

@@ -261,6 +261,56 @@ test("exponential backoff with jitter, capped, until the deadline; then gave-up 
   assert.equal(JSON.parse(storage.getItem("idem:pay:ord_1")).key, r.key);
 });
 
+/** A fake navigator.onLine with its "online" event. */
+function fakeOnline(online) {
+  const listeners = new Set();
+  return {
+    isOnline: () => online,
+    onOnline: (cb) => {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+    set(v) {
+      online = v;
+      if (v) for (const cb of [...listeners]) cb();
+    },
+    listeners,
+  };
+}
+
+test("offline: no attempts until the browser is back online, then one at once with the same key", async () => {
+  const net = fakeOnline(false);
+  const fetch = fakeFetch(
+    () => Promise.reject(new TypeError("Failed to fetch")),
+    () => json(201, paid),
+  );
+  const { client, clock } = setup(fetch, { online: net });
+  const call = client.post(pay);
+  await clock.flush();
+  assert.equal(fetch.calls.length, 1);
+  clock.t += 2000; // two seconds offline, with no timer firing
+  net.set(true);
+  const r = await clock.run(call);
+  assert.equal(r.outcome, "succeeded");
+  assert.equal(fetch.calls.length, 2);
+  assert.equal(fetch.calls[1].time - fetch.calls[0].time, 2000);
+  assert.equal(fetch.calls[1].headers.get("Idempotency-Key"), r.key);
+  assert.equal(net.listeners.size, 0, "the online listener must be removed");
+  assert.equal(clock.timers.length, 0, "the deadline timer must be cleared");
+});
+
+test("offline until the deadline: gave-up after one attempt", async () => {
+  const net = fakeOnline(false);
+  const fetch = fakeFetch(() => Promise.reject(new TypeError("Failed to fetch")));
+  const { client, clock } = setup(fetch, { online: net });
+  const start = clock.t;
+  const r = await clock.run(client.post(pay));
+  assert.equal(r.outcome, "gave-up");
+  assert.equal(fetch.calls.length, 1);
+  assert.equal(clock.t - start, 30000);
+  assert.equal(net.listeners.size, 0);
+});
+
 test("Retry-After is capped", async () => {
   const fetch = fakeFetch(() => problem(503, "idempotency-store-unavailable", { "Retry-After": "3600" }), () => json(201, paid));
   const { client, clock, events } = setup(fetch);
