@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -463,5 +465,32 @@ func TestBrowserClickToSuccess(t *testing.T) {
 		if len(posts) != runs {
 			t.Fatalf("%s: %d POSTs for %d clicks; want one each", c.name, len(posts), runs)
 		}
+	}
+}
+
+// TestStackStorefront: the storefront the stack serves itself (make dev's,
+// on a free port here) tells the page the gateway's URL and a token the
+// gateway accepts, and the banner warns that its origin is not in the
+// stack's AllowedOrigins (only the test's storefront is).
+func TestStackStorefront(t *testing.T) {
+	site := checkout.StorefrontURL()
+	if site == "" {
+		t.Fatal("the stack serves no storefront")
+	}
+	resp, err := client.Get(site + "/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cfg devstack.StorefrontConfig
+	if err := json.NewDecoder(resp.Body).Decode(&cfg); err != nil || cfg.API != checkout.URL() || cfg.Token == "" {
+		t.Fatalf("config.json: %+v, %v; want the gateway %s and a token", cfg, err, checkout.URL())
+	}
+	r := post(t, checkout, "/orders", cfg.Token, newKey(t), `{"currency":"INR","items":[{"sku":"SKU-1","quantity":1,"unit_price":100}]}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("an order with the storefront's token: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(checkoutLog.String(), "does not allow the storefront's origin "+site) {
+		t.Fatalf("no warning about the storefront's origin in the banner:\n%s", checkoutLog.String())
 	}
 }
