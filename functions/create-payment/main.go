@@ -20,8 +20,7 @@ func main() {
 		DB: fn.DynamoDB, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: ledger, Logger: fn.Logger,
 	})
 	fn.Check(err)
-	lambda.Start(apigw.WrapV2(fn.Store, payments.Handle,
-		apigw.WithTransactionCanceled(checkout.TransactionConflictProblem),
+	lambda.Start(payments.WrapV2(fn.Store,
 		apigw.WithMaxBodyBytes(checkout.MaxBodyBytes),
 		apigw.WithLogger(fn.Logger)))
 }

@@ -10,6 +10,18 @@
 // claim (Claim.AddWrites), so they commit in the same TransactWriteItems as
 // the idempotency record, or not at all.
 //
+// Payments.WrapV2 is the create-payment function's wrapped handler (the
+// wrapper, its TransactionConflictProblem hook, and the order read a
+// cancelled commit needs).
+//
+// A POST /payments answer is either final or "retry with the same key".
+// Final: 201 with the payment this key made; 200 with the payment another
+// key made and "already_paid": true (PaymentAnswer; both stored and
+// replayed); the 4xx problems other than 409. Retry: 409
+// payment-in-progress, always with Retry-After (another attempt holds the
+// order), and the 5xx problems. A 409 never means "final": stripe-go and
+// stripe-node retry a 409 on their own.
+//
 // The key dedupes one client's retries; the order's payment state machine
 // (PENDING -> PAYING -> PAID, see attempt.go) makes sure an order is
 // charged at most once whatever the keys: one attempt at a time holds the

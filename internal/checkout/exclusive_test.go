@@ -110,8 +110,8 @@ func problemType(r responseV2) string {
 // TestFiftyOrdersTwentyKeys: 50 orders, each paid by 20 parallel requests
 // with 20 distinct keys (real goroutines, the wrapped handler, moto):
 // exactly one capture and one 201 per order, every other answer a 409
-// (payment-in-progress or order-already-paid), and no capture without its
-// payment.
+// payment-in-progress with Retry-After or a 200 already_paid naming the
+// 201's payment, and no capture without its payment.
 func TestFiftyOrdersTwentyKeys(t *testing.T) {
 	e := newEnvLease(t, 10*time.Minute)
 	createOrder, createPayment := e.wrapped()
@@ -153,20 +153,31 @@ func TestFiftyOrdersTwentyKeys(t *testing.T) {
 	}
 	counts := map[string]int{}
 	for i := range orders {
-		created := 0
+		created, named := 0, map[string]bool{}
 		for _, r := range answers[i] {
 			switch {
 			case r.StatusCode == 201:
 				created++
 				counts["201"]++
-			case r.StatusCode == 409 && (problemType(r) == checkout.ProblemPaymentInProgress.Type() || problemType(r) == checkout.ProblemOrderAlreadyPaid.Type()):
+				var pay checkout.Payment
+				_ = json.Unmarshal([]byte(r.Body), &pay)
+				named[pay.PaymentID] = true
+			case r.StatusCode == 200:
+				var a checkout.PaymentAnswer
+				_ = json.Unmarshal([]byte(r.Body), &a)
+				if !a.AlreadyPaid {
+					t.Fatalf("order %d: 200 without already_paid: %s", i, r.Body)
+				}
+				named[a.PaymentID] = true
+				counts["200 already_paid"]++
+			case r.StatusCode == 409 && problemType(r) == checkout.ProblemPaymentInProgress.Type() && r.Headers["Retry-After"] != "":
 				counts["409 "+strings.TrimPrefix(problemType(r), checkout.ProblemBase)]++
 			default:
-				t.Fatalf("order %d: answer %d %s", i, r.StatusCode, r.Body)
+				t.Fatalf("order %d: answer %d %v %s", i, r.StatusCode, r.Headers, r.Body)
 			}
 		}
-		if created != 1 {
-			t.Fatalf("order %d: %d answers 201, want exactly 1", i, created)
+		if created != 1 || len(named) != 1 {
+			t.Fatalf("order %d: %d answers 201, payments named %v; want exactly one 201, and every 200 naming its payment", i, created, named)
 		}
 	}
 	t.Logf("%d orders x %d keys: %v", orders, payers, counts)
@@ -202,8 +213,8 @@ func (e *env) crashBeforeCommit() (stop func()) {
 // captured, before the commit, and the client starts over with a new key.
 // While the attempt's lease lasts the new key is told payment-in-progress;
 // after it, the new key finds the capture, completes the order with it
-// and is told the order is paid; the first key's retry gets its 201. One
-// capture in all.
+// and is told the order is paid (200 already_paid); the first key's retry
+// gets its 201. One capture in all.
 func TestCrashAfterCaptureThenNewKey(t *testing.T) {
 	e := newEnv(t)
 	createOrder, createPayment := e.wrapped()
@@ -218,10 +229,10 @@ func TestCrashAfterCaptureThenNewKey(t *testing.T) {
 	wantProblem(t, r, 409, checkout.ProblemPaymentInProgress.Type())
 	e.clk.Advance(testLease + time.Second)
 	r = serve(t, createPayment, event(t, "POST /payments", body, "second", alice))
-	p := wantProblem(t, r, 409, checkout.ProblemOrderAlreadyPaid.Type())
 	paid := e.wantOneCharge(t, o.OrderID)
-	if p.PaymentID != paid[o.OrderID] || p.PaymentID != checkout.PaymentID(o.OrderID, 1) {
-		t.Fatalf("409 names %q; the order is paid by %q, attempt 1's payment is %q", p.PaymentID, paid[o.OrderID], checkout.PaymentID(o.OrderID, 1))
+	p := wantAlreadyPaid(t, r, checkout.PaymentID(o.OrderID, 1))
+	if p.PaymentID != paid[o.OrderID] {
+		t.Fatalf("200 names %q; the order is paid by %q", p.PaymentID, paid[o.OrderID])
 	}
 	again := serve(t, createPayment, event(t, "POST /payments", body, "first", alice))
 	var pay checkout.Payment
@@ -303,11 +314,14 @@ func TestCrashDuringProviderCall(t *testing.T) {
 				}
 				created := 0
 				for name, r := range answers {
+					var a checkout.PaymentAnswer
+					_ = json.Unmarshal([]byte(r.Body), &a)
 					switch {
 					case r.StatusCode == 201:
 						created++
-					case r.StatusCode != 409:
-						t.Fatalf("%s key: %d %s", name, r.StatusCode, r.Body)
+					case r.StatusCode == 200 && a.AlreadyPaid:
+					case r.StatusCode != 409 || r.Headers["Retry-After"] == "":
+						t.Fatalf("%s key: %d %v %s", name, r.StatusCode, r.Headers, r.Body)
 					}
 				}
 				if created != 1 && !(order == "together" && created == 0) {
@@ -320,11 +334,9 @@ func TestCrashDuringProviderCall(t *testing.T) {
 				// Whatever each got, a retry now tells each key the truth.
 				for name, ev := range map[string]eventV2{"same": same, "new": fresh} {
 					r := serve(t, createPayment, ev)
-					var pay checkout.Payment
-					_ = json.Unmarshal([]byte(r.Body), &pay)
-					p := problem{}
-					_ = json.Unmarshal([]byte(r.Body), &p)
-					if (r.StatusCode != 201 || pay.PaymentID != paid[o.OrderID]) && (r.StatusCode != 409 || p.PaymentID != paid[o.OrderID]) {
+					var a checkout.PaymentAnswer
+					_ = json.Unmarshal([]byte(r.Body), &a)
+					if a.PaymentID != paid[o.OrderID] || !(r.StatusCode == 201 && !a.AlreadyPaid || r.StatusCode == 200 && a.AlreadyPaid) {
 						t.Fatalf("%s key's retry: %d %s", name, r.StatusCode, r.Body)
 					}
 				}
@@ -396,8 +408,8 @@ func TestRequestsPerPayment(t *testing.T) {
 	// the provider's authorization (PutItem).
 	count("first payment", pay, 201, map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1}, map[string]int{"PutItem": 1})
 	count("replay", pay, 201, map[string]int{"PutItem": 1}, map[string]int{})
-	count("another key, order paid", event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p2", alice), 409,
-		map[string]int{"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}, map[string]int{})
+	count("another key, order paid", event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p2", alice), 200,
+		map[string]int{"PutItem": 1, "UpdateItem": 2}, map[string]int{}) // the 200 is stored: completion, not release
 
 	d := e.wrappedOrder(t, createOrder, alice, "d")
 	count("decline", event(t, "POST /payments", paymentBody(d.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "d", alice), 402,
@@ -411,8 +423,8 @@ func TestRequestsPerPayment(t *testing.T) {
 	serve(t, createPayment, event(t, "POST /payments", body, "c1", alice))
 	stop()
 	e.clk.Advance(testLease + time.Second)
-	count("takeover finding a capture", event(t, "POST /payments", body, "c2", alice), 409,
-		map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1, "DeleteItem": 1}, map[string]int{"GetItem": 1})
+	count("takeover finding a capture", event(t, "POST /payments", body, "c2", alice), 200,
+		map[string]int{"PutItem": 1, "UpdateItem": 2, "TransactWriteItems": 1}, map[string]int{"GetItem": 1})
 }
 
 // TestAuthorizeVoided: attempt 1 is slow; its lease lapses before its

@@ -253,6 +253,26 @@ func wantProblem(t *testing.T, r events.APIGatewayV2HTTPResponse, status int, ty
 	return p
 }
 
+// wantAlreadyPaid checks the 200 answer to a payment of an order another
+// key paid: the payment in the 201's shape with "already_paid": true and
+// its Location, naming paymentID. It returns the payment.
+func wantAlreadyPaid(t *testing.T, r events.APIGatewayV2HTTPResponse, paymentID string) checkout.Payment {
+	t.Helper()
+	if r.StatusCode != 200 || r.Headers["Content-Type"] != "application/json" || r.Headers["Location"] != "/payments/"+paymentID {
+		t.Fatalf("%d %v %s, want 200 already_paid naming %s", r.StatusCode, r.Headers, r.Body, paymentID)
+	}
+	var a checkout.PaymentAnswer
+	dec := json.NewDecoder(strings.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil || !a.AlreadyPaid || a.PaymentID != paymentID || a.Status != checkout.PaymentCaptured {
+		t.Fatalf("body %s (%v), want already_paid naming %s", r.Body, err, paymentID)
+	}
+	if _, ok := r.Headers["Retry-After"]; ok {
+		t.Fatal("a final answer carries Retry-After")
+	}
+	return a.Payment
+}
+
 // fields lists a problem's field names, sorted.
 func (p problem) fields() []string {
 	var out []string

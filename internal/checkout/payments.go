@@ -11,6 +11,7 @@ import (
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -71,6 +72,16 @@ type Payment struct {
 	Status    string `json:"status" dynamodbav:"status"`
 	// CreatedAt is RFC 3339 in UTC.
 	CreatedAt string `json:"created_at" dynamodbav:"created_at"`
+}
+
+// PaymentAnswer is the body of POST /payments' success answers: the
+// payment, and AlreadyPaid. The 201 (this request paid) omits
+// already_paid, so its bytes are the Payment's; the 200 (another request,
+// under another Idempotency-Key, paid the order) says "already_paid":
+// true. Both are final: stored under the key and replayed.
+type PaymentAnswer struct {
+	Payment
+	AlreadyPaid bool `json:"already_paid,omitempty"`
 }
 
 // paymentRecord is a PAY# item of the payments table.
@@ -153,16 +164,16 @@ func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRe
 //
 //  1. Lock: one conditional UpdateItem starts the order's next attempt. If
 //     it is refused, the order that refused it says why: 404 (unknown, or
-//     another caller's), 422 (amount or currency differ), 409
-//     order-already-paid naming the payment (201 with that payment when
-//     this very key paid it and its answer was lost), 409
-//     payment-in-progress with Retry-After until the other attempt's lease
-//     ends (not stored, so the client may retry).
+//     another caller's), 422 (amount or currency differ), 200 with the
+//     order's payment and "already_paid": true when another key paid it
+//     (201 with that payment when this very key paid it and its answer was
+//     lost), 409 payment-in-progress with Retry-After until the other
+//     attempt's lease ends (not stored, so the client may retry).
 //  2. Settle: earlier attempts the order has not settled (after a crash or
 //     a lapsed lease) are settled at the provider. A capture among them is
 //     the order's payment: the order is completed with it and the answer is
-//     409 order-already-paid naming it (201 when it was this key's).
-//     Everything else is voided.
+//     200 already_paid naming it (201 when it was this key's). Everything
+//     else is voided.
 //  3. Authorize the new attempt under ProviderIdempotencyKey(order, n).
 //     CAPTURED adds the order's PAYING -> PAID update and the PAY# record
 //     to the claim (201); DECLINED adds PAYING -> PENDING with the attempt
@@ -175,9 +186,11 @@ func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRe
 // The additions commit with the idempotency record in one
 // TransactWriteItems, conditional on the order still being PAYING under
 // this attempt; a cancellation reaches the wrapper, whose hook
-// TransactionConflictProblem answers 409 order-already-paid. The happy
-// path is three DynamoDB requests of its own (claim, lock, commit) plus
-// the provider call. The error result is always nil.
+// TransactionConflictProblem answers 409 payment-in-progress with
+// Retry-After, which WrapV2 turns into the order's own answer (200
+// already_paid when another key paid it) with one GetItem. The happy path
+// is three DynamoDB requests of its own (claim, lock, commit) plus the
+// provider call. The error result is always nil.
 func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	a, prob := accept(ctx, p.logger, "CreatePayment", req, ParsePaymentRequest)
 	if prob != nil {
@@ -185,6 +198,9 @@ func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTT
 	}
 	claim, sub, in := a.claim, a.caller, a.in
 	owner := attemptOwner(claim.Key)
+	if w, ok := ctx.Value(commitWatchKey{}).(*commitWatch); ok {
+		w.sub, w.owner, w.in = sub, owner, in
+	}
 	now := p.now()
 	l, refused, err := p.book.lock(ctx, lockRequest{
 		OrderID: in.OrderID, CustomerID: sub, Amount: in.Amount, Currency: in.Currency,
@@ -265,7 +281,7 @@ func (p *Payments) refused(o *Order, sub string, in PaymentRequest, owner string
 		if o.PaidBy == owner { // this key's own payment, whose answer was lost
 			return created(o.payment())
 		}
-		return orderAlreadyPaid(o.OrderID, o.PaymentID).ResponseV2(), nil
+		return alreadyPaid(o.payment())
 	case OrderPaying:
 		return paymentInProgress(o.OrderID, secondsUntil(time.UnixMilli(o.AttemptUntil), now)).ResponseV2(), nil
 	}
@@ -275,9 +291,9 @@ func (p *Payments) refused(o *Order, sub string, in PaymentRequest, owner string
 
 // adopt completes the order with the capture an earlier attempt made. When
 // that attempt was this key's, the completion joins the claim and the
-// answer is the 201 it never got. Otherwise the answer is a 409 the
-// wrapper does not store (and whose additions it would drop), so the
-// completion commits on its own first.
+// answer is the 201 it never got. Otherwise the completion commits on its
+// own first (it is the order's, whatever becomes of this key's answer) and
+// the answer is the 200 already_paid naming the capture.
 func (p *Payments) adopt(ctx context.Context, claim *idemddb.Claim, l *attemptLock, st settlement) (events.APIGatewayV2HTTPResponse, error) {
 	now := p.now()
 	pay, rec := paymentFor(l.prev, *st.capture, now)
@@ -296,7 +312,7 @@ func (p *Payments) adopt(ctx context.Context, claim *idemddb.Claim, l *attemptLo
 	case err == nil:
 		p.logger.InfoContext(ctx, "checkout: completed the order with an earlier attempt's capture",
 			"order_id", l.prev.OrderID, "attempt", st.capture.Attempt, "payment_id", pay.PaymentID)
-		return orderAlreadyPaid(l.prev.OrderID, pay.PaymentID).ResponseV2(), nil
+		return alreadyPaid(pay)
 	case errors.As(err, &tce):
 		return paymentInProgress(l.prev.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
 	}
@@ -309,9 +325,17 @@ func (p *Payments) encodeFailed(ctx context.Context, err error) events.APIGatewa
 	return internalError("could not encode the payment").ResponseV2()
 }
 
-// created is the 201 answer of a payment.
+// created is the 201 answer of a payment this key made.
 func created(pay Payment) (events.APIGatewayV2HTTPResponse, error) {
-	return jsonResponse(http.StatusCreated, pay, map[string]string{headerLocation: "/payments/" + pay.PaymentID})
+	return jsonResponse(http.StatusCreated, PaymentAnswer{Payment: pay}, map[string]string{headerLocation: "/payments/" + pay.PaymentID})
+}
+
+// alreadyPaid is the 200 answer to a payment for an order another key
+// paid: that payment, "already_paid": true, and its Location. Final, like
+// the 201: a client that retries it (stripe-go and stripe-node retry a
+// 409) would only be told the same.
+func alreadyPaid(pay Payment) (events.APIGatewayV2HTTPResponse, error) {
+	return jsonResponse(http.StatusOK, PaymentAnswer{Payment: pay, AlreadyPaid: true}, map[string]string{headerLocation: "/payments/" + pay.PaymentID})
 }
 
 // mismatch returns the 422 problem when the payment does not match the
@@ -333,23 +357,71 @@ func mismatch(order Order, in PaymentRequest) *apigw.Problem {
 }
 
 // TransactionConflictProblem is the create-payment function's hook for
-// apigw.WithTransactionCanceled. The wrapper calls it with the
-// *idemddb.TransactionCanceledError of a cancelled completion (nothing was
-// committed and the key was released). When the order's write failed its
-// condition – the order left this attempt (another key took it over after
-// the attempt's lease lapsed, and settled or paid it) – or the payment
-// record already existed, it returns the 409 order-already-paid problem.
-// Any other cancellation (a transient TransactionConflict, say) gets the
-// wrapper's default 409 transaction-conflict problem.
+// apigw.WithTransactionCanceled (WrapV2 installs it). The wrapper calls it
+// with the *idemddb.TransactionCanceledError of a cancelled completion
+// (nothing was committed and the key was released). When the order's
+// write failed its condition – the order left this attempt: another key
+// took it over after the attempt's lease lapsed, and settled or paid it –
+// or the payment record already existed, it returns 409
+// payment-in-progress with Retry-After (the order's state is not known
+// here), and tells WrapV2, which reads the order and answers what a retry
+// would be told: 200 already_paid when another key paid it. Any other
+// cancellation (a transient TransactionConflict, say) gets the wrapper's
+// default 409 transaction-conflict problem.
 //
 // A capture of the cancelled attempt is never left behind: whoever took
 // the order over settles the attempt (adopts or voids its capture), and the
 // reconciler covers the rest.
-func TransactionConflictProblem(_ context.Context, err *idemddb.TransactionCanceledError) apigw.Problem {
+func TransactionConflictProblem(ctx context.Context, err *idemddb.TransactionCanceledError) apigw.Problem {
 	if err != nil && err.Index >= writeOrder && err.Index <= writePaymentRecord && err.Index < len(err.Reasons) &&
 		err.Reasons[err.Index].Code == "ConditionalCheckFailed" {
-		return orderAlreadyPaid("", "")
+		if w, ok := ctx.Value(commitWatchKey{}).(*commitWatch); ok {
+			w.orderMoved = true
+		}
+		return paymentInProgress("", retryAfterTransientSeconds)
 	}
 	return apigw.Problem{Type: apigw.ProblemTransactionConflict, Title: "Conflicting state", Status: http.StatusConflict,
 		Detail: "The request conflicts with the current state of a resource; nothing was changed."}
+}
+
+// commitWatch follows one request through WrapV2: the payment the handler
+// worked on, and whether its completion was cancelled because the order
+// moved on (TransactionConflictProblem).
+type commitWatch struct {
+	sub, owner string
+	in         PaymentRequest
+	orderMoved bool
+}
+
+type commitWatchKey struct{}
+
+// WrapV2 wraps Handle in the idempotency wrapper as the create-payment
+// function serves it: apigw.WrapV2 with opts and the
+// TransactionConflictProblem hook. When a payment's completion is
+// cancelled because the order moved on, it reads the order (one GetItem,
+// on that path only) and answers as a retry with the key would be
+// answered: 200 already_paid naming the payment another key made, or 409
+// payment-in-progress with Retry-After while another attempt holds the
+// order. That answer is not stored (the wrapper released the key); a retry
+// gets the same answer, stored then. If the order cannot be read, the
+// hook's 409 payment-in-progress with Retry-After stands.
+func (p *Payments) WrapV2(store *idemddb.Store, opts ...apigw.Option) apigw.HandlerV2 {
+	inner := apigw.WrapV2(store, p.Handle, append(opts[:len(opts):len(opts)], apigw.WithTransactionCanceled(TransactionConflictProblem))...)
+	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		w := &commitWatch{}
+		resp, err := inner(context.WithValue(ctx, commitWatchKey{}, w), req)
+		if err != nil || !w.orderMoved || w.owner == "" {
+			return resp, err
+		}
+		item, found, gerr := getItem(ctx, p.book.db, p.book.orders, attrOrderID, w.in.OrderID)
+		var o Order
+		if gerr == nil && found {
+			gerr = attributevalue.UnmarshalMap(item, &o)
+		}
+		if gerr != nil || !found {
+			p.logger.WarnContext(ctx, "checkout: read the order after a cancelled payment", "order_id", w.in.OrderID, "found", found, "error", gerr)
+			return resp, nil
+		}
+		return p.refused(&o, w.sub, w.in, w.owner, p.now())
+	}
 }

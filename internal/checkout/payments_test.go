@@ -70,6 +70,9 @@ func TestCreatePayment(t *testing.T) {
 			t.Fatalf("body %s lacks %s", r.Body, k)
 		}
 	}
+	if len(body) != 6 { // and created_at: no already_paid in a 201
+		t.Fatalf("body %s: want exactly the payment's six members", r.Body)
+	}
 	var p checkout.Payment
 	_ = json.Unmarshal([]byte(r.Body), &p)
 	if !strings.HasPrefix(p.PaymentID, checkout.PaymentIDPrefix) || p.OrderID != o.OrderID || p.Amount != orderAmount || p.Currency != "INR" || p.Status != "CAPTURED" {
@@ -175,14 +178,16 @@ func TestCreatePaymentErrors(t *testing.T) {
 		first = r.Payment
 	})
 
-	t.Run("409 already paid", func(t *testing.T) {
+	t.Run("200 already paid", func(t *testing.T) {
 		r := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "n8", alice))
-		p := wantProblem(t, r, 409, checkout.ProblemOrderAlreadyPaid.Type())
-		if p.PaymentID != first.PaymentID || p.OrderID != o.OrderID {
-			t.Fatalf("%+v, want it to name payment %s", p, first.PaymentID)
+		if pay := wantAlreadyPaid(t, r, first.PaymentID); pay != first {
+			t.Fatalf("%+v, want the order's payment %+v", pay, first)
 		}
-		if p.Type == apigw.DefaultProblemBase+apigw.ProblemTransactionConflict || p.Type == apigw.DefaultProblemBase+apigw.ProblemKeyInUse {
-			t.Fatal("order-already-paid must not share the wrapper's conflict types")
+		// Stored like any 2xx: the same key replays it, reaching nothing.
+		e.pdb.Reset()
+		again := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "n8", alice))
+		if again.StatusCode != 200 || again.Body != r.Body || e.pdb.Total() != 0 {
+			t.Fatalf("replay: %d %s, %d provider requests", again.StatusCode, again.Body, e.pdb.Total())
 		}
 		auths, pays := e.ledgerItems(t)
 		if len(auths) != 2 || len(pays) != 1 { // the decline and the capture
@@ -341,7 +346,8 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 // TestPaymentInProgress: while key A's attempt holds the order, key B is
 // told 409 payment-in-progress with Retry-After until A's lease ends, is not
 // stored, and reaches neither the provider nor the order; after A commits,
-// B's retry is told the order is paid, naming A's payment.
+// B's retry is told the order is paid (200 already_paid), naming A's
+// payment.
 func TestPaymentInProgress(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -368,8 +374,8 @@ func TestPaymentInProgress(t *testing.T) {
 	var pA checkout.Payment
 	_ = json.Unmarshal([]byte(rA.Body), &pA)
 	again := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
-	if p := wantProblem(t, again, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
-		t.Fatalf("%+v, want A's payment named", p)
+	if pay := wantAlreadyPaid(t, again, pA.PaymentID); pay != pA {
+		t.Fatalf("%+v, want A's payment %+v", pay, pA)
 	}
 	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 1 {
 		t.Fatalf("%d authorizations, %d payments", len(auths), len(pays))
@@ -378,9 +384,10 @@ func TestPaymentInProgress(t *testing.T) {
 
 // TestPaymentCommitCancelled: A captured but its lease lapsed before its
 // commit; B takes the order over, finds A's capture, completes the order
-// with it on its own (B's answer, a 409, is not stored) and names it. A's
-// late commit is cancelled by the order's condition (the hook says
-// order-already-paid), and A's retry gets its own payment, 201.
+// with it on its own and answers 200 already_paid naming it. A's late
+// commit is cancelled by the order's condition (the hook says
+// payment-in-progress, with Retry-After), and A's retry gets its own
+// payment, 201.
 func TestPaymentCommitCancelled(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -393,8 +400,8 @@ func TestPaymentCommitCancelled(t *testing.T) {
 	e.clk.Advance(testLease + time.Second)
 
 	rB := e.mustDirect(t, e.payments.CreatePayment, event(t, "POST /payments", body, "B", alice))
-	if p := wantProblem(t, rB, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
-		t.Fatalf("B: %+v, want A's payment %s named", p, pA.PaymentID)
+	if pay := wantAlreadyPaid(t, rB, pA.PaymentID); pay != pA {
+		t.Fatalf("B: %+v, want A's payment %+v", pay, pA)
 	}
 	if st, _ := e.order(t, o.OrderID); st.Status != "PAID" || st.PaymentID != pA.PaymentID || st.Settled != 2 {
 		t.Fatalf("order %+v", st)
@@ -405,7 +412,7 @@ func TestPaymentCommitCancelled(t *testing.T) {
 	if !errors.As(err, &tce) || tce.Index != 0 || tce.Reasons[0].Code != "ConditionalCheckFailed" {
 		t.Fatalf("A's completion: %v, want a cancellation by the order update", err)
 	}
-	if p := checkout.TransactionConflictProblem(ctx, tce); p.Status != 409 || p.Type != checkout.ProblemOrderAlreadyPaid.Type() {
+	if p := checkout.TransactionConflictProblem(ctx, tce); p.Status != 409 || p.Type != checkout.ProblemPaymentInProgress.Type() || p.RetryAfter < 1 {
 		t.Fatalf("hook: %+v", p)
 	}
 	rA2 := e.mustDirect(t, e.payments.CreatePayment, evA)
@@ -428,9 +435,9 @@ func TestTransactionConflictProblem(t *testing.T) {
 		err  *idemddb.TransactionCanceledError
 		typ  string
 	}{
-		{"order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf, none}}, checkout.ProblemOrderAlreadyPaid.Type()},
-		{"decline's order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf}}, checkout.ProblemOrderAlreadyPaid.Type()},
-		{"payment record exists", &idemddb.TransactionCanceledError{Index: 1, Reasons: []idemddb.CancellationReason{none, ccf}}, checkout.ProblemOrderAlreadyPaid.Type()},
+		{"order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf, none}}, checkout.ProblemPaymentInProgress.Type()},
+		{"decline's order condition", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{ccf}}, checkout.ProblemPaymentInProgress.Type()},
+		{"payment record exists", &idemddb.TransactionCanceledError{Index: 1, Reasons: []idemddb.CancellationReason{none, ccf}}, checkout.ProblemPaymentInProgress.Type()},
 		{"transient conflict", &idemddb.TransactionCanceledError{Index: 0, Reasons: []idemddb.CancellationReason{conflict, none}}, apigw.ProblemTransactionConflict},
 		{"index out of range", &idemddb.TransactionCanceledError{Index: 5, Reasons: []idemddb.CancellationReason{none}}, apigw.ProblemTransactionConflict},
 		{"nil", nil, apigw.ProblemTransactionConflict},
@@ -440,6 +447,10 @@ func TestTransactionConflictProblem(t *testing.T) {
 			p := checkout.TransactionConflictProblem(ctx, tc.err)
 			if p.Type != tc.typ || p.Status != 409 {
 				t.Fatalf("%+v, want %s", p, tc.typ)
+			}
+			// Every 409 of the checkout is "retry later": Retry-After.
+			if tc.typ == checkout.ProblemPaymentInProgress.Type() && p.RetryAfter < 1 {
+				t.Fatalf("%+v: payment-in-progress without Retry-After", p)
 			}
 		})
 	}

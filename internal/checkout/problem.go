@@ -25,9 +25,12 @@ const (
 // answer is an apigw.Problem (RFC 9457, application/problem+json), the
 // same type the idempotency wrapper answers with; a kind gives its slug,
 // status and title, all from one table. Each kind names one failure a
-// client can branch on; order-already-paid and payment-in-progress are
-// deliberately distinct from the wrapper's own conflict types
-// (idempotency-key-in-use, transaction-conflict).
+// client can branch on; payment-in-progress is deliberately distinct from
+// the wrapper's own conflict types (idempotency-key-in-use,
+// transaction-conflict). Every 409 means "in flight, retry later" and
+// carries Retry-After (stripe-go and stripe-node retry a 409 on their
+// own); an order another key already paid is not a problem but a 200
+// (PaymentAnswer with already_paid).
 type ProblemKind int
 
 // The checkout's problems. A request body over MaxBodyBytes is answered by
@@ -49,9 +52,6 @@ const (
 	// ProblemPaymentMismatch (422): amount or currency differ from the
 	// order's; extensions "errors" and "order_id".
 	ProblemPaymentMismatch
-	// ProblemOrderAlreadyPaid (409): the order is paid; extensions
-	// "order_id" and "payment_id" name it when known.
-	ProblemOrderAlreadyPaid
 	// ProblemPaymentInProgress (409, Retry-After): another payment attempt
 	// for the order holds it; retry after the delay, or poll
 	// GET /orders/{id}. Extension "order_id".
@@ -92,8 +92,6 @@ func (k ProblemKind) spec() problemSpec {
 		return problemSpec{"payment-not-found", http.StatusNotFound, "Payment not found"}
 	case ProblemPaymentMismatch:
 		return problemSpec{"payment-does-not-match-order", http.StatusUnprocessableEntity, "Payment does not match the order"}
-	case ProblemOrderAlreadyPaid:
-		return problemSpec{"order-already-paid", http.StatusConflict, "Order already paid"}
 	case ProblemPaymentInProgress:
 		return problemSpec{"payment-in-progress", http.StatusConflict, "Payment in progress"}
 	case ProblemPaymentDeclined:
@@ -182,12 +180,6 @@ func orderNotFound() apigw.Problem {
 // paymentNotFound is orderNotFound's counterpart for GET /payments/{id}.
 func paymentNotFound() apigw.Problem {
 	return ProblemPaymentNotFound.Problem("no payment with this payment_id belongs to the caller")
-}
-
-func orderAlreadyPaid(orderID, paymentID string) apigw.Problem {
-	p := ProblemOrderAlreadyPaid.Problem("the order has already been paid")
-	p.Extensions = extensions("order_id", orderID, "payment_id", paymentID)
-	return p
 }
 
 // paymentInProgress answers a payment for an order another attempt holds:

@@ -60,8 +60,7 @@ func TestPayNowClickedThreeTimesWaits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		handlers[i] = apigw.WrapV2(store, payments.Handle, apigw.WithLogger(quietLogger()), apigw.WithMetrics(nil),
-			apigw.WithTransactionCanceled(checkout.TransactionConflictProblem))
+		handlers[i] = payments.WrapV2(store, apigw.WithLogger(quietLogger()), apigw.WithMetrics(nil))
 	}
 	answers := make([]responseV2, clicks)
 	var wg sync.WaitGroup

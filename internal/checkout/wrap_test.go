@@ -3,6 +3,7 @@ package checkout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -18,8 +19,7 @@ import (
 func (e *env) wrapped() (createOrder, createPayment handler) {
 	opts := []apigw.Option{apigw.WithLogger(quietLogger()), apigw.WithMetrics(nil), apigw.WithMaxBodyBytes(checkout.MaxBodyBytes)}
 	createOrder = apigw.WrapV2(e.store, e.orders.Handle, opts...)
-	createPayment = apigw.WrapV2(e.store, e.payments.Handle,
-		append(opts, apigw.WithTransactionCanceled(checkout.TransactionConflictProblem))...)
+	createPayment = e.payments.WrapV2(e.store, opts...)
 	return createOrder, createPayment
 }
 
@@ -218,7 +218,8 @@ func TestWrappedCrashBeforeCompletion(t *testing.T) {
 // TestWrappedPaymentInProgress: while request A's completion is on its
 // way, request B with another key pays the same order: B is told 409
 // payment-in-progress (with Retry-After, not stored), A commits, and B's
-// retry is told the order is paid, naming A's payment.
+// retry is told the order is paid (200 already_paid, stored), naming A's
+// payment.
 func TestWrappedPaymentInProgress(t *testing.T) {
 	e := newEnv(t)
 	createOrder, createPayment := e.wrapped()
@@ -247,10 +248,77 @@ func TestWrappedPaymentInProgress(t *testing.T) {
 	if r.Headers[apigw.ReplayedHeader] != "" {
 		t.Fatal("the 409 was stored and replayed")
 	}
-	if p := wantProblem(t, r, 409, checkout.ProblemOrderAlreadyPaid.Type()); p.PaymentID != pA.PaymentID {
-		t.Fatalf("%+v, want A's payment named", p)
+	wantAlreadyPaid(t, r, pA.PaymentID)
+	// The 200 is final and stored: B's next retry is its replay.
+	if again := serve(t, createPayment, event(t, "POST /payments", body, "B", alice)); again.Headers[apigw.ReplayedHeader] != "true" || again.Body != r.Body || again.StatusCode != 200 {
+		t.Fatalf("B's replay: %d %v %s", again.StatusCode, again.Headers, again.Body)
 	}
 	if auths, pays := e.ledgerItems(t); len(auths) != 1 || len(pays) != 1 || pays[0]["payment_id"] != pA.PaymentID {
 		t.Fatalf("ledger %v / %v", auths, pays)
+	}
+}
+
+// TestWrappedCommitCancelledAnswersTheOrder: A's card is declined, and
+// before A's completion (order back to PENDING) commits, A's lease lapses
+// and key B takes the order over. A's completion is cancelled by the
+// order's condition; the wrapper's hook cannot know the order, so WrapV2
+// reads it (one GetItem) and answers what a retry would be told:
+//   - B already paid: 200 already_paid naming B's payment (not stored, the
+//     key was released; A's retry gets the same answer, stored then);
+//   - B's attempt still holds the order: 409 payment-in-progress with
+//     Retry-After until B's lease ends.
+//
+// One charge either way.
+func TestWrappedCommitCancelledAnswersTheOrder(t *testing.T) {
+	for _, bPaid := range []bool{true, false} {
+		t.Run(fmt.Sprintf("B paid %v", bPaid), func(t *testing.T) {
+			e := newEnv(t)
+			createOrder, createPayment := e.wrapped()
+			o := e.wrappedOrder(t, createOrder, alice, "o")
+			declined := paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod)
+			card := paymentBody(o.OrderID, orderAmount, "INR", "card")
+			var rB responseV2
+			interleaved := false
+			e.db.Before(func(op string, in any) error {
+				if op == "TransactWriteItems" && !interleaved {
+					interleaved = true
+					e.clk.Advance(testLease + time.Second)
+					if bPaid {
+						rB = serve(t, createPayment, event(t, "POST /payments", card, "B", alice))
+					} else {
+						_, rB = e.payUncompleted(t, event(t, "POST /payments", card, "B", alice))
+					}
+				}
+				return nil
+			})
+			e.pdb.Reset()
+			rA := serve(t, createPayment, event(t, "POST /payments", declined, "A", alice))
+			if rB.StatusCode != 201 {
+				t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)
+			}
+			var pB checkout.Payment
+			_ = json.Unmarshal([]byte(rB.Body), &pB)
+			if !bPaid {
+				wantProblem(t, rA, 409, checkout.ProblemPaymentInProgress.Type())
+				if ra := rA.Headers["Retry-After"]; ra != "10" { // B's lease, testLease, has just begun
+					t.Fatalf("A: Retry-After %q, want B's lease", ra)
+				}
+				if auths, pays := e.ledgerItems(t); len(auths) != 2 || len(pays) != 0 {
+					t.Fatalf("ledger %v / %v: want A's decline and B's capture, not yet its payment", auths, pays)
+				}
+				return
+			}
+			wantAlreadyPaid(t, rA, pB.PaymentID)
+			again := serve(t, createPayment, event(t, "POST /payments", declined, "A", alice))
+			if again.StatusCode != 200 || again.Body != rA.Body || again.Headers[apigw.ReplayedHeader] != "" {
+				t.Fatalf("A's retry: %d %v %s, want the same 200, run again", again.StatusCode, again.Headers, again.Body)
+			}
+			if replay := serve(t, createPayment, event(t, "POST /payments", declined, "A", alice)); replay.Body != rA.Body || replay.Headers[apigw.ReplayedHeader] != "true" {
+				t.Fatalf("A's second retry: %d %v %s, want the stored 200", replay.StatusCode, replay.Headers, replay.Body)
+			}
+			if auths, pays := e.ledgerItems(t); len(auths) != 2 || len(pays) != 1 || pays[0]["payment_id"] != pB.PaymentID {
+				t.Fatalf("ledger %v / %v: want A's decline and B's one capture", auths, pays)
+			}
+		})
 	}
 }

@@ -561,6 +561,9 @@ func (s *Stack) printBanner() {
 			}
 			s.logf("  %-7s %-30s -> %s (%s, %s)", r.Event.HTTP.Method, r.Event.HTTP.Path, r.Function.ID, kind, auth)
 		}
+		if c := s.router.cors; c != nil {
+			s.logf("CORS: allowed origins %s (preflights are answered by the gateway)", strings.Join(c.AllowOrigins, ", "))
+		}
 		for _, r := range s.router.Routes() {
 			if r.Authorizer != nil {
 				s.logf("NOTE: JWT authorizers are emulated WITHOUT signature verification: any well-formed token with valid exp (and iss/aud when the template sets them) is accepted")

@@ -63,7 +63,7 @@ func (f *contendFlags) enabled() bool { return *f.url != "" }
 // contendResult is one payment's answer.
 type contendResult struct {
 	latency time.Duration
-	answer  string // "201", "409 payment-in-progress", ...
+	answer  string // "201", "200 already_paid", "409 payment-in-progress", ...
 }
 
 // runContend runs the contend mode and returns the exit status.
@@ -202,10 +202,14 @@ func answerOf(status int, body []byte, err error) string {
 		return "transport error"
 	}
 	var p struct {
-		Type string `json:"type"`
+		Type        string `json:"type"`
+		AlreadyPaid bool   `json:"already_paid"`
 	}
-	if status >= 400 && json.Unmarshal(body, &p) == nil && p.Type != "" {
+	switch {
+	case status >= 400 && json.Unmarshal(body, &p) == nil && p.Type != "":
 		return strconv.Itoa(status) + " " + p.Type[strings.LastIndex(p.Type, "/")+1:]
+	case status == http.StatusOK && json.Unmarshal(body, &p) == nil && p.AlreadyPaid:
+		return "200 already_paid"
 	}
 	return strconv.Itoa(status)
 }
