@@ -17,7 +17,7 @@
 //   (Prefer: wait=N), so a second tab or a click after a reload needs no retry.
 // - Retries, with the same key, a network error, 408, 425, 429, 5xx and the
 //   in-flight 409s (payment-in-progress, idempotency-key-in-use,
-//   idempotency-lease-lost), honouring Retry-After (capped), with exponential
+//   idempotency-lease-lost, transaction-conflict), honouring Retry-After (capped), with exponential
 //   backoff and jitter, until an overall deadline. Never retries 400, 401,
 //   403, 404, 413, 422 nor a final 2xx (201 paid, 200 already paid).
 // - An answer it does not understand stops the operation and is reported
@@ -34,7 +34,7 @@
  *   key) paid the order. Final.
  * - "declined": 402; final for this attempt. newAttempt() then a new call
  *   to try again.
- * - "rejected": 400, 401, 403, 404, 413, or a final 409 (e.g.
+ * - "rejected": 400, 401, 403, 404, 413, 415, or a final 409 (e.g.
  *   idempotency-result-not-retained); retrying the same request cannot help.
  * - "programming-error": 422 (the key was sent with another payload), or a
  *   call whose body differs from the one the operation's key was first used
@@ -115,7 +115,7 @@ function browserOnline() {
 }
 
 /** Problem types (last path segment) of a 409 that means "in flight: retry the same key". */
-export const RETRYABLE_CONFLICTS = Object.freeze(["payment-in-progress", "idempotency-key-in-use", "idempotency-lease-lost"]);
+export const RETRYABLE_CONFLICTS = Object.freeze(["payment-in-progress", "idempotency-key-in-use", "idempotency-lease-lost", "transaction-conflict"]);
 
 /** Statuses retried with the same key (plus the in-flight 409s). */
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -25,9 +26,9 @@ import (
 )
 
 // The browser tests: the storefront (web/) in headless Chromium, on an
-// origin of its own (storefront, in AllowedOrigins of the checkout and slow
+// origin of its own (shopSite, in AllowedOrigins of the checkout and slow
 // stacks) calling the stack cross-origin, and on an origin the stacks do
-// not allow (foreignStorefront). Captures are counted in the engine.
+// not allow (foreignSite). Captures are counted in the engine.
 
 // chromium returns the Chromium binary, or skips the test (fails it under
 // CI=true) with how to get it.
@@ -297,7 +298,7 @@ func (b *tab) screenshot(name string) {
 // POST and no preflight (the preflight is cached) and shows the replay.
 func TestBrowserPayNowThreeClicksSlowNetwork(t *testing.T) {
 	b := newTab(t, newBrowser(t))
-	b.open(storefront.URL, slow, "browser-alice", nil)
+	b.open(shopSite.URL, slow, "browser-alice", nil)
 	b.network(false, 400)
 	order := b.placeOrder()
 	b.pay(3)
@@ -334,7 +335,7 @@ func TestBrowserPayNowThreeClicksSlowNetwork(t *testing.T) {
 // every POST carries it, one capture.
 func TestBrowserReloadWhilePaying(t *testing.T) {
 	b := newTab(t, newBrowser(t))
-	b.open(storefront.URL, slow, "browser-reloader", nil)
+	b.open(shopSite.URL, slow, "browser-reloader", nil)
 	order := b.placeOrder()
 	b.pay(1)
 	until(t, 10*time.Second, "the first POST /payments was never sent", func() bool {
@@ -363,7 +364,7 @@ func TestBrowserReloadWhilePaying(t *testing.T) {
 // later: the client retries with the same key and pays once.
 func TestBrowserOfflineThenOnline(t *testing.T) {
 	b := newTab(t, newBrowser(t))
-	b.open(storefront.URL, checkout, "browser-offline", nil)
+	b.open(shopSite.URL, checkout, "browser-offline", nil)
 	order := b.placeOrder()
 	b.network(true, 0)
 	b.pay(1)
@@ -387,6 +388,52 @@ func TestBrowserOfflineThenOnline(t *testing.T) {
 	wantOneChargeOn(t, checkout, order)
 }
 
+// TestBrowserTwoTabsOneOrder: two tabs pay the same order at once, each
+// with its own key (sessionStorage is per tab): one capture; one tab shows
+// the payment, the other the final "already paid" answer, and stops.
+func TestBrowserTwoTabsOneOrder(t *testing.T) {
+	browser := newBrowser(t)
+	sub := "browser-two-tabs"
+	order := createOrderOn(t, slow, sub)
+	id := order["order_id"].(string)
+	q := url.Values{"order": {id}, "amount": {fmt.Sprint(order["amount"])}, "currency": {"INR"}}
+	tabs := []*tab{newTab(t, browser), newTab(t, browser)}
+	for _, b := range tabs {
+		b.open(shopSite.URL, slow, sub, q)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(tabs))
+	for i, b := range tabs {
+		wg.Go(func() { errs[i] = chromedp.Do(b.ctx, chromedp.Click(chromedp.ID("pay"))) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("tab %d: click: %v", i+1, err)
+		}
+	}
+	var results []pageResult
+	for _, b := range tabs {
+		results = append(results, b.result(40*time.Second))
+	}
+	outcomes := []string{results[0].Outcome, results[1].Outcome}
+	sort.Strings(outcomes)
+	t.Logf("two tabs: %+v / %+v", results[0], results[1])
+	if outcomes[0] != "already-paid" || outcomes[1] != "succeeded" {
+		t.Fatalf("outcomes %v; want one succeeded and one already-paid", outcomes)
+	}
+	if results[0].Key == results[1].Key || results[0].PaymentID != results[1].PaymentID {
+		t.Fatalf("keys %s / %s, payments %s / %s: want two keys, one payment", results[0].Key, results[1].Key, results[0].PaymentID, results[1].PaymentID)
+	}
+	for i, b := range tabs {
+		posts, _ := b.sent(slow.URL(), "/payments")
+		if len(posts) != results[i].Attempts {
+			t.Fatalf("tab %d: %d POSTs for %d attempts", i+1, len(posts), results[i].Attempts)
+		}
+	}
+	wantOneChargeOn(t, slow, id)
+}
+
 // TestBrowserForeignOriginBlocked: the storefront served from an origin
 // that is not in AllowedOrigins: the browser refuses the preflight, the
 // POST is never sent, the page reports that it got no answer, and nothing
@@ -396,11 +443,12 @@ func TestBrowserForeignOriginBlocked(t *testing.T) {
 	sub := "browser-foreign"
 	order := createOrder(t, sub)
 	id := order["order_id"].(string)
-	b.open(foreignStorefront.URL, checkout, sub, url.Values{"order": {id}, "amount": {fmt.Sprint(order["amount"])}, "deadline": {"3000"}})
+	b.open(foreignSite.URL, checkout, sub, url.Values{"order": {id}, "amount": {fmt.Sprint(order["amount"])}, "deadline": {"3000"}})
 	b.pay(1)
 	r := b.result(20 * time.Second)
 	posts, preflights := b.sent(checkout.URL(), "/payments")
-	t.Logf("foreign origin: outcome %s (%s), %d preflight(s), %d POST(s) attempted, console: %v", r.Outcome, r.Text, len(preflights), len(posts), b.consoleErrors())
+	errs := b.consoleErrors()
+	t.Logf("foreign origin: outcome %s (%s), %d preflight(s), %d POST(s) attempted, %d console error(s), the first: %.200s", r.Outcome, r.Text, len(preflights), len(posts), len(errs), strings.Join(errs, " | "))
 	if r.Outcome != "gave-up" {
 		t.Fatalf("outcome %+v; want gave-up (no answer the page may read)", r)
 	}
@@ -447,7 +495,7 @@ func TestBrowserClickToSuccess(t *testing.T) {
 		var ms []int
 		for i := range runs {
 			order := createOrderOn(t, c.s, sub)
-			b.open(storefront.URL, c.s, sub, url.Values{"order": {order["order_id"].(string)}, "amount": {fmt.Sprint(order["amount"])}})
+			b.open(shopSite.URL, c.s, sub, url.Values{"order": {order["order_id"].(string)}, "amount": {fmt.Sprint(order["amount"])}})
 			if i == 0 && c.latency > 0 {
 				b.network(false, c.latency)
 			}
@@ -471,7 +519,7 @@ func TestBrowserClickToSuccess(t *testing.T) {
 // TestStackStorefront: the storefront the stack serves itself (make dev's,
 // on a free port here) tells the page the gateway's URL and a token the
 // gateway accepts, and the banner warns that its origin is not in the
-// stack's AllowedOrigins (only the test's storefront is).
+// stack's AllowedOrigins (the defaults and the test's site are).
 func TestStackStorefront(t *testing.T) {
 	site := checkout.StorefrontURL()
 	if site == "" {

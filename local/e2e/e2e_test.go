@@ -25,10 +25,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// storefront serves the storefront (web/) on an origin the checkout and
-// slow stacks allow (AllowedOrigins); foreignStorefront on one they do not.
-// The pages take the API's URL and a token in their query.
-var storefront, foreignStorefront *httptest.Server
+// shopSite serves the storefront (web/) on an origin the checkout and
+// slow stacks allow (added to the template's AllowedOrigins); foreignSite
+// on one they do not. The pages take the API's URL and a token in their
+// query.
+var shopSite, foreignSite *httptest.Server
 
 // checkout serves the project's template.yaml; flaky serves
 // testdata/template.yaml; slow serves template.yaml with a payment
@@ -62,10 +63,15 @@ func run(m *testing.M) int {
 	web := func() *httptest.Server {
 		return httptest.NewServer(devstack.StorefrontHandler(filepath.Join(root, "web"), func() devstack.StorefrontConfig { return devstack.StorefrontConfig{} }))
 	}
-	storefront, foreignStorefront = web(), web()
-	defer storefront.Close()
-	defer foreignStorefront.Close()
-	cors := map[string]string{"AllowedOrigins": storefront.URL}
+	shopSite, foreignSite = web(), web()
+	defer shopSite.Close()
+	defer foreignSite.Close()
+	tm, err := devstack.LoadTemplate(filepath.Join(root, "template.yaml"), nil, "us-east-1")
+	if err != nil {
+		return ddbtest.Fail(err)
+	}
+	origins := tm.Parameters["AllowedOrigins"] + "," + shopSite.URL // make dev's storefront stays allowed
+	cors := map[string]string{"AllowedOrigins": origins}
 	var states []string // removed after the stacks stop (deferred before them)
 	defer func() {
 		for _, d := range states {
@@ -92,7 +98,7 @@ func run(m *testing.M) int {
 		return ddbtest.Fail(fmt.Errorf("start the fixture stack: %w", err))
 	}
 	defer flaky.Close()
-	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000", "AllowedOrigins": storefront.URL}, out, io.MultiWriter(out, slowOutput)); err != nil {
+	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000", "AllowedOrigins": origins}, out, io.MultiWriter(out, slowOutput)); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the slow-provider stack: %w", err))
 	}
 	defer slow.Close()

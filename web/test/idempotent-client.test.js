@@ -161,6 +161,7 @@ for (const [name, first] of [
   ["409 payment-in-progress", () => problem(409, "payment-in-progress", { "Retry-After": "3" })],
   ["409 idempotency-key-in-use", () => problem(409, "idempotency-key-in-use", { "Retry-After": "1" })],
   ["409 idempotency-lease-lost", () => problem(409, "idempotency-lease-lost", { "Retry-After": "1" })],
+  ["409 transaction-conflict", () => problem(409, "transaction-conflict")],
 ]) {
   test(`${name} is retried with the same key, after Retry-After when given`, async () => {
     const fetch = fakeFetch(first, () => json(201, paid));
@@ -192,7 +193,8 @@ for (const [status, slug, outcome] of [
   [422, "payment-does-not-match-order", "programming-error"],
   [402, "payment-declined", "declined"],
   [409, "order-already-paid", "unexpected"],
-  [409, "transaction-conflict", "unexpected"],
+  [415, null, "rejected"],
+  [409, "payment-declined", "unexpected"],
   [418, null, "unexpected"],
   [302, null, "unexpected"],
 ]) {
