@@ -135,6 +135,7 @@ type Server struct {
 	order     []string
 	requests  map[string]int
 	before    func(Request) Fault
+	arrival   func(Request)
 	searchLag time.Duration
 }
 
@@ -162,6 +163,15 @@ func (s *Server) Before(f func(Request) Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.before = f
+}
+
+// OnArrival sets a hook (nil: none) that runs before a request is looked
+// at: the request is still in transit, its key not yet seen by the
+// double, so the hook may use the key first.
+func (s *Server) OnArrival(f func(Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.arrival = f
 }
 
 // SetSearchLag sets how long after its last change an object becomes
@@ -236,6 +246,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	fp := route + "\n" + id + "\n" + form.Encode() // url.Values.Encode sorts by key
 
+	s.mu.Lock()
+	arrival := s.arrival
+	s.mu.Unlock()
+	if arrival != nil {
+		arrival(Request{Route: route, Key: key, Form: form})
+	}
 	s.mu.Lock()
 	s.requests[route]++
 	now := s.now()
