@@ -96,6 +96,7 @@ func TestLeastPrivilege(t *testing.T) {
 	// The exact grants, so that widening one is a reviewed change.
 	idem := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	table := func(id string) Grant { return Grant{KindTable, id} }
+	stripeSecret := Grant{KindSecret, "StripeSecretName"}
 	want := map[string]map[Grant][]string{
 		"CreateOrderFunction": {
 			table("IdempotencyTable"): idem,
@@ -106,6 +107,7 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 		"FulfilOrderFunction": {
 			table("IdempotencyTable"):            idem,
@@ -118,6 +120,7 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 	}
 	for _, f := range tpl.Functions() {
@@ -162,6 +165,8 @@ func TestTemplateContract(t *testing.T) {
 		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
 		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800}, // idemddb.MinRetention; see TestFunctionsAcceptEveryParameterValue
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
+		"PaymentProvider":          {"Type": "String", "Default": "ledger"},
+		"StripeSecretName":         {"Type": "String", "Default": "idemcheckout/stripe"},
 		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
 		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
 	} {
@@ -195,6 +200,8 @@ func TestTemplateContract(t *testing.T) {
 			"ORDERS_TABLE":                  "OrdersTable",
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 		"ReconcilePaymentsFunction": {
 			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
@@ -203,6 +210,8 @@ func TestTemplateContract(t *testing.T) {
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
 			"RECONCILE_VOID_AFTER_MINUTES":  "ReconcileVoidAfterMinutes",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 	}
 	for _, f := range tpl.Functions() {
