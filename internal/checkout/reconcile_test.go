@@ -221,3 +221,53 @@ func TestNewReconcilerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReconcilerAfterStripeKeyWindow: the reconciler runs only after
+// Stripe forgot the keys (a 25 h outage of the schedule, on the test
+// clock). An order stranded after its capture is completed with that
+// capture, found by metadata search; one stranded before its request
+// reached Stripe is released with a tombstone; a stray capture is refunded.
+// One charge per order, and nothing charged for the tombstoned attempt.
+func TestReconcilerAfterStripeKeyWindow(t *testing.T) {
+	e := newEnvProvider(t, testLease, providerStripe)
+	ctx := context.Background()
+	createOrder, createPayment := e.wrapped()
+	order := func(key string) string { return e.wrappedOrder(t, createOrder, alice, key).OrderID }
+	pay := func(id, key string) responseV2 {
+		return serve(t, createPayment, event(t, "POST /payments", paymentBody(id, orderAmount, "INR", "card"), key, alice))
+	}
+	a, b, c := order("a"), order("b"), order("c")
+	stop := e.crashBeforeCommit()
+	pay(a, "pa")
+	stop()
+	stop = e.crashInProviderCall()
+	pay(b, "pb")
+	stop()
+	if r := pay(c, "pc"); r.StatusCode != 201 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	if _, err := e.provider.Authorize(ctx, checkout.AuthorizationRequest{IdempotencyKey: "psp_stray_c", OrderID: c,
+		PaymentID: "pay_stray_c", Amount: orderAmount, Currency: "INR", PaymentMethod: "card"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(checkout.StripeKeyWindow + time.Hour)
+	r, _ := e.reconciler(t)
+	s, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (checkout.ReconcileSummary{StrandedOrders: 2, OrdersPaid: 1, OrdersReleased: 1,
+		OpenCaptures: 3, CapturesKept: 2, CapturesVoided: 1}); s != want {
+		t.Fatalf("run %+v, want %+v", s, want)
+	}
+	paid := e.wantOneCharge(t, a, c)
+	if paid[a] != checkout.PaymentID(a, 1) {
+		t.Fatalf("a paid by %s, want its attempt 1's capture", paid[a])
+	}
+	if o, _ := e.order(t, b); o.Status != checkout.OrderPending {
+		t.Fatalf("b %+v, want PENDING", o)
+	}
+	if ch := e.charges(t); len(ch.captured[b]) != 0 || ch.tombstones != 1 || ch.voided != 1 {
+		t.Fatalf("b captured %d, %d tombstones, %d voided; want 0, b's attempt 1, the stray", len(ch.captured[b]), ch.tombstones, ch.voided)
+	}
+}

@@ -32,6 +32,11 @@ const (
 	stripeRefundSuffix = "/refund"
 )
 
+// StripeKeyWindow is how long Stripe keeps an idempotency key at least
+// (docs.stripe.com/api/idempotent_requests): after it, the same key is a
+// new request.
+const StripeKeyWindow = 24 * time.Hour
+
 // DefaultStripeRetries is how often stripe-go retries a request itself
 // (same Idempotency-Key) after a connection error, a 409 (another request
 // with the key is still running) or a 5xx: once. stripe-go's own default
