@@ -207,6 +207,11 @@ func CheckRoutes(t *Template) []Problem {
 	return ps
 }
 
+// SignedRoutePrefix starts the paths of POST routes that may have no
+// authorizer: webhooks, whose handlers verify their sender's signature
+// (POST /webhooks/stripe checks Stripe-Signature).
+const SignedRoutePrefix = "/webhooks/"
+
 func routeAuthProblems(t *Template, where string, r Route) []Problem {
 	var ps problems
 	api := t.API(r.API)
@@ -215,6 +220,9 @@ func routeAuthProblems(t *Template, where string, r Route) []Problem {
 	}
 	chosen := api.RouteAuthorizer(r.http)
 	switch a, ok := api.Authorizers[chosen]; {
+	case (chosen == "" || chosen == "NONE") && strings.HasPrefix(r.Path, SignedRoutePrefix) && r.Method == "POST":
+		// A webhook: its sender signs each request and the handler
+		// verifies the signature instead of a JWT.
 	case chosen == "" || chosen == "NONE":
 		ps.add(where, "route %s is not authorized (no DefaultAuthorizer on %s, or Authorizer NONE)", r, r.API)
 	case !ok:

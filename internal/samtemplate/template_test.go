@@ -48,7 +48,7 @@ func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
 	for _, f := range tpl.Functions() {
 		ids = append(ids, f.ID)
 	}
-	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction", "StripeWebhookFunction"}; !slices.Equal(ids, want) {
 		t.Errorf("functions are %v, want %v", ids, want)
 	}
 }
@@ -66,6 +66,8 @@ func TestRoutes(t *testing.T) {
 		"GET /orders/{id}":   "CreateOrderFunction",
 		"POST /payments":     "CreatePaymentFunction",
 		"GET /payments/{id}": "CreatePaymentFunction",
+		// No JWT: Stripe signs (SignedRoutePrefix).
+		"POST /webhooks/stripe": "StripeWebhookFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes() {
@@ -120,6 +122,11 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
+		},
+		"StripeWebhookFunction": {
+			table("IdempotencyTable"): idem,
+			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 	}
@@ -211,6 +218,12 @@ func TestTemplateContract(t *testing.T) {
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
 			"RECONCILE_VOID_AFTER_MINUTES":  "ReconcileVoidAfterMinutes",
 			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
+		},
+		"StripeWebhookFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
 			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 	}

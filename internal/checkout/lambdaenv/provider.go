@@ -27,8 +27,16 @@ type StripeSecret struct {
 }
 
 // ReadStripeSecret reads and decodes the secret id (name or ARN) with one
-// GetSecretValue: a function does it once, at init.
+// GetSecretValue (sm, or a client from the default AWS configuration when
+// nil): a function does it once, at init.
 func ReadStripeSecret(ctx context.Context, sm SecretReader, id string) (StripeSecret, error) {
+	if sm == nil {
+		ac, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return StripeSecret{}, fmt.Errorf("lambdaenv: load AWS configuration: %w", err)
+		}
+		sm = secretsmanager.NewFromConfig(ac)
+	}
 	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
 	if err != nil {
 		return StripeSecret{}, fmt.Errorf("lambdaenv: read secret %s: %w", id, err)
@@ -57,13 +65,6 @@ func NewProvider(ctx context.Context, f *Function, sm SecretReader) (checkout.Pr
 	if cfg.PaymentProvider != ProviderStripe {
 		l, err := checkout.NewLedger(checkout.LedgerConfig{DB: f.DynamoDB, Table: cfg.PaymentsTable, Latency: cfg.PSPLatency})
 		return l, l, err
-	}
-	if sm == nil {
-		ac, err := awsconfig.LoadDefaultConfig(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("lambdaenv: load AWS configuration: %w", err)
-		}
-		sm = secretsmanager.NewFromConfig(ac)
 	}
 	secret, err := ReadStripeSecret(ctx, sm, cfg.StripeSecret)
 	if err != nil {
