@@ -194,8 +194,8 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": engineEndpoint,
 		"AWS_ENDPOINT_URL_SQS":              engineEndpoint,
 		// Secrets are read from the engine too, never from AWS.
-		"AWS_ENDPOINT_URL_SECRETSMANAGER": engineEndpoint,
-		"_HANDLER":                        f.Handler,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": engineEndpoint,
+		"_HANDLER":                         f.Handler,
 	} {
 		env[k] = v
 	}
