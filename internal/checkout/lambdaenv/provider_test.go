@@ -3,6 +3,8 @@ package lambdaenv_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/acme/idemcheckout/internal/checkout"
@@ -77,5 +79,28 @@ func TestReadStripeSecret(t *testing.T) {
 	p, r, err := lambdaenv.NewProvider(ctx, f, sm)
 	if _, ok := p.(*checkout.StripeProvider); !ok || r == nil || err != nil || sm.reads != 1 {
 		t.Fatalf("NewProvider: %T %T %v after %d reads", p, r, err, sm.reads)
+	}
+}
+
+// TestReadStripeSecretEndpointFromEnv: with no client given, the secret is
+// read through the endpoint in AWS_ENDPOINT_URL_SECRETS_MANAGER (the
+// variable local/devstack sets to its engine), never from AWS.
+func TestReadStripeSecretEndpointFromEnv(t *testing.T) {
+	var target string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		target = r.Header.Get("X-Amz-Target")
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = w.Write([]byte(`{"Name":"idemcheckout/stripe","SecretString":"{\"secret_key\":\"sk_test_local\"}"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", srv.URL)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	s, err := lambdaenv.ReadStripeSecret(context.Background(), nil, "idemcheckout/stripe")
+	if err != nil || s.SecretKey != "sk_test_local" || target != "secretsmanager.GetSecretValue" {
+		t.Fatalf("%+v %v (target %q)", s, err, target)
 	}
 }
