@@ -19,7 +19,7 @@ import (
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
 	lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
-	"AWS_ENDPOINT_URL_DYNAMODB",
+	lambdaenv.EnvPaymentProvider, lambdaenv.EnvStripeSecret, "AWS_ENDPOINT_URL_DYNAMODB",
 }
 
 func parameters(t *testing.T, tpl *Template) map[string]map[string]any {

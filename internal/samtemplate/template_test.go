@@ -50,7 +50,7 @@ func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
 	for _, f := range tpl.Functions() {
 		ids = append(ids, f.ID)
 	}
-	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction", "StripeWebhookFunction"}; !slices.Equal(ids, want) {
 		t.Errorf("functions are %v, want %v", ids, want)
 	}
 }
@@ -68,6 +68,8 @@ func TestRoutes(t *testing.T) {
 		"GET /orders/{id}":   "CreateOrderFunction",
 		"POST /payments":     "CreatePaymentFunction",
 		"GET /payments/{id}": "CreatePaymentFunction",
+		// No JWT: Stripe signs (SignedRoutePrefix).
+		"POST /webhooks/stripe": "StripeWebhookFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes() {
@@ -98,6 +100,7 @@ func TestLeastPrivilege(t *testing.T) {
 	// The exact grants, so that widening one is a reviewed change.
 	idem := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	table := func(id string) Grant { return Grant{KindTable, id} }
+	stripeSecret := Grant{KindSecret, "StripeSecretName"}
 	want := map[string]map[Grant][]string{
 		"CreateOrderFunction": {
 			table("IdempotencyTable"): idem,
@@ -108,6 +111,7 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 		"FulfilOrderFunction": {
 			table("IdempotencyTable"):            idem,
@@ -120,6 +124,12 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
+		},
+		"StripeWebhookFunction": {
+			table("IdempotencyTable"): idem,
+			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 	}
 	for _, f := range tpl.Functions() {
@@ -164,6 +174,8 @@ func TestTemplateContract(t *testing.T) {
 		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
 		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800}, // idemddb.MinRetention; see TestFunctionsAcceptEveryParameterValue
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
+		"PaymentProvider":          {"Type": "String", "Default": "ledger"},
+		"StripeSecretName":         {"Type": "String", "Default": "idemcheckout/stripe"},
 		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
 		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
 		// The storefront `make dev` serves (local/storefront, port 4000).
@@ -199,6 +211,8 @@ func TestTemplateContract(t *testing.T) {
 			"ORDERS_TABLE":                  "OrdersTable",
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 		"ReconcilePaymentsFunction": {
 			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
@@ -207,6 +221,14 @@ func TestTemplateContract(t *testing.T) {
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
 			"RECONCILE_VOID_AFTER_MINUTES":  "ReconcileVoidAfterMinutes",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
+		},
+		"StripeWebhookFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 	}
 	for _, f := range tpl.Functions() {
