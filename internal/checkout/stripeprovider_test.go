@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/internal/checkout/stripetest"
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 )
 
 // Routes of the Stripe double, as counted.

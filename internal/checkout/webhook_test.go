@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
 
