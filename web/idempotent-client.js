@@ -17,7 +17,7 @@
 //   (Prefer: wait=N), so a second tab or a click after a reload needs no retry.
 // - Retries, with the same key, a network error, 408, 425, 429, 5xx and the
 //   in-flight 409s (payment-in-progress, idempotency-key-in-use,
-//   idempotency-lease-lost, transaction-conflict), honouring Retry-After (capped), with exponential
+//   idempotency-lease-lost), honouring Retry-After (capped), with exponential
 //   backoff and jitter, until an overall deadline. Never retries 400, 401,
 //   403, 404, 413, 422 nor a final 2xx (201 paid, 200 already paid).
 // - An answer it does not understand stops the operation and is reported
@@ -115,7 +115,10 @@ function browserOnline() {
 }
 
 /** Problem types (last path segment) of a 409 that means "in flight: retry the same key". */
-export const RETRYABLE_CONFLICTS = Object.freeze(["payment-in-progress", "idempotency-key-in-use", "idempotency-lease-lost", "transaction-conflict"]);
+export const RETRYABLE_CONFLICTS = Object.freeze(["payment-in-progress", "idempotency-key-in-use", "idempotency-lease-lost"]);
+
+/** Problem types of a 409 that is final: it carries no Retry-After, and the same request gets it again. */
+export const FINAL_CONFLICTS = Object.freeze(["idempotency-result-not-retained", "transaction-conflict"]);
 
 /** Statuses retried with the same key (plus the in-flight 409s). */
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -363,7 +366,7 @@ export function classify(status, problem, body) {
   if (status === 422) return "programming-error";
   if (status === 409) {
     if (problem && RETRYABLE_CONFLICTS.includes(problem)) return "retry";
-    if (problem === "idempotency-result-not-retained") return "rejected";
+    if (problem && FINAL_CONFLICTS.includes(problem)) return "rejected";
     return "unexpected";
   }
   if (RETRYABLE_STATUS.has(status)) return "retry";

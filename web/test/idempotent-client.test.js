@@ -161,7 +161,6 @@ for (const [name, first] of [
   ["409 payment-in-progress", () => problem(409, "payment-in-progress", { "Retry-After": "3" })],
   ["409 idempotency-key-in-use", () => problem(409, "idempotency-key-in-use", { "Retry-After": "1" })],
   ["409 idempotency-lease-lost", () => problem(409, "idempotency-lease-lost", { "Retry-After": "1" })],
-  ["409 transaction-conflict", () => problem(409, "transaction-conflict")],
 ]) {
   test(`${name} is retried with the same key, after Retry-After when given`, async () => {
     const fetch = fakeFetch(first, () => json(201, paid));
@@ -189,6 +188,7 @@ for (const [status, slug, outcome] of [
   [404, "order-not-found", "rejected"],
   [413, "request-body-too-large", "rejected"],
   [409, "idempotency-result-not-retained", "rejected"],
+  [409, "transaction-conflict", "rejected"],
   [422, "idempotency-key-reused", "programming-error"],
   [422, "payment-does-not-match-order", "programming-error"],
   [402, "payment-declined", "declined"],
