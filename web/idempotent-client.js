@@ -1,5 +1,5 @@
 // idempotent-client.js: the client half of the Idempotency-Key contract
-// (README, "The client half of the contract"), for a page in a browser.
+// (docs/http-contract.md, "The client half of the contract"), for a page in a browser.
 // No dependencies; an ES module.
 //
 //   import { IdempotentClient } from "./idempotent-client.js";

@@ -5,7 +5,7 @@
 // checkout.Reconciler.HandleSchedule.
 //
 // Run with -once outside Lambda, it makes one pass, prints the summary as
-// JSON and exits (non-zero when a step failed): see the README for running
+// JSON and exits (non-zero when a step failed): see docs/operations.md for running
 // it against `make dev`.
 package main
 
