@@ -8,29 +8,27 @@ import (
 	"log"
 	"log/slog"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
+	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// exampleTables gives the examples a client and fresh tables on the test
-// engine. In a Lambda: cfg, _ := config.LoadDefaultConfig(ctx);
-// client := dynamodb.NewFromConfig(cfg).
-func exampleTables(names ...string) (*dynamodb.Client, []string) {
-	client := moto.Client()
-	var out []string
+// exampleTables gives an example the in-memory engine (ddbmem, for tests)
+// with one table per name, each with partition key "id" (S) and TTL on
+// "expires_at" (the store's table). In a Lambda, the client is
+// dynamodb.NewFromConfig(cfg) and the tables come from the template.
+func exampleTables(names ...string) (*ddbmem.Engine, []string) {
+	db := ddbmem.New()
 	for _, n := range names {
-		name := ddbtest.UniqueName(n)
-		if err := ddbtest.CreateTable(context.Background(), client, name, "id", ""); err != nil {
+		if err := db.CreateIdempotencyTable(n); err != nil {
 			log.Fatal(err)
 		}
-		out = append(out, name)
 	}
-	return client, out
+	return db, names
 }
 
 // An SQS consumer that sends one receipt per order, keyed by the order id
@@ -127,7 +125,7 @@ func ExampleWrapStream() {
 		resp, err := handler(ctx, ev)
 		fmt.Println("retry:", resp.BatchItemFailures, err)
 	}
-	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(receipts), Select: types.SelectCount})
+	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(receipts)})
 	if err != nil {
 		log.Fatal(err)
 	}
