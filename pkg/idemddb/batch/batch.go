@@ -62,7 +62,7 @@ func WrapSQS(s *idemddb.Store, consumer string, h SQSRecordHandler, opts ...Opti
 			m := &ev.Records[i]
 			r.id, r.receiveCount = m.MessageId, m.Attributes["ApproximateReceiveCount"]
 			value, err := w.c.key.sqs(m)
-			r.setKey(w, "", value, err, func() []byte { return sqsFingerprint(m, w.c.fpAttrs) })
+			r.setKey(w, "", value, err, func() []byte { return sqsFingerprint(m, w.c) })
 			r.setLane("group\x00", m.Attributes["MessageGroupId"]) // FIFO
 			r.work = func(ctx context.Context, c *idemddb.Claim) error { return h(ctx, c, *m) }
 		})
@@ -80,8 +80,8 @@ func WrapStream(s *idemddb.Store, consumer string, h StreamRecordHandler, opts .
 	if err == nil && w.c.key.stream == nil {
 		err = fmt.Errorf("%w: %s is not a key of stream records", ErrNotConfigured, w.c.key)
 	}
-	if err == nil && w.c.fpAttrs != nil {
-		err = fmt.Errorf("%w: WithFingerprintAttributes applies to SQS messages only", ErrNotConfigured)
+	if err == nil && (w.c.fpAttrs != nil || w.c.fpMode != fpDefault) {
+		err = fmt.Errorf("%w: WithFingerprintAttributes, WithFingerprintFields and WithFingerprintBody apply to SQS messages only", ErrNotConfigured)
 	}
 	if err != nil {
 		return func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {

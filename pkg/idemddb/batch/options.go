@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,8 @@ type Option func(*config)
 type config struct {
 	key          Key
 	fpAttrs      []string
+	fpMode       fpMode
+	fpFields     [][]string // WithFingerprintFields' paths, split at their dots
 	concurrency  int
 	minRemaining time.Duration
 	dropMismatch bool
@@ -66,6 +69,59 @@ func WithKey(k Key) Option {
 // call with ErrNotConfigured when it is set.
 func WithFingerprintAttributes(names ...string) Option {
 	return func(c *config) { c.fpAttrs = append([]string(nil), names...) }
+}
+
+// fpMode is what of an SQS body the fingerprint covers.
+type fpMode int
+
+const (
+	fpDefault fpMode = iota // fpBody for MessageID, fpFields (none) for a content key
+	fpBody                  // the whole body
+	fpFields                // the fields in fpFields only
+)
+
+// WithFingerprintFields makes the fingerprint of an SQS message cover only
+// the named fields of its JSON body (dotted paths through objects, as
+// BodyField takes: "order_id", "detail.amount"), next to the attributes of
+// WithFingerprintAttributes. A duplicate whose chosen fields differ is a
+// mismatch (reported, see WithDropMismatches); other fields, such as a
+// timestamp or trace id the producer sets per send, are ignored. A field
+// may hold any JSON value, compared canonically; an absent field is
+// fingerprinted as absent, and a body that is not JSON by its bytes. With
+// no names, no field of the body is fingerprinted (the default for keys
+// taken from the message's content). SQS only: WrapStream fails every call
+// with ErrNotConfigured when it is set.
+func WithFingerprintFields(paths ...string) Option {
+	return func(c *config) {
+		c.fpMode, c.fpFields = fpFields, make([][]string, len(paths))
+		for i, p := range paths {
+			c.fpFields[i] = strings.Split(p, ".")
+		}
+	}
+}
+
+// WithFingerprintBody makes the fingerprint of an SQS message cover its
+// whole body (canonical JSON when it is JSON, else its bytes), the default
+// for MessageID keys. With a key taken from the message's content
+// (BodyField, MessageAttribute), a duplicate that differs in any field,
+// even a timestamp the producer sets per send, is then a mismatch; this is
+// also how such consumers fingerprinted before WithFingerprintFields
+// existed, so records stored then still match. SQS only: WrapStream fails
+// every call with ErrNotConfigured when it is set.
+func WithFingerprintBody() Option {
+	return func(c *config) { c.fpMode, c.fpFields = fpBody, nil }
+}
+
+// sqsFingerprintMode resolves the default: a content key fingerprints no
+// body field, a delivery key (MessageID) the whole body.
+func (c *config) sqsFingerprintMode() fpMode {
+	switch {
+	case c.fpMode != fpDefault:
+		return c.fpMode
+	case c.key.content:
+		return fpFields
+	}
+	return fpBody
 }
 
 // WithConcurrency sets how many records of a batch run at once (default
