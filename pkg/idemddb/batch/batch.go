@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -117,8 +118,8 @@ type wrapper struct {
 	s        *idemddb.Store
 	c        *config
 	consumer string
-	source   string     // "sqs" or "dynamodb"
-	mu       sync.Mutex // serialises metric documents on a shared writer
+	source   string // "sqs" or "dynamodb"
+	emf      *obs.EMF
 }
 
 func newWrapper(s *idemddb.Store, consumer, source string, noHandler bool, def Key, opts []Option) (*wrapper, error) {
@@ -126,6 +127,7 @@ func newWrapper(s *idemddb.Store, consumer, source string, noHandler bool, def K
 		return nil, ErrNotConfigured
 	}
 	w := &wrapper{s: s, c: newConfig(def, opts), consumer: consumer, source: source}
+	w.emf = obs.NewEMF(&w.c.Options)
 	if w.c.key.sqs == nil && w.c.key.stream == nil {
 		return nil, fmt.Errorf("%w: the zero Key", ErrNotConfigured)
 	}
@@ -139,7 +141,7 @@ const keyPrefix = "batch1:"
 // and the record's key, so no raw key is stored and consumers never share
 // records; 50 bytes in all.
 func (w *wrapper) scopedKey(eventName, value string) string {
-	return apigw.HashedKey(keyPrefix, "idemddb/batch scope v1", w.consumer, w.source, eventName, value)
+	return httpcontract.HashedKey(keyPrefix, "idemddb/batch scope v1", w.consumer, w.source, eventName, value)
 }
 
 // rec is one record of a batch, ready to run.

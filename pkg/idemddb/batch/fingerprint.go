@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -63,7 +63,7 @@ func sqsFingerprint(m *events.SQSMessage, c *config) []byte {
 // appendBody writes a body: canonical JSON when it is valid JSON, else
 // its bytes.
 func appendBody(b []byte, body string) []byte {
-	if c, err := apigw.CanonicalJSON([]byte(body)); err == nil {
+	if c, err := httpcontract.CanonicalJSON([]byte(body)); err == nil {
 		return appendBytes(appendField(b, "json"), c)
 	}
 	return appendField(appendField(b, "raw"), body)
@@ -86,7 +86,7 @@ func appendFields(b []byte, body string, paths [][]string) []byte {
 		}
 		raw, err := json.Marshal(f) // json.Number keeps its literal
 		if err == nil {
-			raw, err = apigw.CanonicalJSON(raw)
+			raw, err = httpcontract.CanonicalJSON(raw)
 		}
 		if err != nil { // not reached: a decoded value re-encodes
 			return appendField(appendField(b, "raw"), body)

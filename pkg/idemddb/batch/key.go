@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -207,7 +207,7 @@ func imageField(img map[string]events.DynamoDBAttributeValue, path []string, des
 // canonicalNumber is the exact decimal value of a DynamoDB number, so
 // "1.50" and "1.5" are one key; text that is not a JSON number is kept.
 func canonicalNumber(n string) string {
-	if c, err := apigw.CanonicalJSON([]byte(n)); err == nil && !bytes.ContainsAny(c, `"{[`) {
+	if c, err := httpcontract.CanonicalJSON([]byte(n)); err == nil && !bytes.ContainsAny(c, `"{[`) {
 		return string(c)
 	}
 	return n

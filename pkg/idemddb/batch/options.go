@@ -3,9 +3,10 @@ package batch
 import (
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Defaults used where no Option says otherwise.
@@ -17,7 +18,7 @@ const (
 	// invocation deadline for a record to be started.
 	DefaultMinRemaining = 2 * time.Second
 	// DefaultNamespace is the CloudWatch metric namespace.
-	DefaultNamespace = "Idempotency"
+	DefaultNamespace = obs.DefaultNamespace
 )
 
 // Option configures WrapSQS and WrapStream.
@@ -32,9 +33,7 @@ type config struct {
 	minRemaining time.Duration
 	dropMismatch bool
 	wait         time.Duration
-	logger       *slog.Logger
-	metrics      io.Writer
-	namespace    string
+	obs.Options  // logger, metrics and namespace, as every adapter's
 	now          func() time.Time
 }
 
@@ -43,16 +42,13 @@ func newConfig(def Key, opts []Option) *config {
 		key:          def,
 		concurrency:  DefaultConcurrency,
 		minRemaining: DefaultMinRemaining,
-		metrics:      os.Stdout,
-		namespace:    DefaultNamespace,
+		Options:      obs.NewOptions(),
 		now:          time.Now,
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	if c.logger == nil {
-		c.logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	}
+	c.Finish()
 	return c
 }
 
@@ -176,23 +172,19 @@ func WithDropMismatches() Option {
 // record and one summary line per batch (default: a JSON handler on
 // os.Stdout).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) { c.SetLogger(l) }
 }
 
 // WithMetrics sets where the per-batch CloudWatch Embedded Metric Format
 // document is written (default os.Stdout); nil disables metrics.
 func WithMetrics(w io.Writer) Option {
-	return func(c *config) { c.metrics = w }
+	return func(c *config) { c.SetMetrics(w) }
 }
 
 // WithNamespace sets the CloudWatch metric namespace (default
 // DefaultNamespace).
 func WithNamespace(ns string) Option {
-	return func(c *config) {
-		if ns != "" {
-			c.namespace = ns
-		}
-	}
+	return func(c *config) { c.SetNamespace(ns) }
 }
 
 // WithClock sets the clock the deadline check reads (default time.Now).
