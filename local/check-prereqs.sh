@@ -102,4 +102,15 @@ if [ "$need_node" = 1 ]; then
     fi
   fi
 fi
+# Headless Chromium for the storefront's browser tests (local/e2e
+# TestBrowser*), make test only. Outside CI they are skipped without it; CI
+# (CI=true) must run them.
+if [ "$need_node" = 1 ] && [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "${CI:-}" = true ]; then
+    say "missing: chromium, needed for the browser tests under CI=true: apt-get update && apt-get install -y chromium (.ci/run does it), or CHROMIUM=/path/to/chromium."
+    fail=1
+  else
+    say "NOTE: chromium not found: the browser tests (local/e2e TestBrowser*) will be SKIPPED. Get it with: sudo apt-get update && sudo apt-get install -y chromium (Debian/Ubuntu), or set CHROMIUM=/path/to/chromium."
+  fi
+fi
 exit $fail

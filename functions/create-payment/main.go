@@ -1,10 +1,14 @@
 // Command create-payment is the Lambda function behind POST /payments,
 // which charges an order once whatever the keys, crashes and retries, and
 // GET /payments/{id}. It only wires configuration; the handler is
-// checkout.Payments.Handle with the simulated provider checkout.Ledger.
+// checkout.Payments.Handle with the provider PAYMENT_PROVIDER selects: the
+// simulated checkout.Ledger, or checkout.StripeProvider with the secret key
+// read from Secrets Manager once at init.
 package main
 
 import (
+	"context"
+
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
@@ -14,10 +18,10 @@ import (
 func main() {
 	fn := lambdaenv.Start("create-payment", lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable)
 	cfg := fn.Config
-	ledger, err := checkout.NewLedger(checkout.LedgerConfig{DB: fn.DynamoDB, Table: cfg.PaymentsTable, Latency: cfg.PSPLatency})
+	provider, _, err := lambdaenv.NewProvider(context.Background(), fn, nil)
 	fn.Check(err)
 	payments, err := checkout.NewPayments(checkout.PaymentsConfig{
-		DB: fn.DynamoDB, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: ledger, Logger: fn.Logger,
+		DB: fn.DynamoDB, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable, Provider: provider, Logger: fn.Logger,
 	})
 	fn.Check(err)
 	lambda.Start(payments.WrapV2(fn.Store,

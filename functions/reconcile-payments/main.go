@@ -25,11 +25,11 @@ func main() {
 	flag.Parse()
 	fn := lambdaenv.Start("reconcile-payments", lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable)
 	cfg := fn.Config
-	ledger, err := checkout.NewLedger(checkout.LedgerConfig{DB: fn.DynamoDB, Table: cfg.PaymentsTable, Latency: cfg.PSPLatency})
+	provider, report, err := lambdaenv.NewProvider(context.Background(), fn, nil)
 	fn.Check(err)
 	rec, err := checkout.NewReconciler(checkout.ReconcilerConfig{
 		DB: fn.DynamoDB, Store: fn.Store, OrdersTable: cfg.OrdersTable, PaymentsTable: cfg.PaymentsTable,
-		Provider: ledger, Report: ledger, VoidAfter: cfg.VoidAfter, Logger: fn.Logger,
+		Provider: provider, Report: report, VoidAfter: cfg.VoidAfter, Logger: fn.Logger,
 	})
 	fn.Check(err)
 	if !*once {

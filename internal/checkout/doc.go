@@ -33,6 +33,13 @@
 // creates one Receipt per paid order, however often its change is
 // delivered (see fulfil.go).
 //
+// The payment service provider is a Provider: the Ledger (simulated in the
+// payments table, the default) or the StripeProvider (Stripe
+// PaymentIntents through stripe-go; see stripeprovider.go for how Stripe's
+// 24 h key window, search lag, cancel-or-refund and error classes map to
+// the provider's outcomes). template.yaml's PaymentProvider parameter picks
+// one per deployment (lambdaenv.NewProvider).
+//
 // Amounts are int64 in the currency's minor unit (paise for INR, cents for
 // USD). Every sum and product is overflow-checked.
 //

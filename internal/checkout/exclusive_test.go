@@ -34,6 +34,9 @@ func (e *env) charges(t *testing.T) charges {
 	t.Helper()
 	c := charges{captured: map[string][]map[string]any{}, declined: map[string][]map[string]any{}, pays: map[string][]map[string]any{}}
 	auths, pays := e.ledgerItems(t)
+	if e.stripe != nil {
+		auths = e.stripeAuths()
+	}
 	for _, a := range auths {
 		order, _ := a["order_id"].(string)
 		switch a["status"] {
@@ -56,6 +59,32 @@ func (e *env) charges(t *testing.T) charges {
 		c.pays[order] = append(c.pays[order], p)
 	}
 	return c
+}
+
+// stripeAuths are the stripe double's PaymentIntents as ledger items
+// (order_id, status, authorization_id, payment_id; no authorization_id for
+// a tombstone).
+func (e *env) stripeAuths() []map[string]any {
+	var out []map[string]any
+	for _, pi := range e.stripe.PaymentIntents() {
+		it := map[string]any{"order_id": pi.Metadata[checkout.StripeMetaOrder], "authorization_id": pi.ID,
+			"payment_id": pi.Metadata[checkout.StripeMetaPayment], "provider_key": pi.Metadata[checkout.StripeMetaKey]}
+		switch {
+		case pi.Metadata[checkout.StripeMetaTombstone] == "true":
+			it["status"] = checkout.AuthVoided
+			delete(it, "authorization_id")
+		case pi.Status == "succeeded" && !pi.Refunded:
+			it["status"] = checkout.AuthCaptured
+		case pi.Status == "succeeded" || pi.Status == "canceled":
+			it["status"] = checkout.AuthVoided
+		case pi.LastPaymentError != nil:
+			it["status"] = checkout.AuthDeclined
+		default:
+			it["status"] = pi.Status
+		}
+		out = append(out, it)
+	}
+	return out
 }
 
 // wantOneCharge checks the invariant: each order has exactly one CAPTURED
@@ -113,78 +142,80 @@ func problemType(r responseV2) string {
 // payment-in-progress with Retry-After or a 200 already_paid naming the
 // 201's payment, and no capture without its payment.
 func TestFiftyOrdersTwentyKeys(t *testing.T) {
-	e := newEnvLease(t, 10*time.Minute)
-	createOrder, createPayment := e.wrapped()
-	const orders, payers, wave = 50, 20, 5 // wave: orders raced at once
-	ids := make([]string, orders)
-	evs := make([][]eventV2, orders)
-	for i := range orders {
-		ids[i] = e.wrappedOrder(t, createOrder, alice, fmt.Sprint("order-", i)).OrderID
-		for j := range payers {
-			evs[i] = append(evs[i], event(t, "POST /payments", paymentBody(ids[i], orderAmount, "INR", "card"), fmt.Sprintf("pay-%d-%d", i, j), alice))
-		}
-	}
-	answers := make([][]responseV2, orders)
-	errs := make(chan error, orders*payers)
-	for first := 0; first < orders; first += wave {
-		var wg sync.WaitGroup
-		gun := make(chan struct{})
-		for i := first; i < first+wave; i++ {
-			answers[i] = make([]responseV2, payers)
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, 10*time.Minute, kind)
+		createOrder, createPayment := e.wrapped()
+		const orders, payers, wave = 50, 20, 5 // wave: orders raced at once
+		ids := make([]string, orders)
+		evs := make([][]eventV2, orders)
+		for i := range orders {
+			ids[i] = e.wrappedOrder(t, createOrder, alice, fmt.Sprint("order-", i)).OrderID
 			for j := range payers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-gun
-					r, err := createPayment(context.Background(), evs[i][j])
-					if err != nil {
-						errs <- err
-					}
-					answers[i][j] = r
-				}()
+				evs[i] = append(evs[i], event(t, "POST /payments", paymentBody(ids[i], orderAmount, "INR", "card"), fmt.Sprintf("pay-%d-%d", i, j), alice))
 			}
 		}
-		close(gun)
-		wg.Wait()
-	}
-	close(errs)
-	for err := range errs {
-		t.Fatalf("handler error: %v", err)
-	}
-	counts := map[string]int{}
-	for i := range orders {
-		created, named := 0, map[string]bool{}
-		for _, r := range answers[i] {
-			switch {
-			case r.StatusCode == 201:
-				created++
-				counts["201"]++
-				var pay checkout.Payment
-				_ = json.Unmarshal([]byte(r.Body), &pay)
-				named[pay.PaymentID] = true
-			case r.StatusCode == 200:
-				var a checkout.PaymentAnswer
-				_ = json.Unmarshal([]byte(r.Body), &a)
-				if !a.AlreadyPaid {
-					t.Fatalf("order %d: 200 without already_paid: %s", i, r.Body)
+		answers := make([][]responseV2, orders)
+		errs := make(chan error, orders*payers)
+		for first := 0; first < orders; first += wave {
+			var wg sync.WaitGroup
+			gun := make(chan struct{})
+			for i := first; i < first+wave; i++ {
+				answers[i] = make([]responseV2, payers)
+				for j := range payers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-gun
+						r, err := createPayment(context.Background(), evs[i][j])
+						if err != nil {
+							errs <- err
+						}
+						answers[i][j] = r
+					}()
 				}
-				named[a.PaymentID] = true
-				counts["200 already_paid"]++
-			case r.StatusCode == 409 && problemType(r) == checkout.ProblemPaymentInProgress.Type() && r.Headers["Retry-After"] != "":
-				counts["409 "+strings.TrimPrefix(problemType(r), checkout.ProblemBase)]++
-			default:
-				t.Fatalf("order %d: answer %d %v %s", i, r.StatusCode, r.Headers, r.Body)
+			}
+			close(gun)
+			wg.Wait()
+		}
+		close(errs)
+		for err := range errs {
+			t.Fatalf("handler error: %v", err)
+		}
+		counts := map[string]int{}
+		for i := range orders {
+			created, named := 0, map[string]bool{}
+			for _, r := range answers[i] {
+				switch {
+				case r.StatusCode == 201:
+					created++
+					counts["201"]++
+					var pay checkout.Payment
+					_ = json.Unmarshal([]byte(r.Body), &pay)
+					named[pay.PaymentID] = true
+				case r.StatusCode == 200:
+					var a checkout.PaymentAnswer
+					_ = json.Unmarshal([]byte(r.Body), &a)
+					if !a.AlreadyPaid {
+						t.Fatalf("order %d: 200 without already_paid: %s", i, r.Body)
+					}
+					named[a.PaymentID] = true
+					counts["200 already_paid"]++
+				case r.StatusCode == 409 && problemType(r) == checkout.ProblemPaymentInProgress.Type() && r.Headers["Retry-After"] != "":
+					counts["409 "+strings.TrimPrefix(problemType(r), checkout.ProblemBase)]++
+				default:
+					t.Fatalf("order %d: answer %d %v %s", i, r.StatusCode, r.Headers, r.Body)
+				}
+			}
+			if created != 1 || len(named) != 1 {
+				t.Fatalf("order %d: %d answers 201, payments named %v; want exactly one 201, and every 200 naming its payment", i, created, named)
 			}
 		}
-		if created != 1 || len(named) != 1 {
-			t.Fatalf("order %d: %d answers 201, payments named %v; want exactly one 201, and every 200 naming its payment", i, created, named)
+		t.Logf("%d orders x %d keys: %v", orders, payers, counts)
+		e.wantOneCharge(t, ids...)
+		if c := e.charges(t); len(c.captured) != orders || c.voided != 0 {
+			t.Fatalf("%d orders captured, %d voided", len(c.captured), c.voided)
 		}
-	}
-	t.Logf("%d orders x %d keys: %v", orders, payers, counts)
-	e.wantOneCharge(t, ids...)
-	if c := e.charges(t); len(c.captured) != orders || c.voided != 0 {
-		t.Fatalf("%d orders captured, %d voided", len(c.captured), c.voided)
-	}
+	})
 }
 
 // crashBeforeCommit makes every payment completion (a TransactWriteItems
@@ -216,31 +247,33 @@ func (e *env) crashBeforeCommit() (stop func()) {
 // and is told the order is paid (200 already_paid); the first key's retry
 // gets its 201. One capture in all.
 func TestCrashAfterCaptureThenNewKey(t *testing.T) {
-	e := newEnv(t)
-	createOrder, createPayment := e.wrapped()
-	o := e.wrappedOrder(t, createOrder, alice, "o")
-	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
-	stop := e.crashBeforeCommit()
-	first := serve(t, createPayment, event(t, "POST /payments", body, "first", alice))
-	wantProblem(t, first, 503, apigw.DefaultProblemBase+apigw.ProblemStoreUnavailable)
-	stop()
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, testLease, kind)
+		createOrder, createPayment := e.wrapped()
+		o := e.wrappedOrder(t, createOrder, alice, "o")
+		body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+		stop := e.crashBeforeCommit()
+		first := serve(t, createPayment, event(t, "POST /payments", body, "first", alice))
+		wantProblem(t, first, 503, apigw.DefaultProblemBase+apigw.ProblemStoreUnavailable)
+		stop()
 
-	r := serve(t, createPayment, event(t, "POST /payments", body, "second", alice))
-	wantProblem(t, r, 409, checkout.ProblemPaymentInProgress.Type())
-	e.clk.Advance(testLease + time.Second)
-	r = serve(t, createPayment, event(t, "POST /payments", body, "second", alice))
-	paid := e.wantOneCharge(t, o.OrderID)
-	p := wantAlreadyPaid(t, r, checkout.PaymentID(o.OrderID, 1))
-	if p.PaymentID != paid[o.OrderID] {
-		t.Fatalf("200 names %q; the order is paid by %q", p.PaymentID, paid[o.OrderID])
-	}
-	again := serve(t, createPayment, event(t, "POST /payments", body, "first", alice))
-	var pay checkout.Payment
-	_ = json.Unmarshal([]byte(again.Body), &pay)
-	if again.StatusCode != 201 || pay.PaymentID != p.PaymentID {
-		t.Fatalf("first key's retry: %d %s, want 201 with %s", again.StatusCode, again.Body, p.PaymentID)
-	}
-	e.wantOneCharge(t, o.OrderID)
+		r := serve(t, createPayment, event(t, "POST /payments", body, "second", alice))
+		wantProblem(t, r, 409, checkout.ProblemPaymentInProgress.Type())
+		e.clk.Advance(testLease + time.Second)
+		r = serve(t, createPayment, event(t, "POST /payments", body, "second", alice))
+		paid := e.wantOneCharge(t, o.OrderID)
+		p := wantAlreadyPaid(t, r, checkout.PaymentID(o.OrderID, 1))
+		if p.PaymentID != paid[o.OrderID] {
+			t.Fatalf("200 names %q; the order is paid by %q", p.PaymentID, paid[o.OrderID])
+		}
+		again := serve(t, createPayment, event(t, "POST /payments", body, "first", alice))
+		var pay checkout.Payment
+		_ = json.Unmarshal([]byte(again.Body), &pay)
+		if again.StatusCode != 201 || pay.PaymentID != p.PaymentID {
+			t.Fatalf("first key's retry: %d %s, want 201 with %s", again.StatusCode, again.Body, p.PaymentID)
+		}
+		e.wantOneCharge(t, o.OrderID)
+	})
 }
 
 // TestCrashDuringProviderCall: the function dies during the provider call
@@ -250,181 +283,192 @@ func TestCrashAfterCaptureThenNewKey(t *testing.T) {
 // the first attempt never reached the provider, its request arriving late
 // is answered VOIDED and charges nothing.
 func TestCrashDuringProviderCall(t *testing.T) {
-	for _, captured := range []bool{true, false} {
-		for _, order := range []string{"same key first", "new key first", "together"} {
-			t.Run(fmt.Sprintf("captured=%v/%s", captured, order), func(t *testing.T) {
-				e := newEnv(t)
-				ctx := context.Background()
-				createOrder, createPayment := e.wrapped()
-				o := e.wrappedOrder(t, createOrder, alice, "o")
-				body := paymentBody(o.OrderID, orderAmount, "INR", "card")
-				same, fresh := event(t, "POST /payments", body, "same", alice), event(t, "POST /payments", body, "new", alice)
+	eachProvider(t, func(t *testing.T, kind string) {
+		for _, captured := range []bool{true, false} {
+			for _, order := range []string{"same key first", "new key first", "together"} {
+				t.Run(fmt.Sprintf("captured=%v/%s", captured, order), func(t *testing.T) {
+					e := newEnvProvider(t, testLease, kind)
+					ctx := context.Background()
+					createOrder, createPayment := e.wrapped()
+					o := e.wrappedOrder(t, createOrder, alice, "o")
+					body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+					same, fresh := event(t, "POST /payments", body, "same", alice), event(t, "POST /payments", body, "new", alice)
 
-				// The invocation dies during the provider call: the
-				// provider's answer is lost, and so is everything after it
-				// (the release of the key fails too), so the key stays
-				// claimed and the order PAYING until their lease ends.
-				if captured {
-					e.pdb.LoseReplies("PutItem", 1)
-				} else {
-					e.pdb.Before(func(op string, in any) error { return errInjected })
-				}
-				e.db.Before(func(op string, in any) error {
-					if op == "DeleteItem" {
-						return errInjected
+					// The invocation dies during the provider call: the
+					// provider's answer is lost, and so is everything after it
+					// (the release of the key fails too), so the key stays
+					// claimed and the order PAYING until their lease ends.
+					if captured {
+						e.loseAuthorizeReplies(1)
+					} else {
+						e.failProvider(true)
 					}
-					return nil
-				})
-				wantProblem(t, serve(t, createPayment, same), 502, checkout.ProblemProviderUnavailable.Type())
-				e.pdb.Before(nil)
-				e.db.Before(nil)
-				if c := e.charges(t); len(c.captured[o.OrderID]) != map[bool]int{true: 1, false: 0}[captured] {
-					t.Fatalf("premise: %d captures after the crash", len(c.captured[o.OrderID]))
-				}
-				if st := e.idemStatuses(t); !slices.Contains(st, idemddb.StatusInProgress) {
-					t.Fatalf("premise: the crashed key is still claimed: %v", st)
-				}
-				e.clk.Advance(testLease + time.Second)
-
-				answers := map[string]responseV2{}
-				switch order {
-				case "same key first":
-					answers["same"] = serve(t, createPayment, same)
-					answers["new"] = serve(t, createPayment, fresh)
-				case "new key first":
-					answers["new"] = serve(t, createPayment, fresh)
-					answers["same"] = serve(t, createPayment, same)
-				default:
-					var mu sync.Mutex
-					var wg sync.WaitGroup
-					gun := make(chan struct{})
-					for name, ev := range map[string]eventV2{"same": same, "new": fresh} {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							<-gun
-							r, _ := createPayment(ctx, ev)
-							mu.Lock()
-							answers[name] = r
-							mu.Unlock()
-						}()
-					}
-					close(gun)
-					wg.Wait()
-				}
-				created := 0
-				for name, r := range answers {
-					var a checkout.PaymentAnswer
-					_ = json.Unmarshal([]byte(r.Body), &a)
-					switch {
-					case r.StatusCode == 201:
-						created++
-					case r.StatusCode == 200 && a.AlreadyPaid:
-					case r.StatusCode != 409 || r.Headers["Retry-After"] == "":
-						t.Fatalf("%s key: %d %v %s", name, r.StatusCode, r.Headers, r.Body)
-					}
-				}
-				if created != 1 && !(order == "together" && created == 0) {
-					t.Fatalf("%d answers 201: %v", created, answers)
-				}
-				paid := e.wantOneCharge(t, o.OrderID)
-				if captured && paid[o.OrderID] != checkout.PaymentID(o.OrderID, 1) {
-					t.Fatalf("order paid by %s, want the first attempt's capture", paid[o.OrderID])
-				}
-				// Whatever each got, a retry now tells each key the truth.
-				for name, ev := range map[string]eventV2{"same": same, "new": fresh} {
-					r := serve(t, createPayment, ev)
-					var a checkout.PaymentAnswer
-					_ = json.Unmarshal([]byte(r.Body), &a)
-					if a.PaymentID != paid[o.OrderID] || !(r.StatusCode == 201 && !a.AlreadyPaid || r.StatusCode == 200 && a.AlreadyPaid) {
-						t.Fatalf("%s key's retry: %d %s", name, r.StatusCode, r.Body)
-					}
-				}
-				if !captured {
-					late, err := e.ledger.Authorize(ctx, checkout.AuthorizationRequest{
-						IdempotencyKey: checkout.ProviderIdempotencyKey(o.OrderID, 1), OrderID: o.OrderID, Attempt: 1,
-						PaymentID: checkout.PaymentID(o.OrderID, 1), Amount: orderAmount, Currency: "INR", PaymentMethod: "card",
+					e.db.Before(func(op string, in any) error {
+						if op == "DeleteItem" {
+							return errInjected
+						}
+						return nil
 					})
-					if err != nil || late.Status != checkout.AuthVoided {
-						t.Fatalf("the crashed attempt's late authorization: %+v %v, want VOIDED", late, err)
+					wantProblem(t, serve(t, createPayment, same), 502, checkout.ProblemProviderUnavailable.Type())
+					e.failProvider(false)
+					e.db.Before(nil)
+					if c := e.charges(t); len(c.captured[o.OrderID]) != map[bool]int{true: 1, false: 0}[captured] {
+						t.Fatalf("premise: %d captures after the crash", len(c.captured[o.OrderID]))
 					}
-				}
-				e.wantOneCharge(t, o.OrderID)
-			})
+					if st := e.idemStatuses(t); !slices.Contains(st, idemddb.StatusInProgress) {
+						t.Fatalf("premise: the crashed key is still claimed: %v", st)
+					}
+					e.clk.Advance(testLease + time.Second)
+
+					answers := map[string]responseV2{}
+					switch order {
+					case "same key first":
+						answers["same"] = serve(t, createPayment, same)
+						answers["new"] = serve(t, createPayment, fresh)
+					case "new key first":
+						answers["new"] = serve(t, createPayment, fresh)
+						answers["same"] = serve(t, createPayment, same)
+					default:
+						var mu sync.Mutex
+						var wg sync.WaitGroup
+						gun := make(chan struct{})
+						for name, ev := range map[string]eventV2{"same": same, "new": fresh} {
+							wg.Add(1)
+							go func() {
+								defer wg.Done()
+								<-gun
+								r, _ := createPayment(ctx, ev)
+								mu.Lock()
+								answers[name] = r
+								mu.Unlock()
+							}()
+						}
+						close(gun)
+						wg.Wait()
+					}
+					created := 0
+					for name, r := range answers {
+						var a checkout.PaymentAnswer
+						_ = json.Unmarshal([]byte(r.Body), &a)
+						switch {
+						case r.StatusCode == 201:
+							created++
+						case r.StatusCode == 200 && a.AlreadyPaid:
+						case r.StatusCode != 409 || r.Headers["Retry-After"] == "":
+							t.Fatalf("%s key: %d %v %s", name, r.StatusCode, r.Headers, r.Body)
+						}
+					}
+					if created != 1 && !(order == "together" && created == 0) {
+						t.Fatalf("%d answers 201: %v", created, answers)
+					}
+					paid := e.wantOneCharge(t, o.OrderID)
+					if captured && paid[o.OrderID] != checkout.PaymentID(o.OrderID, 1) {
+						t.Fatalf("order paid by %s, want the first attempt's capture", paid[o.OrderID])
+					}
+					// Whatever each got, a retry now tells each key the truth.
+					for name, ev := range map[string]eventV2{"same": same, "new": fresh} {
+						r := serve(t, createPayment, ev)
+						var a checkout.PaymentAnswer
+						_ = json.Unmarshal([]byte(r.Body), &a)
+						if a.PaymentID != paid[o.OrderID] || !(r.StatusCode == 201 && !a.AlreadyPaid || r.StatusCode == 200 && a.AlreadyPaid) {
+							t.Fatalf("%s key's retry: %d %s", name, r.StatusCode, r.Body)
+						}
+					}
+					if !captured {
+						late, err := e.provider.Authorize(ctx, checkout.AuthorizationRequest{
+							IdempotencyKey: checkout.ProviderIdempotencyKey(o.OrderID, 1), OrderID: o.OrderID, Attempt: 1,
+							PaymentID: checkout.PaymentID(o.OrderID, 1), Amount: orderAmount, Currency: "INR", PaymentMethod: "card",
+						})
+						if err != nil || late.Status != checkout.AuthVoided {
+							t.Fatalf("the crashed attempt's late authorization: %+v %v, want VOIDED", late, err)
+						}
+					}
+					e.wantOneCharge(t, o.OrderID)
+				})
+			}
 		}
-	}
+	})
 }
 
 // TestDeclineThenNewKey: a declined card, then a new key with a good card:
 // one DECLINED and one CAPTURED authorization, the order PAID, and the
 // decline in the order's history.
 func TestDeclineThenNewKey(t *testing.T) {
-	e := newEnv(t)
-	createOrder, createPayment := e.wrapped()
-	o := e.wrappedOrder(t, createOrder, alice, "o")
-	r := serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "declined", alice))
-	wantProblem(t, r, 402, checkout.ProblemPaymentDeclined.Type())
-	if st, _ := e.order(t, o.OrderID); st.Status != checkout.OrderPending || st.Attempt != 1 || st.Settled != 1 {
-		t.Fatalf("after the decline: %+v", st)
-	}
-	r = serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "good", alice))
-	if r.StatusCode != 201 {
-		t.Fatalf("%d %s", r.StatusCode, r.Body)
-	}
-	e.wantOneCharge(t, o.OrderID)
-	c := e.charges(t)
-	if len(c.declined[o.OrderID]) != 1 || c.voided+c.tombstones != 0 {
-		t.Fatalf("%d declined, %d voided, %d tombstones", len(c.declined[o.OrderID]), c.voided, c.tombstones)
-	}
-	st, _ := e.order(t, o.OrderID)
-	want := []checkout.AttemptOutcome{{Attempt: 1, Outcome: checkout.OutcomeDeclined, DeclineCode: "card_declined", At: st.Attempts[0].At}}
-	if st.Attempt != 2 || st.Settled != 2 || !slices.Equal(st.Attempts, want) {
-		t.Fatalf("order %+v, want attempt 2 paid after declined attempt 1", st)
-	}
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, testLease, kind)
+		createOrder, createPayment := e.wrapped()
+		o := e.wrappedOrder(t, createOrder, alice, "o")
+		r := serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "declined", alice))
+		wantProblem(t, r, 402, checkout.ProblemPaymentDeclined.Type())
+		if st, _ := e.order(t, o.OrderID); st.Status != checkout.OrderPending || st.Attempt != 1 || st.Settled != 1 {
+			t.Fatalf("after the decline: %+v", st)
+		}
+		r = serve(t, createPayment, event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "good", alice))
+		if r.StatusCode != 201 {
+			t.Fatalf("%d %s", r.StatusCode, r.Body)
+		}
+		e.wantOneCharge(t, o.OrderID)
+		c := e.charges(t)
+		if len(c.declined[o.OrderID]) != 1 || c.voided+c.tombstones != 0 {
+			t.Fatalf("%d declined, %d voided, %d tombstones", len(c.declined[o.OrderID]), c.voided, c.tombstones)
+		}
+		st, _ := e.order(t, o.OrderID)
+		code := map[string]string{providerLedger: "card_declined", providerStripe: "generic_decline"}[kind]
+		want := []checkout.AttemptOutcome{{Attempt: 1, Outcome: checkout.OutcomeDeclined, DeclineCode: code, At: st.Attempts[0].At}}
+		if st.Attempt != 2 || st.Settled != 2 || !slices.Equal(st.Attempts, want) {
+			t.Fatalf("order %+v, want attempt 2 paid after declined attempt 1", st)
+		}
+	})
 }
 
 // TestRequestsPerPayment counts the DynamoDB requests of a payment with the
 // counting test client: its own (idempotency store and orders/payments
 // tables) and the provider's (the ledger).
 func TestRequestsPerPayment(t *testing.T) {
-	e := newEnv(t)
-	createOrder, createPayment := e.wrapped()
-	count := func(name string, ev eventV2, wantStatus int, wantOwn, wantProvider map[string]int) {
-		t.Helper()
-		e.db.Reset()
-		e.pdb.Reset()
-		if r := serve(t, createPayment, ev); r.StatusCode != wantStatus {
-			t.Fatalf("%s: %d %s", name, r.StatusCode, r.Body)
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, testLease, kind)
+		createOrder, createPayment := e.wrapped()
+		count := func(name string, ev eventV2, wantStatus int, wantOwn, wantProvider map[string]int) {
+			t.Helper()
+			e.db.Reset()
+			e.resetProviderCounts()
+			if r := serve(t, createPayment, ev); r.StatusCode != wantStatus {
+				t.Fatalf("%s: %d %s", name, r.StatusCode, r.Body)
+			}
+			own, prov := e.db.Counts(), e.providerCounts()
+			t.Logf("%s: own %v (%d), provider %v", name, own, e.db.Total(), prov)
+			if !maps.Equal(own, wantOwn) || !maps.Equal(prov, wantProvider) {
+				t.Fatalf("%s: own %v provider %v, want %v and %v", name, own, prov, wantOwn, wantProvider)
+			}
 		}
-		own, prov := e.db.Counts(), e.pdb.Counts()
-		t.Logf("%s: own %v (%d), provider %v (%d)", name, own, e.db.Total(), prov, e.pdb.Total())
-		if !maps.Equal(own, wantOwn) || !maps.Equal(prov, wantProvider) {
-			t.Fatalf("%s: own %v provider %v, want %v and %v", name, own, prov, wantOwn, wantProvider)
-		}
-	}
-	o := e.wrappedOrder(t, createOrder, alice, "o")
-	pay := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p", alice)
-	// claim (PutItem) + lock (UpdateItem) + commit (TransactWriteItems);
-	// the provider's authorization (PutItem).
-	count("first payment", pay, 201, map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1}, map[string]int{"PutItem": 1})
-	count("replay", pay, 201, map[string]int{"PutItem": 1}, map[string]int{})
-	count("another key, order paid", event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p2", alice), 200,
-		map[string]int{"PutItem": 1, "UpdateItem": 2}, map[string]int{}) // the 200 is stored: completion, not release
+		o := e.wrappedOrder(t, createOrder, alice, "o")
+		pay := event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p", alice)
+		// claim (PutItem) + lock (UpdateItem) + commit (TransactWriteItems);
+		// the provider's authorization (PutItem).
+		// The provider's requests: the ledger's DynamoDB requests, or
+		// Stripe's.
+		authorize := map[string]map[string]int{providerLedger: {"PutItem": 1}, providerStripe: {"POST /v1/payment_intents": 1}}[kind]
+		lookup := map[string]map[string]int{providerLedger: {"GetItem": 1}, providerStripe: {"GET /v1/payment_intents/search": 1}}[kind]
+		count("first payment", pay, 201, map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1}, authorize)
+		count("replay", pay, 201, map[string]int{"PutItem": 1}, map[string]int{})
+		count("another key, order paid", event(t, "POST /payments", paymentBody(o.OrderID, orderAmount, "INR", "card"), "p2", alice), 200,
+			map[string]int{"PutItem": 1, "UpdateItem": 2}, map[string]int{}) // the 200 is stored: completion, not release
 
-	d := e.wrappedOrder(t, createOrder, alice, "d")
-	count("decline", event(t, "POST /payments", paymentBody(d.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "d", alice), 402,
-		map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1}, map[string]int{"PutItem": 1})
+		d := e.wrappedOrder(t, createOrder, alice, "d")
+		count("decline", event(t, "POST /payments", paymentBody(d.OrderID, orderAmount, "INR", checkout.DeclinedPaymentMethod), "d", alice), 402,
+			map[string]int{"PutItem": 1, "UpdateItem": 1, "TransactWriteItems": 1}, authorize)
 
-	// Takeover after a crash after the capture: the new key also looks the
-	// attempt up and completes the order on its own.
-	c := e.wrappedOrder(t, createOrder, alice, "c")
-	body := paymentBody(c.OrderID, orderAmount, "INR", "card")
-	stop := e.crashBeforeCommit()
-	serve(t, createPayment, event(t, "POST /payments", body, "c1", alice))
-	stop()
-	e.clk.Advance(testLease + time.Second)
-	count("takeover finding a capture", event(t, "POST /payments", body, "c2", alice), 200,
-		map[string]int{"PutItem": 1, "UpdateItem": 2, "TransactWriteItems": 1}, map[string]int{"GetItem": 1})
+		// Takeover after a crash after the capture: the new key also looks the
+		// attempt up and completes the order on its own.
+		c := e.wrappedOrder(t, createOrder, alice, "c")
+		body := paymentBody(c.OrderID, orderAmount, "INR", "card")
+		stop := e.crashBeforeCommit()
+		serve(t, createPayment, event(t, "POST /payments", body, "c1", alice))
+		stop()
+		e.clk.Advance(testLease + time.Second)
+		count("takeover finding a capture", event(t, "POST /payments", body, "c2", alice), 200,
+			map[string]int{"PutItem": 1, "UpdateItem": 2, "TransactWriteItems": 1}, lookup)
+	})
 }
 
 // TestAuthorizeVoided: attempt 1 is slow; its lease lapses before its
@@ -433,38 +477,39 @@ func TestRequestsPerPayment(t *testing.T) {
 // authorization then arrives and is answered VOIDED: it charges nothing,
 // commits nothing, and its client is told payment-in-progress.
 func TestAuthorizeVoided(t *testing.T) {
-	e := newEnv(t)
-	createOrder, createPayment := e.wrapped()
-	o := e.wrappedOrder(t, createOrder, alice, "o")
-	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
-	var rB responseV2
-	done := false
-	e.pdb.Before(func(op string, in any) error {
-		if op == "PutItem" && !done {
-			done = true
-			e.clk.Advance(testLease + time.Second)
-			rB = serve(t, createPayment, event(t, "POST /payments", body, "B", alice))
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, testLease, kind)
+		createOrder, createPayment := e.wrapped()
+		o := e.wrappedOrder(t, createOrder, alice, "o")
+		body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+		var rB responseV2
+		done := false
+		e.beforeAuthorize(func() {
+			if !done {
+				done = true
+				e.clk.Advance(testLease + time.Second)
+				rB = serve(t, createPayment, event(t, "POST /payments", body, "B", alice))
+			}
+		})
+		rA := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
+		if rB.StatusCode != 201 {
+			t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)
 		}
-		return nil
+		if p := wantProblem(t, rA, 409, checkout.ProblemPaymentInProgress.Type()); rA.Headers["Retry-After"] != "1" || p.OrderID != o.OrderID {
+			t.Fatalf("A: %+v Retry-After %q", p, rA.Headers["Retry-After"])
+		}
+		paid := e.wantOneCharge(t, o.OrderID)
+		if paid[o.OrderID] != checkout.PaymentID(o.OrderID, 2) {
+			t.Fatalf("paid by %s, want attempt 2", paid[o.OrderID])
+		}
+		if c := e.charges(t); c.tombstones != 1 {
+			t.Fatalf("%d tombstones, want attempt 1's", c.tombstones)
+		}
+		st, _ := e.order(t, o.OrderID)
+		if len(st.Attempts) != 1 || st.Attempts[0].Attempt != 1 || st.Attempts[0].Outcome != checkout.OutcomeAbandoned {
+			t.Fatalf("history %+v", st.Attempts)
+		}
 	})
-	rA := serve(t, createPayment, event(t, "POST /payments", body, "A", alice))
-	if rB.StatusCode != 201 {
-		t.Fatalf("B: %d %s", rB.StatusCode, rB.Body)
-	}
-	if p := wantProblem(t, rA, 409, checkout.ProblemPaymentInProgress.Type()); rA.Headers["Retry-After"] != "1" || p.OrderID != o.OrderID {
-		t.Fatalf("A: %+v Retry-After %q", p, rA.Headers["Retry-After"])
-	}
-	paid := e.wantOneCharge(t, o.OrderID)
-	if paid[o.OrderID] != checkout.PaymentID(o.OrderID, 2) {
-		t.Fatalf("paid by %s, want attempt 2", paid[o.OrderID])
-	}
-	if c := e.charges(t); c.tombstones != 1 {
-		t.Fatalf("%d tombstones, want attempt 1's", c.tombstones)
-	}
-	st, _ := e.order(t, o.OrderID)
-	if len(st.Attempts) != 1 || st.Attempts[0].Attempt != 1 || st.Attempts[0].Outcome != checkout.OutcomeAbandoned {
-		t.Fatalf("history %+v", st.Attempts)
-	}
 }
 
 // TestLockReplyLost: the lock's reply is lost (the engine applied it). The
@@ -472,20 +517,22 @@ func TestAuthorizeVoided(t *testing.T) {
 // that key, so another key is told payment-in-progress, but the same key's
 // retry locks it again at once, settles the unused attempt and pays.
 func TestLockReplyLost(t *testing.T) {
-	e := newEnv(t)
-	createOrder, createPayment := e.wrapped()
-	o := e.wrappedOrder(t, createOrder, alice, "o")
-	body := paymentBody(o.OrderID, orderAmount, "INR", "card")
-	e.db.LoseReplies("UpdateItem", 1)
-	wantProblem(t, serve(t, createPayment, event(t, "POST /payments", body, "k", alice)), 503, checkout.ProblemServiceUnavailable.Type())
-	if st, _ := e.order(t, o.OrderID); st.Status != checkout.OrderPaying || st.Attempt != 1 {
-		t.Fatalf("premise: the lost lock was applied: %+v", st)
-	}
-	wantProblem(t, serve(t, createPayment, event(t, "POST /payments", body, "other", alice)), 409, checkout.ProblemPaymentInProgress.Type())
-	if r := serve(t, createPayment, event(t, "POST /payments", body, "k", alice)); r.StatusCode != 201 {
-		t.Fatalf("same key's retry: %d %s", r.StatusCode, r.Body)
-	}
-	e.wantOneCharge(t, o.OrderID)
+	eachProvider(t, func(t *testing.T, kind string) {
+		e := newEnvProvider(t, testLease, kind)
+		createOrder, createPayment := e.wrapped()
+		o := e.wrappedOrder(t, createOrder, alice, "o")
+		body := paymentBody(o.OrderID, orderAmount, "INR", "card")
+		e.db.LoseReplies("UpdateItem", 1)
+		wantProblem(t, serve(t, createPayment, event(t, "POST /payments", body, "k", alice)), 503, checkout.ProblemServiceUnavailable.Type())
+		if st, _ := e.order(t, o.OrderID); st.Status != checkout.OrderPaying || st.Attempt != 1 {
+			t.Fatalf("premise: the lost lock was applied: %+v", st)
+		}
+		wantProblem(t, serve(t, createPayment, event(t, "POST /payments", body, "other", alice)), 409, checkout.ProblemPaymentInProgress.Type())
+		if r := serve(t, createPayment, event(t, "POST /payments", body, "k", alice)); r.StatusCode != 201 {
+			t.Fatalf("same key's retry: %d %s", r.StatusCode, r.Body)
+		}
+		e.wantOneCharge(t, o.OrderID)
+	})
 }
 
 // TestGetRoutes: GET /orders/{id} and GET /payments/{id} through the

@@ -9,11 +9,13 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/internal/checkout"
+	"github.com/acme/idemcheckout/internal/checkout/stripetest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
@@ -65,6 +67,25 @@ type env struct {
 	orders                             *checkout.Orders
 	payments                           *checkout.Payments
 	ledger                             *checkout.Ledger
+	// provider and report are what the handlers and the reconciler use:
+	// the ledger, or a StripeProvider on stripe (a stripetest double).
+	provider checkout.Provider
+	report   checkout.CaptureReport
+	stripe   *stripetest.Server
+}
+
+// Providers the one-charge-per-order tests run against (eachProvider).
+const (
+	providerLedger = "ledger"
+	providerStripe = "stripe"
+)
+
+// eachProvider runs f as a subtest per provider.
+func eachProvider(t *testing.T, f func(t *testing.T, kind string)) {
+	t.Helper()
+	for _, kind := range []string{providerLedger, providerStripe} {
+		t.Run(kind, func(t *testing.T) { f(t, kind) })
+	}
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -79,6 +100,15 @@ func newEnv(t *testing.T) *env {
 // real deadline one LeaseMargin before its lease: a test that runs for
 // longer than testLease needs a longer lease.
 func newEnvLease(t *testing.T, lease time.Duration) *env {
+	t.Helper()
+	return newEnvProvider(t, lease, providerLedger)
+}
+
+// newEnvProvider is newEnvLease with the payments on the provider kind:
+// the ledger, or a StripeProvider (without retries of its own, so every
+// fault reaches the state machine) on a stripetest double sharing the
+// test clock.
+func newEnvProvider(t *testing.T, lease time.Duration, kind string) *env {
 	t.Helper()
 	raw := engine.Client()
 	e := &env{
@@ -105,13 +135,100 @@ func newEnvLease(t *testing.T, lease time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.provider, e.report = e.ledger, e.ledger
+	if kind == providerStripe {
+		e.stripe = stripetest.New(t, e.clk.Now)
+		sp, err := checkout.NewStripeProvider(checkout.StripeConfig{SecretKey: "sk_test_checkout", URL: e.stripe.URL, Retries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.provider, e.report = sp, sp
+	}
 	e.payments, err = checkout.NewPayments(checkout.PaymentsConfig{
-		DB: e.db, OrdersTable: e.ordersTable, PaymentsTable: e.paymentsTb, Provider: e.ledger, Now: e.clk.Now, Logger: quietLogger(),
+		DB: e.db, OrdersTable: e.ordersTable, PaymentsTable: e.paymentsTb, Provider: e.provider, Now: e.clk.Now, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// failProvider makes every provider request fail before it reaches the
+// provider (on), or ends that (off).
+func (e *env) failProvider(on bool) {
+	switch {
+	case e.stripe != nil && on:
+		e.stripe.Before(func(stripetest.Request) stripetest.Fault { return stripetest.FailBefore })
+	case e.stripe != nil:
+		e.stripe.Before(nil)
+	case on:
+		e.pdb.Before(func(op string, in any) error { return errInjected })
+	default:
+		e.pdb.Before(nil)
+	}
+}
+
+// loseAuthorizeReplies makes the provider apply the next n authorizations
+// and lose their replies.
+func (e *env) loseAuthorizeReplies(n int) {
+	if e.stripe == nil {
+		e.pdb.LoseReplies("PutItem", n)
+		return
+	}
+	var mu sync.Mutex
+	e.stripe.Before(func(r stripetest.Request) stripetest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Route == "POST /v1/payment_intents" && n > 0 {
+			n--
+			return stripetest.LoseReply
+		}
+		return stripetest.Pass
+	})
+}
+
+// beforeAuthorize runs f before each authorization reaches the provider
+// (nil: nothing).
+func (e *env) beforeAuthorize(f func()) {
+	if e.stripe == nil {
+		if f == nil {
+			e.pdb.Before(nil)
+			return
+		}
+		e.pdb.Before(func(op string, in any) error {
+			if op == "PutItem" {
+				f()
+			}
+			return nil
+		})
+		return
+	}
+	if f == nil {
+		e.stripe.OnArrival(nil)
+		return
+	}
+	e.stripe.OnArrival(func(r stripetest.Request) {
+		if r.Route == "POST /v1/payment_intents" {
+			f()
+		}
+	})
+}
+
+// resetProviderCounts zeroes the provider's request counts.
+func (e *env) resetProviderCounts() {
+	e.pdb.Reset()
+	if e.stripe != nil {
+		e.stripe.Reset()
+	}
+}
+
+// providerCounts are the provider's requests since the last reset: the
+// ledger's DynamoDB requests, or the Stripe requests per route.
+func (e *env) providerCounts() map[string]int {
+	if e.stripe != nil {
+		return e.stripe.Requests()
+	}
+	return e.pdb.Counts()
 }
 
 // event is the fixture (a real HTTP API payload 2.0 with a JWT authorizer)

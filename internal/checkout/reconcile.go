@@ -75,6 +75,15 @@ type ReconcilerConfig struct {
 // lease is the function's timeout + 2 s; a stray capture is voided at most
 // VoidAfter + the period after it was made. Each Run handles at most Batch
 // stranded orders and Batch open captures.
+//
+// Against Stripe's key window: Stripe keeps an idempotency key at least 24
+// hours (StripeKeyWindow), and an Authorize with a key is in flight at
+// most one lease (the function's timeout + 2 s) after its attempt began.
+// So the tombstone a settlement leaves under an unused key outlives every
+// request that could still carry the key, whenever the settlement runs.
+// Settling itself does not depend on the window: the StripeProvider finds
+// an attempt by metadata search, which still works after Stripe pruned the
+// key (a run more than 24 h late, after an outage, settles the same way).
 type Reconciler struct {
 	book      orderBook
 	store     *idemddb.Store

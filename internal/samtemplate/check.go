@@ -208,6 +208,11 @@ func CheckRoutes(t *Template) []Problem {
 	return ps
 }
 
+// SignedRoutePrefix starts the paths of POST routes that may have no
+// authorizer: webhooks, whose handlers verify their sender's signature
+// (POST /webhooks/stripe checks Stripe-Signature).
+const SignedRoutePrefix = "/webhooks/"
+
 func routeAuthProblems(t *Template, where string, r Route) []Problem {
 	var ps problems
 	api := t.API(r.API)
@@ -216,6 +221,9 @@ func routeAuthProblems(t *Template, where string, r Route) []Problem {
 	}
 	chosen := api.RouteAuthorizer(r.http)
 	switch a, ok := api.Authorizers[chosen]; {
+	case (chosen == "" || chosen == "NONE") && strings.HasPrefix(r.Path, SignedRoutePrefix) && r.Method == "POST":
+		// A webhook: its sender signs each request and the handler
+		// verifies the signature instead of a JWT.
 	case chosen == "" || chosen == "NONE":
 		ps.add(where, "route %s is not authorized (no DefaultAuthorizer on %s, or Authorizer NONE)", r, r.API)
 	case !ok:
@@ -367,7 +375,15 @@ const (
 	KindStream = "stream" // a table's stream (!GetAtt T.StreamArn)
 	KindQueue  = "queue"  // a queue's ARN (!GetAtt Q.Arn)
 	KindAll    = "*"      // every resource: only for actions without resource-level permissions
+	// KindSecret is one Secrets Manager secret named by a template
+	// parameter: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Param}-??????".
+	KindSecret = "secret"
 )
+
+// secretARN matches a policy Resource naming one Secrets Manager secret by
+// the template parameter holding its name (the -?????? stands for the
+// random suffix of the secret's ARN).
+var secretARN = regexp.MustCompile(`^arn:\$\{AWS::Partition\}:secretsmanager:\$\{AWS::Region\}:\$\{AWS::AccountId\}:secret:\$\{([A-Za-z0-9]+)\}-\?{6}$`)
 
 // unscopedActions are the actions IAM cannot scope to a resource, which
 // least privilege grants on "*" in a statement of their own:
@@ -413,6 +429,11 @@ func targetOf(t *Template, res any) (Grant, error) {
 		if sm := subRef.FindStringSubmatch(s); sm != nil && sm[2] != "" && strings.HasPrefix(s, sm[0]) &&
 			t.Resources[sm[1]].Type == TypeTable {
 			return Grant{KindTable, sm[1]}, nil
+		}
+		if sm := secretARN.FindStringSubmatch(s); sm != nil {
+			if params, _ := t.Raw["Parameters"].(map[string]any); params[sm[1]] != nil {
+				return Grant{KindSecret, sm[1]}, nil
+			}
 		}
 	}
 	return Grant{}, fmt.Errorf("resource %v is not !GetAtt <Table>.Arn of a table of this template", res)
@@ -652,6 +673,8 @@ func grantString(g Grant) string {
 		return `"*"`
 	case KindStream:
 		return "!GetAtt " + g.ID + ".StreamArn"
+	case KindSecret:
+		return "the secret named by !Ref " + g.ID
 	}
 	return "!GetAtt " + g.ID + ".Arn"
 }

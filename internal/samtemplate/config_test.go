@@ -20,8 +20,7 @@ import (
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
 	lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
-	subscriptions.EnvTable,
-	"AWS_ENDPOINT_URL_DYNAMODB",
+	lambdaenv.EnvPaymentProvider, lambdaenv.EnvStripeSecret, subscriptions.EnvTable, "AWS_ENDPOINT_URL_DYNAMODB",
 }
 
 func parameters(t *testing.T, tpl *Template) map[string]map[string]any {

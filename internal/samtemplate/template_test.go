@@ -50,7 +50,7 @@ func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
 	for _, f := range tpl.Functions() {
 		ids = append(ids, f.ID)
 	}
-	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "CreateSubscriptionFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "CreateSubscriptionFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction", "StripeWebhookFunction"}; !slices.Equal(ids, want) {
 		t.Errorf("functions are %v, want %v", ids, want)
 	}
 }
@@ -69,6 +69,8 @@ func TestRoutes(t *testing.T) {
 		"POST /payments":      "CreatePaymentFunction",
 		"GET /payments/{id}":  "CreatePaymentFunction",
 		"POST /subscriptions": "CreateSubscriptionFunction",
+		// No JWT: Stripe signs (SignedRoutePrefix).
+		"POST /webhooks/stripe": "StripeWebhookFunction",
 	}
 	got := map[string]string{}
 	for _, r := range tpl.Routes() {
@@ -99,6 +101,7 @@ func TestLeastPrivilege(t *testing.T) {
 	// The exact grants, so that widening one is a reviewed change.
 	idem := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 	table := func(id string) Grant { return Grant{KindTable, id} }
+	stripeSecret := Grant{KindSecret, "StripeSecretName"}
 	want := map[string]map[Grant][]string{
 		"CreateOrderFunction": {
 			table("IdempotencyTable"): idem,
@@ -109,6 +112,7 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 		"FulfilOrderFunction": {
 			table("IdempotencyTable"):            idem,
@@ -125,6 +129,12 @@ func TestLeastPrivilege(t *testing.T) {
 			table("IdempotencyTable"): idem,
 			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
 			table("PaymentsTable"):    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
+		},
+		"StripeWebhookFunction": {
+			table("IdempotencyTable"): idem,
+			table("OrdersTable"):      {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+			stripeSecret:              {"secretsmanager:GetSecretValue"},
 		},
 	}
 	for _, f := range tpl.Functions() {
@@ -169,6 +179,8 @@ func TestTemplateContract(t *testing.T) {
 		"JwtAudience":              {"Type": "String", "Default": "checkout-api"},
 		"RetentionSeconds":         {"Type": "Number", "Default": 86400, "MinValue": 60, "MaxValue": 604800}, // idemddb.MinRetention; see TestFunctionsAcceptEveryParameterValue
 		"PaymentProviderLatencyMs": {"Type": "Number", "Default": 0, "MinValue": 0, "MaxValue": 30000},
+		"PaymentProvider":          {"Type": "String", "Default": "ledger"},
+		"StripeSecretName":         {"Type": "String", "Default": "idemcheckout/stripe"},
 		// lambdaenv.MaxVoidAfter; checkout.DefaultVoidAfter is 10 minutes too.
 		"ReconcileVoidAfterMinutes": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 1440},
 		// The storefront `make dev` serves (local/storefront, port 4000).
@@ -204,6 +216,8 @@ func TestTemplateContract(t *testing.T) {
 			"ORDERS_TABLE":                  "OrdersTable",
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 		"ReconcilePaymentsFunction": {
 			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
@@ -212,6 +226,14 @@ func TestTemplateContract(t *testing.T) {
 			"PAYMENTS_TABLE":                "PaymentsTable",
 			"PSP_LATENCY_MS":                "PaymentProviderLatencyMs",
 			"RECONCILE_VOID_AFTER_MINUTES":  "ReconcileVoidAfterMinutes",
+			"PAYMENT_PROVIDER":              "PaymentProvider",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
+		},
+		"StripeWebhookFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"ORDERS_TABLE":                  "OrdersTable",
+			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
 		"CreateSubscriptionFunction": {
 			"IDEMPOTENCY_TABLE":             "IdempotencyTable",

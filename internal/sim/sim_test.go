@@ -225,7 +225,7 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 	}
 	f.gate.pass(c.id)
 	if f.trace != nil && kind != fNone && kind != fDelay && kind != fJump && kind != fLost && kind != fDieAfter {
-		f.trace("caller %d %s %s (not applied)", c.id, op, kind)
+		f.trace("caller %d %s %s %s (not applied)", c.id, op, describe(in), kind)
 	}
 	switch kind {
 	case fDieBefore:
@@ -258,7 +258,7 @@ func do[I, O any](ctx context.Context, f *faulty, op string, in I, send func(con
 		c.unsettled = writeKey(in)
 	}
 	if f.trace != nil {
-		f.trace("caller %d %s %s: %v", c.id, op, kind, err)
+		f.trace("caller %d %s %s %s: %v", c.id, op, describe(in), kind, err)
 	}
 	switch kind {
 	case fLost:
@@ -313,6 +313,48 @@ func writeKey(in any) string {
 		if n := len(x.TransactItems); n > 0 && x.TransactItems[n-1].Update != nil {
 			return recordKey(x.TransactItems[n-1].Update.Key)
 		}
+	}
+	return ""
+}
+
+// describe names the table and key (or first attribute values) of a
+// request, for traces.
+func describe(in any) string {
+	key := func(t *string, m map[string]types.AttributeValue) string {
+		var parts []string
+		for _, k := range []string{"id", "order_id", "pk", "receipt_id"} {
+			if v, ok := m[k].(*types.AttributeValueMemberS); ok {
+				parts = append(parts, strings.ReplaceAll(v.Value, "\n", "|"))
+			}
+		}
+		return aws.ToString(t) + "[" + strings.Join(parts, ",") + "]"
+	}
+	switch x := in.(type) {
+	case *dynamodb.PutItemInput:
+		return key(x.TableName, x.Item)
+	case *dynamodb.GetItemInput:
+		return key(x.TableName, x.Key)
+	case *dynamodb.UpdateItemInput:
+		return key(x.TableName, x.Key) + " " + aws.ToString(x.UpdateExpression)
+	case *dynamodb.DeleteItemInput:
+		return key(x.TableName, x.Key)
+	case *dynamodb.ScanInput:
+		return aws.ToString(x.TableName)
+	case *dynamodb.TransactWriteItemsInput:
+		var parts []string
+		for _, it := range x.TransactItems {
+			switch {
+			case it.Put != nil:
+				parts = append(parts, "Put "+key(it.Put.TableName, it.Put.Item))
+			case it.Update != nil:
+				parts = append(parts, "Update "+key(it.Update.TableName, it.Update.Key))
+			case it.Delete != nil:
+				parts = append(parts, "Delete "+key(it.Delete.TableName, it.Delete.Key))
+			case it.ConditionCheck != nil:
+				parts = append(parts, "Check "+key(it.ConditionCheck.TableName, it.ConditionCheck.Key))
+			}
+		}
+		return "{" + strings.Join(parts, "; ") + "}"
 	}
 	return ""
 }

@@ -193,7 +193,9 @@ func functionEnv(f *Function, region, engineEndpoint string) []string {
 		// moto serves DynamoDB Streams and SQS on the same endpoint.
 		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": engineEndpoint,
 		"AWS_ENDPOINT_URL_SQS":              engineEndpoint,
-		"_HANDLER":                          f.Handler,
+		// Secrets are read from the engine too, never from AWS.
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": engineEndpoint,
+		"_HANDLER":                         f.Handler,
 	} {
 		env[k] = v
 	}

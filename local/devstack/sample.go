@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbstream"
+	"github.com/acme/idemcheckout/internal/samtemplate"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
@@ -111,14 +112,7 @@ func sampleHTTP(tm *Template, f *Function, body string, now time.Time) ([]byte, 
 		ri.PathParams = nil
 	}
 	if a := route.Authorizer; a != nil {
-		claims := map[string]any{"sub": "dev-user", "exp": now.Add(24 * time.Hour).Unix(), "scope": strings.Join(route.Event.HTTP.Scopes, " ")}
-		if a.JWT.Issuer != "" {
-			claims["iss"] = a.JWT.Issuer
-		}
-		if len(a.JWT.Audience) > 0 {
-			claims["aud"] = a.JWT.Audience[0]
-		}
-		r.Header.Set("Authorization", "Bearer "+UnsignedJWT(claims))
+		r.Header.Set("Authorization", "Bearer "+devToken(a, route.Event.HTTP.Scopes, now))
 		res, err := authorize(a, r.Header, route.Event.HTTP.Scopes, now)
 		if err != nil {
 			return nil, err
@@ -195,4 +189,18 @@ func sampleStream(tm *Template, tb Table, streamARN string, now time.Time) ([]by
 		},
 	}
 	return json.MarshalIndent(events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{ddbstream.Record(rec, streamARN)}}, "", "  ")
+}
+
+// devToken is the local token for subject dev-user that authorizer a
+// accepts (its issuer and first audience) with scopes, valid for 24 hours
+// from now: make event's requests and the storefront's calls carry it.
+func devToken(a *samtemplate.Authorizer, scopes []string, now time.Time) string {
+	claims := map[string]any{"sub": "dev-user", "exp": now.Add(24 * time.Hour).Unix(), "scope": strings.Join(scopes, " ")}
+	if a.JWT != nil && a.JWT.Issuer != "" {
+		claims["iss"] = a.JWT.Issuer
+	}
+	if a.JWT != nil && len(a.JWT.Audience) > 0 {
+		claims["aud"] = a.JWT.Audience[0]
+	}
+	return UnsignedJWT(claims)
 }

@@ -51,6 +51,12 @@ type Config struct {
 	// start-lambda`); 0 picks a free port (make dev passes 3001), -1 serves
 	// none.
 	LambdaPort int
+	// StorefrontPort is the storefront's port (web/: the page that calls
+	// the gateway cross-origin); 0 picks a free port (make dev passes
+	// 4000), -1 serves none.
+	StorefrontPort int
+	// StorefrontDir holds the storefront's files (default Root/web).
+	StorefrontDir string
 	// EngineEndpoint is an existing DynamoDB endpoint to use instead of
 	// starting moto (default: AWS_ENDPOINT_URL_DYNAMODB, else start moto).
 	EngineEndpoint string
@@ -111,12 +117,14 @@ type Stack struct {
 	ln       net.Listener
 	srv      *http.Server
 	lambda   *lambdaAPI
-	lock     *os.File
-	logf     func(string, ...any)
-	served   chan struct{}
-	watcher  *watcher
-	rie      string
-	sqs      *sqs.Client
+	// storefront serves web/ on its own origin (nil: none).
+	storefront *storefront
+	lock       *os.File
+	logf       func(string, ...any)
+	served     chan struct{}
+	watcher    *watcher
+	rie        string
+	sqs        *sqs.Client
 	// queueURLs are the template's queues on the engine, by logical id.
 	queueURLs map[string]string
 	sources   map[string]*eventSource // by Function.Event
@@ -199,6 +207,9 @@ func withDefaults(cfg Config) (Config, error) {
 	cfg.Root = root
 	if cfg.Template == "" {
 		cfg.Template = filepath.Join(root, "template.yaml")
+	}
+	if cfg.StorefrontDir == "" {
+		cfg.StorefrontDir = filepath.Join(root, "web")
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
@@ -305,6 +316,7 @@ func (s *Stack) checkPorts() error {
 	}{
 		{s.cfg.Port, "gateway", "is another `make dev` or `sam local start-api` running? set PORT to use another"},
 		{s.cfg.LambdaPort, "Lambda endpoint", "set DEV_LAMBDA_PORT to use another"},
+		{s.cfg.StorefrontPort, "storefront", "set DEV_STOREFRONT_PORT to use another (and add its origin to AllowedOrigins)"},
 		{s.engineListenPort(), "engine", "is another engine running there? set DEV_ENGINE_PORT to use another"},
 	} {
 		if p.port <= 0 {
@@ -524,6 +536,11 @@ func (s *Stack) listen() error {
 		s.lambda = l
 		s.writeLock(l.URL())
 	}
+	if s.cfg.StorefrontPort >= 0 && s.ln != nil {
+		if err := s.startStorefront(net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.StorefrontPort))); err != nil {
+			return fmt.Errorf("storefront: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -556,6 +573,12 @@ func (s *Stack) printBanner() {
 	}
 	if s.lambda != nil {
 		s.logf("Lambda endpoint (like sam local start-lambda): %s  e.g. aws lambda invoke --endpoint-url %s --function-name %s out.json", s.lambda.URL(), s.lambda.URL(), firstOr(functionIDs(s.tmpl), "Fn"))
+	}
+	if u := s.StorefrontURL(); u != "" {
+		s.logf("storefront (a cart and Pay Now in your browser, calling %s cross-origin): %s", s.URL(), u)
+		if !s.allowsOrigin(u) {
+			s.logf("WARNING: the API's CorsConfiguration does not allow the storefront's origin %s: the browser will refuse its calls; make dev PARAMS=\"AllowedOrigins=%s\" allows it", u, u)
+		}
 	}
 	s.logf("DynamoDB engine: %s", s.endpoint)
 	for _, line := range inspectHints(s.endpoint, s.cfg.Region, s.tmpl) {
@@ -630,6 +653,7 @@ func (s *Stack) shutdown() error {
 		<-s.served
 	}
 	s.lambda.close()
+	s.storefront.close()
 	s.bg.Wait()
 	var wg sync.WaitGroup
 	for _, p := range s.pools {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
+
+// shopSite serves the storefront (web/) on an origin the checkout and
+// slow stacks allow (added to the template's AllowedOrigins); foreignSite
+// on one they do not. The pages take the API's URL and a token in their
+// query.
+var shopSite, foreignSite *httptest.Server
 
 // checkout serves the project's template.yaml; flaky serves
 // testdata/template.yaml; slow serves template.yaml with a payment
@@ -53,6 +60,18 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	web := func() *httptest.Server {
+		return httptest.NewServer(devstack.StorefrontHandler(filepath.Join(root, "web"), func() devstack.StorefrontConfig { return devstack.StorefrontConfig{} }))
+	}
+	shopSite, foreignSite = web(), web()
+	defer shopSite.Close()
+	defer foreignSite.Close()
+	tm, err := devstack.LoadTemplate(filepath.Join(root, "template.yaml"), nil, "us-east-1")
+	if err != nil {
+		return ddbtest.Fail(err)
+	}
+	origins := tm.Parameters["AllowedOrigins"] + "," + shopSite.URL // make dev's storefront stays allowed
+	cors := map[string]string{"AllowedOrigins": origins}
 	var states []string // removed after the stacks stop (deferred before them)
 	defer func() {
 		for _, d := range states {
@@ -71,7 +90,7 @@ func run(m *testing.M) int {
 			Logger:             log.New(logOut, "devstack: ", log.Lmicroseconds), FunctionOutput: fnOut,
 		})
 	}
-	if checkout, err = start("template.yaml", 4, nil, io.MultiWriter(out, checkoutLog), out); err != nil {
+	if checkout, err = start("template.yaml", 4, cors, io.MultiWriter(out, checkoutLog), out); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the checkout stack: %w", err))
 	}
 	defer checkout.Close()
@@ -79,7 +98,7 @@ func run(m *testing.M) int {
 		return ddbtest.Fail(fmt.Errorf("start the fixture stack: %w", err))
 	}
 	defer flaky.Close()
-	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000"}, out, io.MultiWriter(out, slowOutput)); err != nil {
+	if slow, err = start("template.yaml", 4, map[string]string{"PaymentProviderLatencyMs": "1000", "AllowedOrigins": origins}, out, io.MultiWriter(out, slowOutput)); err != nil {
 		return ddbtest.Fail(fmt.Errorf("start the slow-provider stack: %w", err))
 	}
 	defer slow.Close()

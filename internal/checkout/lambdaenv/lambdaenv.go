@@ -33,6 +33,21 @@ const (
 	// EnvVoidAfter is the reconciler's RECONCILE_VOID_AFTER_MINUTES: how
 	// old a capture that is no order's payment must be before it is voided.
 	EnvVoidAfter = "RECONCILE_VOID_AFTER_MINUTES"
+	// EnvPaymentProvider selects the payment provider: ProviderLedger (the
+	// default) or ProviderStripe.
+	EnvPaymentProvider = "PAYMENT_PROVIDER"
+	// EnvStripeSecret names the AWS Secrets Manager secret (name or ARN)
+	// holding the Stripe secret key; required with ProviderStripe.
+	EnvStripeSecret = "STRIPE_SECRET_ID"
+)
+
+// Payment providers (PAYMENT_PROVIDER).
+const (
+	// ProviderLedger is checkout.Ledger, the simulated provider in the
+	// payments table.
+	ProviderLedger = "ledger"
+	// ProviderStripe is checkout.StripeProvider.
+	ProviderStripe = "stripe"
 )
 
 // Defaults for unset variables.
@@ -88,6 +103,10 @@ type Config struct {
 	// default).
 	VoidAfter time.Duration
 	LogLevel  slog.Level
+	// PaymentProvider is ProviderLedger or ProviderStripe; StripeSecret
+	// the secret holding the Stripe key (set with ProviderStripe).
+	PaymentProvider string
+	StripeSecret    string
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function).
@@ -149,6 +168,19 @@ func Load(getenv func(string) string, required ...string) (Config, error) {
 		default:
 			*d = time.Duration(n) * unit
 		}
+	}
+	c.PaymentProvider = strings.TrimSpace(getenv(EnvPaymentProvider))
+	c.StripeSecret = strings.TrimSpace(getenv(EnvStripeSecret))
+	switch c.PaymentProvider {
+	case "":
+		c.PaymentProvider = ProviderLedger
+	case ProviderLedger:
+	case ProviderStripe:
+		if c.StripeSecret == "" {
+			bad(EnvStripeSecret, "", "must be set when "+EnvPaymentProvider+" is "+ProviderStripe)
+		}
+	default:
+		bad(EnvPaymentProvider, c.PaymentProvider, "is not "+ProviderLedger+" or "+ProviderStripe)
 	}
 	between(EnvPSPLatency, &c.PSPLatency, time.Millisecond, "milliseconds", 0, MaxPSPLatency.Milliseconds())
 	between(EnvVoidAfter, &c.VoidAfter, time.Minute, "minutes", 1, int64(MaxVoidAfter/time.Minute))

@@ -24,7 +24,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := lambdaenv.Config{IdempotencyTable: "idem", OrdersTable: "orders", PaymentsTable: "payments",
-		Retention: 24 * time.Hour, LogLevel: slog.LevelInfo}
+		Retention: 24 * time.Hour, LogLevel: slog.LevelInfo, PaymentProvider: lambdaenv.ProviderLedger}
 	if c != want {
 		t.Fatalf("%+v, want %+v", c, want)
 	}

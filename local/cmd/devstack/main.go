@@ -3,13 +3,13 @@
 // runs it. See local/devstack.
 //
 //	devstack [serve] [-template template.yaml] [-root .] [-port 3000]
-//	    [-lambda-port 3001] [-engine-port 8000] [-persist] [-watch=true]
+//	    [-lambda-port 3001] [-storefront-port 4000] [-engine-port 8000] [-persist] [-watch=true]
 //	    [-instances 4] [-parameter-overrides "K=V K2=V2"] [-state-dir .dev]
 //	    [-engine http://127.0.0.1:8000] [-schedule-every 0] [-event-poll 250ms]
 //	devstack invoke -fn LogicalId [-event file.json|-]   (make invoke)
 //	devstack event -type http|schedule|sqs|dynamodb [-fn LogicalId] [-body JSON]   (make event)
 //
-// Environment: PORT, DEV_LAMBDA_PORT, DEV_ENGINE_PORT, DEV_PERSIST,
+// Environment: PORT, DEV_LAMBDA_PORT, DEV_STOREFRONT_PORT, DEV_ENGINE_PORT, DEV_PERSIST,
 // DEV_WATCH, DEV_INSTANCES, DEV_PARAMETER_OVERRIDES, DEV_STATE_DIR,
 // DEV_SCHEDULE_EVERY, DEV_EVENT_POLL, AWS_ENDPOINT_URL_DYNAMODB (use that
 // engine instead of starting moto).
@@ -119,6 +119,7 @@ func serve(logger *log.Logger, args []string) int {
 	host := fs.String("host", "127.0.0.1", "listen address")
 	port := fs.Int("port", envInt("PORT", 3000), "gateway port (env PORT)")
 	lambdaPort := fs.Int("lambda-port", envInt("DEV_LAMBDA_PORT", 3001), "Lambda Invoke API port, -1 for none (env DEV_LAMBDA_PORT)")
+	storefrontPort := fs.Int("storefront-port", envInt("DEV_STOREFRONT_PORT", 4000), "storefront port (web/, a page calling the gateway cross-origin), -1 for none (env DEV_STOREFRONT_PORT)")
 	instances := fs.Int("instances", envInt("DEV_INSTANCES", 4), "Lambda emulator instances per function (env DEV_INSTANCES)")
 	watch := fs.Bool("watch", envBool("DEV_WATCH", true), "rebuild and swap a function when its sources change (env DEV_WATCH)")
 	every := fs.Duration("schedule-every", envDuration("DEV_SCHEDULE_EVERY"), "run every Schedule/ScheduleV2 event at this period instead of its rate, e.g. 10s; negative: none (env DEV_SCHEDULE_EVERY)")
@@ -131,6 +132,7 @@ func serve(logger *log.Logger, args []string) int {
 	}
 	cfg.Host, cfg.Port, cfg.LambdaPort, cfg.Instances, cfg.Watch, cfg.ScheduleEvery = *host, *port, *lambdaPort, *instances, *watch, *every
 	cfg.EventPollInterval = *poll
+	cfg.StorefrontPort = *storefrontPort
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := devstack.Start(ctx, cfg)
