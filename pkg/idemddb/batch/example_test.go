@@ -137,3 +137,35 @@ func ExampleWrapStream() {
 	// retry: [] <nil>
 	// receipts: 2
 }
+
+// A producer resends an order with a new sent_at each time. Keyed by the
+// order id, the resend replays by default (no body field is fingerprinted);
+// WithFingerprintFields makes a change of the amount, the field that
+// matters, a mismatch, reported so the redrive policy moves it to the
+// dead-letter queue.
+func ExampleWithFingerprintFields() {
+	ctx := context.Background()
+	client, tables := exampleTables("idempotency")
+	store, err := idemddb.New(client, idemddb.Config{Table: tables[0]})
+	if err != nil {
+		log.Fatal(err)
+	}
+	charge := func(ctx context.Context, c *idemddb.Claim, msg events.SQSMessage) error {
+		fmt.Println("charged", msg.MessageId)
+		return nil
+	}
+	handler := batch.WrapSQS(store, "charge", charge,
+		batch.WithKey(batch.BodyField("order_id")),
+		batch.WithFingerprintFields("order_id", "amount"),
+		batch.WithLogger(slog.New(slog.DiscardHandler)), batch.WithMetrics(nil))
+
+	resp, err := handler(ctx, events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m-1", Body: `{"order_id":"o-1","amount":500,"sent_at":"10:00:00"}`},
+		{MessageId: "m-2", Body: `{"order_id":"o-1","amount":500,"sent_at":"10:00:07"}`}, // a resend
+		{MessageId: "m-3", Body: `{"order_id":"o-1","amount":900,"sent_at":"10:00:09"}`}, // a real change
+	}})
+	fmt.Println("retry:", resp.BatchItemFailures, err)
+	// Output:
+	// charged m-1
+	// retry: [{m-3}] <nil>
+}
