@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,5 +60,45 @@ func TestSubscriptionSignup(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d items for %s, want 1", n, email)
+	}
+}
+
+// TestSubscriptionRace: 8 keys sign one address up at once through the
+// stack (4 function instances, moto): exactly one 201; every other answer
+// is 409 subscription-email-taken (or, if the engine cancels a transaction
+// for another in flight, 409 transaction-conflict); one item.
+func TestSubscriptionRace(t *testing.T) {
+	email := fmt.Sprintf("race+%d@example.com", time.Now().UnixNano())
+	body := fmt.Sprintf(`{"email":%q,"plan":"basic"}`, email)
+	const n = 8
+	answers := make([]response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			answers[i] = post(t, checkout, "/subscriptions", token(fmt.Sprintf("racer-%d", i)), fmt.Sprintf("%s-%d", newKey(t), i), body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, a := range answers {
+		switch {
+		case a.status == http.StatusCreated:
+			created++
+		case a.status == http.StatusConflict && (a.problemType() == subscriptions.ProblemEmailTaken || a.problemType() == "transaction-conflict"):
+		default:
+			t.Errorf("answer %d %s", a.status, a.body)
+		}
+	}
+	items := 0
+	for _, item := range scanStack(t, checkout, "SubscriptionsTable") {
+		if item["pk"] == subscriptions.EmailKey(email) {
+			items++
+		}
+	}
+	if created != 1 || items != 1 {
+		t.Fatalf("%d created, %d items; want 1 and 1", created, items)
 	}
 }
