@@ -15,6 +15,7 @@ import (
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -336,4 +337,25 @@ func TestCreateOrderAtomicity(t *testing.T) {
 			t.Fatalf("idempotency records %v, want the key released", st)
 		}
 	})
+}
+
+// TestHandleNamesAnEventWithoutRoute: an event with no routeKey (an empty
+// or hand-made payload sent to the function) is answered 500 with a detail
+// that names the event, not the template; a route the function does not
+// serve still blames the wiring.
+func TestHandleNamesAnEventWithoutRoute(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ route, detail string }{
+		{"", "the event is not an API Gateway HTTP API request"},
+		{"DELETE /orders", "this route is not served by this function"},
+	} {
+		r, err := e.orders.Handle(context.Background(), events.APIGatewayV2HTTPRequest{RouteKey: tc.route})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := wantProblem(t, r, 500, checkout.ProblemInternal.Type())
+		if p.Detail != tc.detail {
+			t.Errorf("route %q: detail %q, want %q", tc.route, p.Detail, tc.detail)
+		}
+	}
 }

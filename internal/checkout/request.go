@@ -203,6 +203,12 @@ func dispatch(ctx context.Context, logger *slog.Logger, req events.APIGatewayV2H
 	if h, ok := routes[req.RouteKey]; ok {
 		return h(ctx, req)
 	}
+	if req.RouteKey == "" {
+		// Not an API Gateway HTTP API event at all (an empty or hand-made
+		// payload): the caller's mistake, not the template's.
+		logger.ErrorContext(ctx, "checkout: the event has no routeKey: not an API Gateway HTTP API (payload 2.0) event; `make event FN=<function>` writes one")
+		return internalError("the event is not an API Gateway HTTP API request").ResponseV2(), nil
+	}
 	logger.ErrorContext(ctx, "checkout: route not served by this function; check template.yaml", "route", req.RouteKey)
 	return internalError("this route is not served by this function").ResponseV2(), nil
 }

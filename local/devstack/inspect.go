@@ -28,7 +28,9 @@ func inspectHints(endpoint, region string, tm *Template) []string {
 			}
 		}
 	}
-	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s", region)
+	// AWS_REGION for the Go SDK (idemctl), AWS_DEFAULT_REGION for the aws
+	// CLI (version 1 reads only that one).
+	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=%s AWS_DEFAULT_REGION=%s", region, region)
 	cli := "inspect a table:   " + creds + " aws dynamodb scan --endpoint-url " + endpoint + " --table-name " + name
 	if _, err := exec.LookPath("aws"); err != nil {
 		cli += "   (the AWS CLI is not installed here; idemctl below needs only Go)"

@@ -572,7 +572,9 @@ func (s *Stack) printBanner() {
 		}
 	}
 	if s.lambda != nil {
-		s.logf("Lambda endpoint (like sam local start-lambda): %s  e.g. aws lambda invoke --endpoint-url %s --function-name %s out.json", s.lambda.URL(), s.lambda.URL(), firstOr(functionIDs(s.tmpl), "Fn"))
+		fn := firstOr(functionIDs(s.tmpl), "Fn")
+		s.logf("Lambda endpoint (like sam local start-lambda): %s  e.g. make event FN=%s > ev.json && AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%s aws lambda invoke --endpoint-url %s --function-name %s --payload fileb://ev.json out.json",
+			s.lambda.URL(), fn, s.cfg.Region, s.lambda.URL(), fn)
 	}
 	if u := s.StorefrontURL(); u != "" {
 		s.logf("storefront (a cart and Pay Now in your browser, calling %s cross-origin): %s", s.URL(), u)
