@@ -87,9 +87,10 @@
 // fields of the body (dotted paths, as BodyField; values compared as
 // canonical JSON) with either key: a resend whose chosen fields differ is
 // a mismatch, one that differs elsewhere replays. WithFingerprintBody
-// fingerprints the whole body with either key (what content-keyed
-// consumers did before WithFingerprintFields, so records stored then
-// still match). For streams it is
+// fingerprints the whole body with either key, as content-keyed consumers
+// did before WithFingerprintFields (the same encoding: records stored then
+// still match; without it, a redelivery of a message first handled before
+// the upgrade is a mismatch until its record expires). For streams it is
 // the event name, the item's keys and the new image, canonical: attributes
 // in name order, set members sorted, numbers by exact value, so the same
 // content delivered in another order fingerprints equal.
