@@ -15,10 +15,13 @@
 //	     replays it byte for byte with Idempotent-Replayed: true
 //	400  subscription-invalid: the body is not such an object; extension
 //	     "errors" lists every invalid field (stored: a retry replays it)
-//	409  subscription-email-taken: another key already subscribed this
+//	422  subscription-email-taken: another key already subscribed this
 //	     email address; nothing was written and the key was released, so
-//	     every request for the address answers the same 409 (final: a
-//	     retry does not help)
+//	     every request for the address answers the same 422. Final, and
+//	     deliberately not a 409: in this API a 409 means "in flight, retry
+//	     later" (stripe-go and stripe-node retry 409 on their own); a
+//	     validation failure of this kind is a 422, as GitHub's API answers
+//	     an "already_exists" field
 //
 // and every answer of the idempotency contract (400 key missing or
 // invalid, 409 key in use, 422 key reused with another body, 413, 503;
@@ -31,7 +34,7 @@
 // such item exists, by Claim.AddWrites, so it commits in the same
 // DynamoDB transaction as the idempotency record. The subscription exists
 // if and only if the request is recorded as done, and two keys racing for
-// one address get one 201 and one 409.
+// one address get one 201 and one 422.
 package subscriptions
 
 import (
@@ -107,14 +110,14 @@ func NewHandler(store *idemddb.Store, table string, opts ...idemhttp.Option) (ht
 }
 
 // emailTaken maps the failed condition of the email item (the only write
-// the handler adds) to 409 subscription-email-taken.
+// the handler adds) to 422 subscription-email-taken (final).
 func emailTaken(_ context.Context, err *idemddb.TransactionCanceledError) idemhttp.Problem {
 	if err.Index == 0 && len(err.Reasons) > 0 && err.Reasons[0].Code == "ConditionalCheckFailed" {
 		return idemhttp.Problem{
 			Type:   apigw.DefaultProblemBase + ProblemEmailTaken,
 			Title:  "Email address already subscribed",
-			Status: http.StatusConflict,
-			Detail: "A subscription with this email address exists; nothing was created.",
+			Status: http.StatusUnprocessableEntity,
+			Detail: "A subscription with this email address exists; nothing was created. This answer is final.",
 		}
 	}
 	return idemhttp.Problem{} // the default transaction-conflict

@@ -143,7 +143,7 @@ func TestCreateThenReplay(t *testing.T) {
 }
 
 // TestOneSubscriptionPerEmail: a second key for the same address (spelled
-// with other capitals) answers 409 subscription-email-taken, writes
+// with other capitals) answers 422 subscription-email-taken, writes
 // nothing, and answers the same on its retry (the key was released); the
 // same key then works for another address.
 func TestOneSubscriptionPerEmail(t *testing.T) {
@@ -153,8 +153,8 @@ func TestOneSubscriptionPerEmail(t *testing.T) {
 	}
 	for range 2 {
 		a := s.post("signup-2", `{"email":"ADA@example.com","plan":"pro"}`)
-		if a.status != 409 || problemType(t, a) != subscriptions.ProblemEmailTaken || a.header.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("second key: %d %s; want 409 %s", a.status, a.body, subscriptions.ProblemEmailTaken)
+		if a.status != 422 || problemType(t, a) != subscriptions.ProblemEmailTaken || a.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("second key: %d %s; want 422 %s", a.status, a.body, subscriptions.ProblemEmailTaken)
 		}
 	}
 	if n := len(s.items(t)); n != 1 {
@@ -216,10 +216,11 @@ func TestInvalidRequests(t *testing.T) {
 }
 
 // TestRacingKeysForOneEmail: 8 keys sign the same address up at once:
-// exactly one gets 201, the others 409 subscription-email-taken, and there
+// exactly one gets 201, the others 422 subscription-email-taken, and there
 // is one subscription. (ddbmem applies one transaction at a time; DynamoDB
-// may also cancel one for another in flight, a 409 transaction-conflict
-// that a retry turns into email-taken; the end-to-end test runs on moto.)
+// may also cancel one with TransactionConflict for another in flight,
+// which the store sends again, so the answers are the same; the
+// end-to-end test runs on moto.)
 func TestRacingKeysForOneEmail(t *testing.T) {
 	s := newService(t)
 	const n = 8
@@ -239,7 +240,7 @@ func TestRacingKeysForOneEmail(t *testing.T) {
 		switch {
 		case a.status == 201:
 			created++
-		case a.status == 409 && problemType(t, a) == subscriptions.ProblemEmailTaken:
+		case a.status == 422 && problemType(t, a) == subscriptions.ProblemEmailTaken:
 		default:
 			t.Fatalf("answer %d %s", a.status, a.body)
 		}

@@ -16,7 +16,7 @@ import (
 // with the JWT authorizer, the function run as a net/http handler by
 // aws-lambda-go-api-proxy, the idemhttp middleware, moto): the first
 // request gets 201; its retry the same bytes with Idempotent-Replayed; a
-// second key for the same address 409 subscription-email-taken, again on
+// second key for the same address 422 subscription-email-taken, again on
 // its retry; the first key with another body 422. One item for the
 // address in SubscriptionsTable.
 func TestSubscriptionSignup(t *testing.T) {
@@ -41,8 +41,8 @@ func TestSubscriptionSignup(t *testing.T) {
 	other := newKey(t) + "-2"
 	for range 2 {
 		r := post(t, checkout, "/subscriptions", tok, other, strings.Replace(body, "ada+", "ADA+", 1))
-		if r.status != http.StatusConflict || r.problemType() != subscriptions.ProblemEmailTaken {
-			t.Fatalf("second key, same address: %d %s; want 409 %s", r.status, r.body, subscriptions.ProblemEmailTaken)
+		if r.status != http.StatusUnprocessableEntity || r.problemType() != subscriptions.ProblemEmailTaken {
+			t.Fatalf("second key, same address: %d %s; want 422 %s", r.status, r.body, subscriptions.ProblemEmailTaken)
 		}
 	}
 	mismatch := post(t, checkout, "/subscriptions", tok, key, strings.Replace(body, "pro", "basic", 1))
@@ -65,8 +65,8 @@ func TestSubscriptionSignup(t *testing.T) {
 
 // TestSubscriptionRace: 8 keys sign one address up at once through the
 // stack (4 function instances, moto): exactly one 201; every other answer
-// is 409 subscription-email-taken (or, if the engine cancels a transaction
-// for another in flight, 409 transaction-conflict); one item.
+// is 422 subscription-email-taken (a TransactionConflict the engine might
+// raise is sent again by the store, never answered); one item.
 func TestSubscriptionRace(t *testing.T) {
 	email := fmt.Sprintf("race+%d@example.com", time.Now().UnixNano())
 	body := fmt.Sprintf(`{"email":%q,"plan":"basic"}`, email)
@@ -87,7 +87,7 @@ func TestSubscriptionRace(t *testing.T) {
 		switch {
 		case a.status == http.StatusCreated:
 			created++
-		case a.status == http.StatusConflict && (a.problemType() == subscriptions.ProblemEmailTaken || a.problemType() == "transaction-conflict"):
+		case a.status == http.StatusUnprocessableEntity && a.problemType() == subscriptions.ProblemEmailTaken:
 		default:
 			t.Errorf("answer %d %s", a.status, a.body)
 		}
