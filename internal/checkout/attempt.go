@@ -217,7 +217,23 @@ func (b *orderBook) settle(ctx context.Context, l *attemptLock, now time.Time) (
 			s.capture = &a
 			continue
 		}
-		if !found || a.Status == AuthCaptured {
+		switch {
+		case !found:
+			// Nobody saw the key used: a tombstone, which returns a
+			// capture that landed first instead of voiding it.
+			if a, err = b.provider.Tombstone(ctx, key); err != nil {
+				return s, err
+			}
+			if a.Status == AuthCaptured && s.capture == nil && a.Amount == l.prev.Amount && a.Currency == l.prev.Currency {
+				s.capture = &a
+				continue
+			}
+			if a.Status == AuthCaptured { // seen now, and not the payment
+				if a, err = b.provider.Void(ctx, key); err != nil {
+					return s, err
+				}
+			}
+		case a.Status == AuthCaptured:
 			if a, err = b.provider.Void(ctx, key); err != nil {
 				return s, err
 			}

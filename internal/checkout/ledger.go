@@ -232,6 +232,20 @@ func (l *Ledger) Lookup(ctx context.Context, providerKey string) (Authorization,
 // replays VOIDED instead of capturing), and a DECLINED or VOIDED one is
 // left unchanged. It returns the outcome the key now has.
 func (l *Ledger) Void(ctx context.Context, providerKey string) (Authorization, error) {
+	return l.void(ctx, providerKey, expression.Name(attrPK).AttributeNotExists().Or(expression.Name(attrStatus).Equal(expression.Value(AuthCaptured))))
+}
+
+// Tombstone is Void for a key nobody saw used: its one conditional
+// UpdateItem writes the VOIDED tombstone only where no authorization
+// exists, so a capture that landed first (even while the tombstone was in
+// flight) is returned unchanged, never voided.
+func (l *Ledger) Tombstone(ctx context.Context, providerKey string) (Authorization, error) {
+	return l.void(ctx, providerKey, expression.Name(attrPK).AttributeNotExists())
+}
+
+// void marks providerKey VOIDED where cond holds, and returns the outcome
+// the key has after it.
+func (l *Ledger) void(ctx context.Context, providerKey string, cond expression.ConditionBuilder) (Authorization, error) {
 	if providerKey == "" {
 		return Authorization{}, errors.New("checkout: Void needs a provider key")
 	}
@@ -240,7 +254,6 @@ func (l *Ledger) Void(ctx context.Context, providerKey string) (Authorization, e
 	}
 	now := l.now()
 	pk := AuthorizationKeyPrefix + providerKey
-	cond := expression.Name(attrPK).AttributeNotExists().Or(expression.Name(attrStatus).Equal(expression.Value(AuthCaptured)))
 	upd := expression.Set(expression.Name(attrStatus), expression.Value(AuthVoided)).
 		Set(expression.Name("voided_at"), expression.Value(now.UTC().Format(time.RFC3339Nano))).
 		Set(expression.Name("kind"), expression.IfNotExists(expression.Name("kind"), expression.Value(kindAuthorization))).
@@ -267,7 +280,7 @@ func (l *Ledger) Void(ctx context.Context, providerKey string) (Authorization, e
 	case err == nil:
 		item = out.Attributes
 	case errors.As(err, &ccf):
-		// Already DECLINED or VOIDED: unchanged.
+		// Already DECLINED or VOIDED (or, for a tombstone, used): unchanged.
 		unchanged = true
 		if item, err = l.current(ctx, pk, ccf); err != nil {
 			return Authorization{}, err

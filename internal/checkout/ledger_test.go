@@ -277,3 +277,32 @@ func TestLedgerOpenCaptures(t *testing.T) {
 		t.Fatalf("MarkReconciled created items: %d", len(auths))
 	}
 }
+
+// TestLedgerTombstoneNeverVoidsACapture: a tombstone for an unused key
+// makes a later authorization replay VOIDED, like Void; but a key whose
+// authorization landed first (while the tombstone was in flight, say) is
+// returned CAPTURED and left captured: it may already be an order's
+// payment.
+func TestLedgerTombstoneNeverVoidsACapture(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	captured, err := e.ledger.Authorize(ctx, authReq("psp_landed"))
+	if err != nil || captured.Status != checkout.AuthCaptured {
+		t.Fatalf("authorize: %+v %v", captured, err)
+	}
+	got, err := e.ledger.Tombstone(ctx, "psp_landed")
+	if err != nil || got.Status != checkout.AuthCaptured || got.ID != captured.ID {
+		t.Fatalf("tombstone of a captured key: %+v %v; want it CAPTURED as it is", got, err)
+	}
+	if a, found, err := e.ledger.Lookup(ctx, "psp_landed"); err != nil || !found || a.Status != checkout.AuthCaptured {
+		t.Fatalf("after the tombstone: %+v %v %v; want still CAPTURED", a, found, err)
+	}
+
+	tomb, err := e.ledger.Tombstone(ctx, "psp_unused")
+	if err != nil || tomb.Status != checkout.AuthVoided || tomb.ID != "" {
+		t.Fatalf("tombstone of an unused key: %+v %v", tomb, err)
+	}
+	if a, err := e.ledger.Authorize(ctx, authReq("psp_unused")); err != nil || a.Status != checkout.AuthVoided || !a.Replayed {
+		t.Fatalf("authorize after the tombstone: %+v %v; want VOIDED replayed, nothing charged", a, err)
+	}
+}

@@ -88,6 +88,13 @@ type Provider interface {
 	// or voided one is left as it is. It returns the resulting outcome and
 	// is idempotent.
 	Void(ctx context.Context, providerKey string) (Authorization, error)
+	// Tombstone makes a key nobody saw used unable to charge: an unknown
+	// key gets a VOIDED tombstone, as Void does, so a request still in
+	// flight with it cannot capture later. A key whose authorization
+	// landed first is returned as it is, CAPTURED included: a tombstone
+	// never voids a capture it did not see (that capture may already be an
+	// order's payment, adopted by a settler with a newer view). Idempotent.
+	Tombstone(ctx context.Context, providerKey string) (Authorization, error)
 }
 
 // CaptureReport is the reconciler's view of a provider's captures, as a

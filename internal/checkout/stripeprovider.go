@@ -228,6 +228,18 @@ func (s *StripeProvider) Lookup(ctx context.Context, providerKey string) (Author
 // Void makes sure providerKey never charges (see StripeProvider) and
 // returns its outcome.
 func (s *StripeProvider) Void(ctx context.Context, providerKey string) (Authorization, error) {
+	return s.void(ctx, providerKey, true)
+}
+
+// Tombstone is Void for a key nobody saw used: a capture it finds (an
+// authorization that landed first) is returned as it is, never refunded;
+// see Provider.
+func (s *StripeProvider) Tombstone(ctx context.Context, providerKey string) (Authorization, error) {
+	return s.void(ctx, providerKey, false)
+}
+
+// void is Void, refunding a capture only when refund is set.
+func (s *StripeProvider) void(ctx context.Context, providerKey string, refund bool) (Authorization, error) {
 	if providerKey == "" {
 		return Authorization{}, errors.New("checkout: Void needs a provider key")
 	}
@@ -243,6 +255,7 @@ func (s *StripeProvider) Void(ctx context.Context, providerKey string) (Authoriz
 	}
 	a, decided := authorizationOf(pi, true)
 	switch {
+	case a.Status == AuthCaptured && !refund:
 	case a.Status == AuthCaptured:
 		rp := &stripe.RefundCreateParams{PaymentIntent: stripe.String(pi.ID)}
 		rp.SetIdempotencyKey(providerKey + stripeRefundSuffix)

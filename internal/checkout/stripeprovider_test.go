@@ -283,3 +283,30 @@ func TestStripeKeyWindow(t *testing.T) {
 		t.Fatalf("%d PaymentIntents, %d charged: want the one, refunded", n, succeeded(s))
 	}
 }
+
+// TestStripeTombstoneNeverRefunds: a tombstone for a key whose
+// PaymentIntent captured first returns it CAPTURED, with no refund; for an
+// unused key it is the never-confirmed tombstone, as Void's.
+func TestStripeTombstoneNeverRefunds(t *testing.T) {
+	ctx := context.Background()
+	s := stripetest.New(t, nil)
+	p := newStripe(t, s.URL, -1)
+	a, _ := p.Authorize(ctx, stripeReq("o", 1, "pm_card_visa"))
+	s.Reset()
+	got, err := p.Tombstone(ctx, a.Key)
+	if err != nil || got.Status != checkout.AuthCaptured || got.ID != a.ID {
+		t.Fatalf("tombstone of a captured key: %+v %v; want it CAPTURED", got, err)
+	}
+	wantRequests(t, s, map[string]int{routeSearch: 1})
+	if succeeded(s) != 1 {
+		t.Fatal("the tombstone refunded a capture")
+	}
+	unused := checkout.ProviderIdempotencyKey("o", 2)
+	tomb, err := p.Tombstone(ctx, unused)
+	if err != nil || tomb.Status != checkout.AuthVoided || tomb.ID != "" {
+		t.Fatalf("tombstone of an unused key: %+v %v", tomb, err)
+	}
+	if late, err := p.Authorize(ctx, stripeReq("o", 2, "pm_card_visa")); err != nil || late.Status != checkout.AuthVoided {
+		t.Fatalf("late authorize of a tombstoned key: %+v %v", late, err)
+	}
+}
