@@ -77,7 +77,7 @@ browser-timing:
 
 # Lambda functions in template.yaml as LogicalId=CodeUri (the template test
 # checks this list against the template).
-SAM_FUNCTIONS = CreateOrderFunction=functions/create-order CreatePaymentFunction=functions/create-payment FulfilOrderFunction=functions/fulfil-order ReconcilePaymentsFunction=functions/reconcile-payments StripeWebhookFunction=functions/stripe-webhook
+SAM_FUNCTIONS = CreateOrderFunction=functions/create-order CreatePaymentFunction=functions/create-payment FulfilOrderFunction=functions/fulfil-order ReconcilePaymentsFunction=functions/reconcile-payments StripeWebhookFunction=functions/stripe-webhook CreateSubscriptionFunction=functions/create-subscription
 
 ## build: Lambda artifacts under .aws-sam/build/ (sam build, or plain go build without sam)
 # With the SAM CLI, `sam build` runs its Go builder (BuildMethod go1.x), which

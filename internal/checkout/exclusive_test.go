@@ -309,7 +309,7 @@ func TestCrashDuringProviderCall(t *testing.T) {
 						}
 						return nil
 					})
-					wantProblem(t, serve(t, createPayment, same), 502, checkout.ProblemProviderUnavailable.Type())
+					wantProblem(t, serve(t, createPayment, same), 503, checkout.ProblemProviderUnavailable.Type())
 					e.failProvider(false)
 					e.db.Before(nil)
 					if c := e.charges(t); len(c.captured[o.OrderID]) != map[bool]int{true: 1, false: 0}[captured] {

@@ -175,7 +175,7 @@ func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRe
 //     to the claim (201); DECLINED adds PAYING -> PENDING with the attempt
 //     in the history (402, stored); VOIDED means another request settled
 //     this attempt after its lease lapsed (409 payment-in-progress, nothing
-//     committed). A provider failure is a 502 (the key is released; the
+//     committed). A provider failure is a 503 (the key is released; the
 //     order stays PAYING under this key, which a retry with the same key
 //     can lock again at once).
 //

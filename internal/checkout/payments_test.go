@@ -314,7 +314,7 @@ func TestPaymentProviderResponseLost(t *testing.T) {
 		firstClaim, _ = idemddb.ClaimFromContext(ctx)
 		return e.payments.CreatePayment(ctx, ev)
 	}, ev)
-	wantProblem(t, r1, 502, checkout.ProblemProviderUnavailable.Type())
+	wantProblem(t, r1, 503, checkout.ProblemProviderUnavailable.Type())
 	if r1.Headers["Retry-After"] == "" {
 		t.Fatal("502 without Retry-After")
 	}

@@ -59,7 +59,7 @@ const (
 	// ProblemPaymentDeclined (402): the provider declined; extensions
 	// "order_id", "payment_id" and "decline_code". Stored and replayed.
 	ProblemPaymentDeclined
-	// ProblemProviderUnavailable (502, Retry-After): the provider did not
+	// ProblemProviderUnavailable (503, Retry-After): the provider did not
 	// answer; retry with the same Idempotency-Key.
 	ProblemProviderUnavailable
 	// ProblemServiceUnavailable (503, Retry-After): a table could not be
@@ -97,7 +97,7 @@ func (k ProblemKind) spec() problemSpec {
 	case ProblemPaymentDeclined:
 		return problemSpec{"payment-declined", http.StatusPaymentRequired, "Payment declined"}
 	case ProblemProviderUnavailable:
-		return problemSpec{"payment-provider-unavailable", http.StatusBadGateway, "Payment provider unavailable"}
+		return problemSpec{"payment-provider-unavailable", http.StatusServiceUnavailable, "Payment provider unavailable"}
 	case ProblemServiceUnavailable:
 		return problemSpec{"service-unavailable", http.StatusServiceUnavailable, "Service unavailable"}
 	}

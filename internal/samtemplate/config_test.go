@@ -11,15 +11,16 @@ import (
 	"testing"
 
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
+	"github.com/acme/idemcheckout/internal/subscriptions"
 )
 
-// envNames are the variables the functions read: lambdaenv's, and the
-// SDK's service endpoint (read by config.LoadDefaultConfig in
+// envNames are the variables the functions read: lambdaenv's, the
+// subscription service's table, and the SDK's service endpoint (read by config.LoadDefaultConfig in
 // lambdaenv.NewDynamoDB; empty in AWS, set for local runs).
 var envNames = []string{
 	lambdaenv.EnvIdempotencyTable, lambdaenv.EnvRetention, lambdaenv.EnvOrdersTable,
 	lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable, lambdaenv.EnvPSPLatency, lambdaenv.EnvLogLevel, lambdaenv.EnvVoidAfter,
-	lambdaenv.EnvPaymentProvider, lambdaenv.EnvStripeSecret, "AWS_ENDPOINT_URL_DYNAMODB",
+	lambdaenv.EnvPaymentProvider, lambdaenv.EnvStripeSecret, subscriptions.EnvTable, "AWS_ENDPOINT_URL_DYNAMODB",
 }
 
 func parameters(t *testing.T, tpl *Template) map[string]map[string]any {
@@ -79,7 +80,7 @@ func getenvFor(fn Function, params map[string]string) func(string) string {
 
 func requiredTables(fn Function) []string {
 	var req []string
-	for _, name := range []string{lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable} {
+	for _, name := range []string{lambdaenv.EnvOrdersTable, lambdaenv.EnvPaymentsTable, lambdaenv.EnvReceiptsTable, subscriptions.EnvTable} {
 		if _, ok := fn.Env()[name]; ok {
 			req = append(req, name)
 		}

@@ -50,7 +50,7 @@ func TestFunctionsRunProvidedAL2023OnArm64(t *testing.T) {
 	for _, f := range tpl.Functions() {
 		ids = append(ids, f.ID)
 	}
-	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction", "StripeWebhookFunction"}; !slices.Equal(ids, want) {
+	if want := []string{"CreateOrderFunction", "CreatePaymentFunction", "CreateSubscriptionFunction", "FulfilOrderFunction", "ReconcilePaymentsFunction", "StripeWebhookFunction"}; !slices.Equal(ids, want) {
 		t.Errorf("functions are %v, want %v", ids, want)
 	}
 }
@@ -64,10 +64,11 @@ func TestRoutes(t *testing.T) {
 	tpl, _ := loadRepoTemplate(t)
 	reportProblems(t, CheckRoutes(tpl))
 	want := map[string]string{
-		"POST /orders":       "CreateOrderFunction",
-		"GET /orders/{id}":   "CreateOrderFunction",
-		"POST /payments":     "CreatePaymentFunction",
-		"GET /payments/{id}": "CreatePaymentFunction",
+		"POST /orders":        "CreateOrderFunction",
+		"GET /orders/{id}":    "CreateOrderFunction",
+		"POST /payments":      "CreatePaymentFunction",
+		"GET /payments/{id}":  "CreatePaymentFunction",
+		"POST /subscriptions": "CreateSubscriptionFunction",
 		// No JWT: Stripe signs (SignedRoutePrefix).
 		"POST /webhooks/stripe": "StripeWebhookFunction",
 	}
@@ -119,6 +120,10 @@ func TestLeastPrivilege(t *testing.T) {
 			{KindStream, "OrdersTable"}:          {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
 			{Kind: KindAll}:                      {"dynamodb:ListStreams"},
 			{KindQueue, "FulfilmentDeadLetters"}: {"sqs:SendMessage"},
+		},
+		"CreateSubscriptionFunction": {
+			table("IdempotencyTable"):   idem,
+			table("SubscriptionsTable"): {"dynamodb:PutItem"},
 		},
 		"ReconcilePaymentsFunction": {
 			table("IdempotencyTable"): idem,
@@ -230,6 +235,11 @@ func TestTemplateContract(t *testing.T) {
 			"ORDERS_TABLE":                  "OrdersTable",
 			"STRIPE_SECRET_ID":              "StripeSecretName",
 		},
+		"CreateSubscriptionFunction": {
+			"IDEMPOTENCY_TABLE":             "IdempotencyTable",
+			"IDEMPOTENCY_RETENTION_SECONDS": "RetentionSeconds",
+			"SUBSCRIPTIONS_TABLE":           "SubscriptionsTable",
+		},
 	}
 	for _, f := range tpl.Functions() {
 		env := f.Env()
@@ -243,14 +253,14 @@ func TestTemplateContract(t *testing.T) {
 		}
 	}
 
-	for _, id := range []string{"OrdersTable", "PaymentsTable", "ReceiptsTable"} {
+	for _, id := range []string{"OrdersTable", "PaymentsTable", "ReceiptsTable", "SubscriptionsTable"} {
 		r, _ := tpl.Raw["Resources"].(map[string]any)
 		res, _ := r[id].(map[string]any)
 		if res["DeletionPolicy"] != "Retain" || res["UpdateReplacePolicy"] != "Retain" {
 			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v, want Retain for both", id, res["DeletionPolicy"], res["UpdateReplacePolicy"])
 		}
 	}
-	keys := map[string]string{"IdempotencyTable": "id", "OrdersTable": "order_id", "PaymentsTable": "pk", "ReceiptsTable": "receipt_id"}
+	keys := map[string]string{"IdempotencyTable": "id", "OrdersTable": "order_id", "PaymentsTable": "pk", "ReceiptsTable": "receipt_id", "SubscriptionsTable": "pk"}
 	for id, key := range keys {
 		ks, _ := tpl.Resources[id].Properties["KeySchema"].([]any)
 		if len(ks) != 1 {
@@ -263,7 +273,7 @@ func TestTemplateContract(t *testing.T) {
 	}
 
 	outs, _ := tpl.Raw["Outputs"].(map[string]any)
-	for _, name := range []string{"ApiUrl", "IdempotencyTableName", "OrdersTableName", "PaymentsTableName", "ReceiptsTableName", "FulfilmentDeadLettersUrl"} {
+	for _, name := range []string{"ApiUrl", "IdempotencyTableName", "OrdersTableName", "PaymentsTableName", "ReceiptsTableName", "SubscriptionsTableName", "FulfilmentDeadLettersUrl"} {
 		if outs[name] == nil {
 			t.Errorf("output %s is missing", name)
 		}

@@ -6,25 +6,27 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// exampleTable gives the examples a client and a fresh table on the test
-// engine. In a Lambda: cfg, _ := config.LoadDefaultConfig(ctx);
-// client := dynamodb.NewFromConfig(cfg).
-func exampleTable() (*dynamodb.Client, string) {
-	client := moto.Client()
-	name := ddbtest.UniqueName("example")
-	if err := ddbtest.CreateTable(context.Background(), client, name, "id", ""); err != nil {
+// exampleTable gives an example the in-memory engine (ddbmem, for tests)
+// with the store's table: partition key "id" (S), TTL on "expires_at". In a
+// Lambda, the client is a *dynamodb.Client instead:
+// cfg, _ := config.LoadDefaultConfig(ctx); client := dynamodb.NewFromConfig(cfg),
+// and the table comes from the template.
+func exampleTable() (*ddbmem.Engine, string) {
+	db := ddbmem.New()
+	if err := db.CreateIdempotencyTable("idempotency"); err != nil {
 		log.Fatal(err)
 	}
-	return client, name
+	return db, "idempotency"
 }
 
 // "Pay Now" clicked three times: the charge runs once, the other two clicks
@@ -134,8 +136,13 @@ func ExampleStore_Begin() {
 func ExampleClaim_AddWrites() {
 	ctx := context.Background()
 	client, table := exampleTable()
-	orders := ddbtest.UniqueName("orders")
-	if err := ddbtest.CreateTable(ctx, client, orders, "order_id", ""); err != nil {
+	const orders = "orders" // partition key "order_id" (S)
+	if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(orders),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("order_id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("order_id"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}); err != nil {
 		log.Fatal(err)
 	}
 	store, err := idemddb.New(client, idemddb.Config{Table: table})
@@ -155,7 +162,7 @@ func ExampleClaim_AddWrites() {
 		res, err := store.Run(ctx, idemddb.Request{Key: "checkout/cart-77"}, create)
 		fmt.Println(string(res.Data), res.Replayed, err)
 	}
-	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(orders), Select: types.SelectCount})
+	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(orders)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -171,9 +178,15 @@ func ExampleClaim_AddWrites() {
 // invocations).
 func ExampleNewCache() {
 	ctx := context.Background()
-	raw, table := exampleTable()
-	client := ddbtest.Wrap(raw) // counts the requests
-	store, err := idemddb.New(client, idemddb.Config{Table: table, Cache: idemddb.NewCache(1024, 64<<10)})
+	var requests atomic.Int64 // the engine's hook counts the requests
+	client := ddbmem.New(ddbmem.WithHook(func(context.Context, string, any) error {
+		requests.Add(1)
+		return nil
+	}))
+	if err := client.CreateIdempotencyTable("idempotency"); err != nil {
+		log.Fatal(err)
+	}
+	store, err := idemddb.New(client, idemddb.Config{Table: "idempotency", Cache: idemddb.NewCache(1024, 64<<10)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -182,9 +195,9 @@ func ExampleNewCache() {
 	if _, err := store.Run(ctx, req, work); err != nil {
 		log.Fatal(err)
 	}
-	client.Reset()
+	requests.Store(0)
 	res, err := store.Run(ctx, req, work)
-	fmt.Println(string(res.Data), res.Replayed, err, "requests:", client.Total())
+	fmt.Println(string(res.Data), res.Replayed, err, "requests:", requests.Load())
 	// Output:
 	// ok true <nil> requests: 0
 }

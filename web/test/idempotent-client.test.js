@@ -154,7 +154,7 @@ test("clicks while a call is in flight join it: one request", async () => {
 
 for (const [name, first] of [
   ["a network error", () => Promise.reject(new TypeError("Failed to fetch"))],
-  ["502 payment-provider-unavailable", () => problem(502, "payment-provider-unavailable", { "Retry-After": "1" })],
+  ["503 payment-provider-unavailable", () => problem(503, "payment-provider-unavailable", { "Retry-After": "1" })],
   ["503 idempotency-store-unavailable", () => problem(503, "idempotency-store-unavailable", { "Retry-After": "2" })],
   ["500 idempotency-internal-error", () => problem(500, "idempotency-internal-error")],
   ["429", () => json(429, { message: "Too Many Requests" })],

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -27,9 +27,12 @@ func createOrder(ctx context.Context, req events.APIGatewayV2HTTPRequest) (event
 
 func ExampleWrapV2() {
 	ctx := context.Background()
-	client := engine.Client() // a *dynamodb.Client; in Lambda: dynamodb.NewFromConfig(cfg)
-	table := ddbtest.UniqueName("orders-idempotency")
-	if err := ddbtest.CreateTable(ctx, client, table, "id", ""); err != nil {
+	// The in-memory engine (for tests) with the store's table: partition
+	// key "id" (S), TTL on "expires_at". In a Lambda, the client is
+	// dynamodb.NewFromConfig(cfg) and the table comes from the template.
+	client := ddbmem.New()
+	const table = "orders-idempotency"
+	if err := client.CreateIdempotencyTable(table); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -89,9 +92,9 @@ func ExampleWrapV2() {
 // its response instead of getting 409.
 func ExampleWrapV1() {
 	ctx := context.Background()
-	client := engine.Client() // in Lambda: dynamodb.NewFromConfig(cfg)
-	table := ddbtest.UniqueName("payments-idempotency")
-	if err := ddbtest.CreateTable(ctx, client, table, "id", ""); err != nil {
+	client := ddbmem.New() // in a Lambda: dynamodb.NewFromConfig(cfg)
+	const table = "payments-idempotency"
+	if err := client.CreateIdempotencyTable(table); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -147,6 +150,7 @@ func ExampleWithTransactionCanceled() {
 	})
 	fmt.Println(p.Status, p.Type)
 	// In main: lambda.Start(apigw.WrapV2(store, handler, apigw.WithTransactionCanceled(alreadyPaid)))
+
 	// Output:
 	// 409 order-already-paid
 }

@@ -71,5 +71,6 @@ func ExampleRecordKey() {
 	fmt.Println(len(key), key[:7])
 	// Then: store.Lookup(ctx, key) reads the record, and
 	// apigw.DecodeStoredResponse(record.Result) its stored response.
+
 	// Output: 50 apigw1:
 }

@@ -4,8 +4,8 @@ import "github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 
 // HashedKey returns prefix followed by the base64url SHA-256 of fields,
 // each length-prefixed so field boundaries are unambiguous: the form of
-// this package's record keys, for other adapters of the same store
-// (pkg/idemddb/batch) that scope a key without storing it raw. With a
+// this package's record keys (and pkg/idemddb/batch's), for code of one's
+// own that scopes a key without storing it raw. With a
 // prefix of p bytes the result is p+43 bytes.
 func HashedKey(prefix string, fields ...string) string {
 	return httpcontract.HashedKey(prefix, fields...)

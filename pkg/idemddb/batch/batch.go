@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -62,7 +63,7 @@ func WrapSQS(s *idemddb.Store, consumer string, h SQSRecordHandler, opts ...Opti
 			m := &ev.Records[i]
 			r.id, r.receiveCount = m.MessageId, m.Attributes["ApproximateReceiveCount"]
 			value, err := w.c.key.sqs(m)
-			r.setKey(w, "", value, err, func() []byte { return sqsFingerprint(m, w.c.fpAttrs) })
+			r.setKey(w, "", value, err, func() []byte { return sqsFingerprint(m, w.c) })
 			r.setLane("group\x00", m.Attributes["MessageGroupId"]) // FIFO
 			r.work = func(ctx context.Context, c *idemddb.Claim) error { return h(ctx, c, *m) }
 		})
@@ -80,8 +81,8 @@ func WrapStream(s *idemddb.Store, consumer string, h StreamRecordHandler, opts .
 	if err == nil && w.c.key.stream == nil {
 		err = fmt.Errorf("%w: %s is not a key of stream records", ErrNotConfigured, w.c.key)
 	}
-	if err == nil && w.c.fpAttrs != nil {
-		err = fmt.Errorf("%w: WithFingerprintAttributes applies to SQS messages only", ErrNotConfigured)
+	if err == nil && (w.c.fpAttrs != nil || w.c.fpMode != fpDefault) {
+		err = fmt.Errorf("%w: WithFingerprintAttributes, WithFingerprintFields and WithFingerprintBody apply to SQS messages only", ErrNotConfigured)
 	}
 	if err != nil {
 		return func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
@@ -117,8 +118,8 @@ type wrapper struct {
 	s        *idemddb.Store
 	c        *config
 	consumer string
-	source   string     // "sqs" or "dynamodb"
-	mu       sync.Mutex // serialises metric documents on a shared writer
+	source   string // "sqs" or "dynamodb"
+	emf      *obs.EMF
 }
 
 func newWrapper(s *idemddb.Store, consumer, source string, noHandler bool, def Key, opts []Option) (*wrapper, error) {
@@ -126,6 +127,7 @@ func newWrapper(s *idemddb.Store, consumer, source string, noHandler bool, def K
 		return nil, ErrNotConfigured
 	}
 	w := &wrapper{s: s, c: newConfig(def, opts), consumer: consumer, source: source}
+	w.emf = obs.NewEMF(&w.c.Options)
 	if w.c.key.sqs == nil && w.c.key.stream == nil {
 		return nil, fmt.Errorf("%w: the zero Key", ErrNotConfigured)
 	}
@@ -139,7 +141,7 @@ const keyPrefix = "batch1:"
 // and the record's key, so no raw key is stored and consumers never share
 // records; 50 bytes in all.
 func (w *wrapper) scopedKey(eventName, value string) string {
-	return apigw.HashedKey(keyPrefix, "idemddb/batch scope v1", w.consumer, w.source, eventName, value)
+	return httpcontract.HashedKey(keyPrefix, "idemddb/batch scope v1", w.consumer, w.source, eventName, value)
 }
 
 // rec is one record of a batch, ready to run.

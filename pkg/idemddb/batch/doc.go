@@ -68,9 +68,29 @@
 // # Fingerprint
 //
 // The same key with another fingerprint is a mismatch. For SQS the
-// fingerprint is the body (canonical JSON when the body is valid JSON, so
-// member order and whitespace do not matter; else its bytes) plus the
-// message attributes named by WithFingerprintAttributes. For streams it is
+// fingerprint depends on where the key comes from, plus the message
+// attributes named by WithFingerprintAttributes:
+//
+//   - keyed by MessageID (the default): the whole body (canonical JSON
+//     when the body is valid JSON, so member order, whitespace and the
+//     spelling of numbers do not matter; else its bytes). SQS redelivers a
+//     message unchanged, so a mismatch means the body changed under one
+//     message id.
+//   - keyed by the message's content (BodyField, MessageAttribute): no
+//     field of the body. Such a key is the producer's statement that two
+//     sends are one event, and producers set fields per send (a timestamp,
+//     a trace id): fingerprinting the whole body would make each resend a
+//     mismatch, reported on every receive and moved to the dead-letter
+//     queue. A resend under the key replays, whatever else its body holds.
+//
+// WithFingerprintFields("order_id", "amount") fingerprints the named
+// fields of the body (dotted paths, as BodyField; values compared as
+// canonical JSON) with either key: a resend whose chosen fields differ is
+// a mismatch, one that differs elsewhere replays. WithFingerprintBody
+// fingerprints the whole body with either key, as content-keyed consumers
+// did before WithFingerprintFields (the same encoding: records stored then
+// still match; without it, a redelivery of a message first handled before
+// the upgrade is a mismatch until its record expires). For streams it is
 // the event name, the item's keys and the new image, canonical: attributes
 // in name order, set members sorted, numbers by exact value, so the same
 // content delivered in another order fingerprints equal.

@@ -8,29 +8,27 @@ import (
 	"log"
 	"log/slog"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
+	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// exampleTables gives the examples a client and fresh tables on the test
-// engine. In a Lambda: cfg, _ := config.LoadDefaultConfig(ctx);
-// client := dynamodb.NewFromConfig(cfg).
-func exampleTables(names ...string) (*dynamodb.Client, []string) {
-	client := moto.Client()
-	var out []string
+// exampleTables gives an example the in-memory engine (ddbmem, for tests)
+// with one table per name, each with partition key "id" (S) and TTL on
+// "expires_at" (the store's table). In a Lambda, the client is
+// dynamodb.NewFromConfig(cfg) and the tables come from the template.
+func exampleTables(names ...string) (*ddbmem.Engine, []string) {
+	db := ddbmem.New()
 	for _, n := range names {
-		name := ddbtest.UniqueName(n)
-		if err := ddbtest.CreateTable(context.Background(), client, name, "id", ""); err != nil {
+		if err := db.CreateIdempotencyTable(n); err != nil {
 			log.Fatal(err)
 		}
-		out = append(out, name)
 	}
-	return client, out
+	return db, names
 }
 
 // An SQS consumer that sends one receipt per order, keyed by the order id
@@ -127,7 +125,7 @@ func ExampleWrapStream() {
 		resp, err := handler(ctx, ev)
 		fmt.Println("retry:", resp.BatchItemFailures, err)
 	}
-	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(receipts), Select: types.SelectCount})
+	out, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(receipts)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -138,4 +136,36 @@ func ExampleWrapStream() {
 	// retry: [] <nil>
 	// retry: [] <nil>
 	// receipts: 2
+}
+
+// A producer resends an order with a new sent_at each time. Keyed by the
+// order id, the resend replays by default (no body field is fingerprinted);
+// WithFingerprintFields makes a change of the amount, the field that
+// matters, a mismatch, reported so the redrive policy moves it to the
+// dead-letter queue.
+func ExampleWithFingerprintFields() {
+	ctx := context.Background()
+	client, tables := exampleTables("idempotency")
+	store, err := idemddb.New(client, idemddb.Config{Table: tables[0]})
+	if err != nil {
+		log.Fatal(err)
+	}
+	charge := func(ctx context.Context, c *idemddb.Claim, msg events.SQSMessage) error {
+		fmt.Println("charged", msg.MessageId)
+		return nil
+	}
+	handler := batch.WrapSQS(store, "charge", charge,
+		batch.WithKey(batch.BodyField("order_id")),
+		batch.WithFingerprintFields("order_id", "amount"),
+		batch.WithLogger(slog.New(slog.DiscardHandler)), batch.WithMetrics(nil))
+
+	resp, err := handler(ctx, events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m-1", Body: `{"order_id":"o-1","amount":500,"sent_at":"10:00:00"}`},
+		{MessageId: "m-2", Body: `{"order_id":"o-1","amount":500,"sent_at":"10:00:07"}`}, // a resend
+		{MessageId: "m-3", Body: `{"order_id":"o-1","amount":900,"sent_at":"10:00:09"}`}, // a real change
+	}})
+	fmt.Println("retry:", resp.BatchItemFailures, err)
+	// Output:
+	// charged m-1
+	// retry: [{m-3}] <nil>
 }

@@ -3,10 +3,12 @@ package batch
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -21,18 +23,23 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
-// sqsFingerprint: the body (canonical JSON when it is valid JSON, else its
-// bytes) and the chosen message attributes, by name.
-func sqsFingerprint(m *events.SQSMessage, attrs []string) []byte {
-	b := appendField(nil, "idemddb/batch sqs fingerprint v1")
-	if c, err := apigw.CanonicalJSON([]byte(m.Body)); err == nil {
-		b = appendField(b, "json")
-		b = appendBytes(b, c)
+// sqsFingerprint: by c's mode, the whole body (canonical JSON when it is
+// valid JSON, else its bytes) or the chosen fields of it, then the chosen
+// message attributes, by name. The whole-body encoding is the one of
+// before WithFingerprintFields (v1), so records stored then still match.
+func sqsFingerprint(m *events.SQSMessage, c *config) []byte {
+	var b []byte
+	if c.sqsFingerprintMode() == fpBody {
+		b = appendField(nil, "idemddb/batch sqs fingerprint v1")
+		b = appendBody(b, m.Body)
 	} else {
-		b = appendField(b, "raw")
-		b = appendField(b, m.Body)
+		b = appendField(nil, "idemddb/batch sqs fingerprint v2 fields")
+		b = binary.AppendUvarint(b, uint64(len(c.fpFields)))
+		if len(c.fpFields) > 0 {
+			b = appendFields(b, m.Body, c.fpFields)
+		}
 	}
-	for _, name := range attrs {
+	for _, name := range c.fpAttrs {
 		b = appendField(b, name)
 		a, ok := m.MessageAttributes[name]
 		if !ok {
@@ -49,6 +56,42 @@ func sqsFingerprint(m *events.SQSMessage, attrs []string) []byte {
 		for _, v := range a.BinaryListValues {
 			b = appendBytes(b, v)
 		}
+	}
+	return b
+}
+
+// appendBody writes a body: canonical JSON when it is valid JSON, else
+// its bytes.
+func appendBody(b []byte, body string) []byte {
+	if c, err := httpcontract.CanonicalJSON([]byte(body)); err == nil {
+		return appendBytes(appendField(b, "json"), c)
+	}
+	return appendField(appendField(b, "raw"), body)
+}
+
+// appendFields writes each field at paths of a JSON body, canonical, or
+// "absent"; a body that is not JSON is written whole, by its bytes.
+func appendFields(b []byte, body string, paths [][]string) []byte {
+	v, ok := decodeBody(body)
+	if !ok {
+		return appendField(appendField(b, "raw"), body)
+	}
+	b = appendField(b, "fields")
+	for _, p := range paths {
+		b = appendField(b, strings.Join(p, "."))
+		f, ok := bodyField(v, p)
+		if !ok {
+			b = appendField(b, "absent")
+			continue
+		}
+		raw, err := json.Marshal(f) // json.Number keeps its literal
+		if err == nil {
+			raw, err = httpcontract.CanonicalJSON(raw)
+		}
+		if err != nil { // not reached: a decoded value re-encodes
+			return appendField(appendField(b, "raw"), body)
+		}
+		b = appendBytes(appendField(b, "json"), raw)
 	}
 	return b
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/httpcontract"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -18,6 +18,11 @@ type Key struct {
 	desc   string
 	sqs    func(*events.SQSMessage) (string, error)
 	stream func(*events.DynamoDBEventRecord) (string, error)
+	// content: the value is taken from what the producer sent (a body
+	// field, a message attribute), not from the delivery, so two sends of
+	// one event share it; WrapSQS then fingerprints no body field by
+	// default (see the package documentation, "Fingerprint").
+	content bool
 }
 
 // String describes the key, for logs: `body field "order.id"`.
@@ -46,7 +51,7 @@ func MessageID() Key {
 // message without it, or with an empty value, has no usable key.
 func MessageAttribute(name string) Key {
 	desc := fmt.Sprintf("message attribute %q", name)
-	return Key{desc: desc, sqs: func(m *events.SQSMessage) (string, error) {
+	return Key{desc: desc, content: true, sqs: func(m *events.SQSMessage) (string, error) {
 		a, ok := m.MessageAttributes[name]
 		if !ok {
 			return "", keyError(desc + " is missing")
@@ -80,21 +85,13 @@ func attributeValue(a events.SQSMessageAttribute) string {
 func BodyField(path string) Key {
 	desc := fmt.Sprintf("body field %q", path)
 	parts := strings.Split(path, ".")
-	return Key{desc: desc, sqs: func(m *events.SQSMessage) (string, error) {
-		dec := json.NewDecoder(strings.NewReader(m.Body))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
+	return Key{desc: desc, content: true, sqs: func(m *events.SQSMessage) (string, error) {
+		v, ok := decodeBody(m.Body)
+		if !ok {
 			return "", keyError(desc + ": the body is not JSON")
 		}
-		for _, p := range parts {
-			obj, ok := v.(map[string]any)
-			if !ok {
-				return "", keyError(desc + " is missing: the body has no object on its path")
-			}
-			if v, ok = obj[p]; !ok {
-				return "", keyError(desc + " is missing")
-			}
+		if v, ok = bodyField(v, parts); !ok {
+			return "", keyError(desc + " is missing")
 		}
 		switch v := v.(type) {
 		case string:
@@ -106,6 +103,33 @@ func BodyField(path string) Key {
 		}
 		return "", keyError(desc + " is empty or not a string or number")
 	}}
+}
+
+// decodeBody decodes the first JSON value of a body, numbers as
+// json.Number (their literal text); ok is false when it is not JSON.
+func decodeBody(body string) (v any, ok bool) {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// bodyField follows a dotted path (split at its dots) through the objects
+// of a decoded body; ok is false when a step is not an object or lacks
+// the member.
+func bodyField(v any, parts []string) (any, bool) {
+	for _, p := range parts {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = obj[p]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
 }
 
 // EventID keys a DynamoDB stream record by its event id (the default for
@@ -183,7 +207,7 @@ func imageField(img map[string]events.DynamoDBAttributeValue, path []string, des
 // canonicalNumber is the exact decimal value of a DynamoDB number, so
 // "1.50" and "1.5" are one key; text that is not a JSON number is kept.
 func canonicalNumber(n string) string {
-	if c, err := apigw.CanonicalJSON([]byte(n)); err == nil && !bytes.ContainsAny(c, `"{[`) {
+	if c, err := httpcontract.CanonicalJSON([]byte(n)); err == nil && !bytes.ContainsAny(c, `"{[`) {
 		return string(c)
 	}
 	return n

@@ -69,13 +69,13 @@ func TestFingerprintAttributes(t *testing.T) {
 	}
 }
 
-// TestBodyIsCanonicalJSON: a producer that re-sends an event serialised
-// with another member order and spacing replays; another value is a
-// mismatch.
+// TestBodyIsCanonicalJSON: under a whole-body fingerprint, a producer that
+// re-sends an event serialised with another member order and spacing
+// replays; another value is a mismatch.
 func TestBodyIsCanonicalJSON(t *testing.T) {
 	f := newFixture(t, dynalite)
 	r := newRuns()
-	h := batch.WrapSQS(f.store, "canon", recording(r), f.opts(byEvent)...)
+	h := batch.WrapSQS(f.store, "canon", recording(r), f.opts(byEvent, batch.WithFingerprintBody())...)
 	ev := sqsEvent(
 		events.SQSMessage{MessageId: "m1", Body: `{"event_id":"e1","amount":100,"items":[1,2]}`},
 		events.SQSMessage{MessageId: "m2", Body: "{ \"items\": [1, 2.0], \"amount\": 1e2,\n \"event_id\": \"e1\" }"},

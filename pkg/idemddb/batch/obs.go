@@ -2,10 +2,11 @@ package batch
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Outcomes of one record, as logged ("outcome") and counted (metric name
@@ -90,7 +91,7 @@ func (w *wrapper) logRecord(ctx context.Context, r *rec, o *outcome, reported bo
 	if o.stack != "" {
 		attrs = append(attrs, slog.String("stack", o.stack))
 	}
-	w.c.logger.LogAttrs(ctx, level, "idempotency record", attrs...)
+	w.c.Logger.LogAttrs(ctx, level, "idempotency record", attrs...)
 }
 
 // summary counts one batch's outcomes.
@@ -119,13 +120,8 @@ func (w *wrapper) logBatch(ctx context.Context, s *summary) {
 			attrs = append(attrs, slog.Int(m.outcome, n))
 		}
 	}
-	w.c.logger.LogAttrs(ctx, level, "idempotency batch", attrs...)
-	if w.c.metrics != nil {
-		b := w.emfDocument(s, time.Now())
-		w.mu.Lock()
-		_, _ = w.c.metrics.Write(b)
-		w.mu.Unlock()
-	}
+	w.c.Logger.LogAttrs(ctx, level, "idempotency batch", attrs...)
+	w.emf.Write("Consumer", w.consumer, emfCounts(s), map[string]any{"Source": w.source}, time.Now())
 }
 
 // outcomeMetrics fixes the order of outcomes in summaries and names their
@@ -137,32 +133,15 @@ var outcomeMetrics = [...]struct{ outcome, metric string }{
 	{outUnavail, "Unavailable"}, {outError, "Error"},
 }
 
-// emfDocument is one CloudWatch Embedded Metric Format document, a JSON
-// line, per batch: Records, Reported and a Count for every outcome that
-// occurred, with the consumer as the only dimension and the source as a
-// plain property.
-func (w *wrapper) emfDocument(s *summary, now time.Time) []byte {
-	metrics := []map[string]string{{"Name": "Records", "Unit": "Count"}, {"Name": "Reported", "Unit": "Count"}}
-	doc := map[string]any{
-		"Consumer": w.consumer,
-		"Source":   w.source,
-		"Records":  s.records,
-		"Reported": s.reported,
-	}
+// emfCounts are the counts of the per-batch metric document: Records,
+// Reported and a Count for every outcome that occurred (written with the
+// consumer as the only dimension and the source as a plain property).
+func emfCounts(s *summary) []obs.Count {
+	counts := []obs.Count{{Name: "Records", N: s.records}, {Name: "Reported", N: s.reported}}
 	for _, m := range outcomeMetrics {
 		if n := s.counts[m.outcome]; n > 0 {
-			metrics = append(metrics, map[string]string{"Name": m.metric, "Unit": "Count"})
-			doc[m.metric] = n
+			counts = append(counts, obs.Count{Name: m.metric, N: n})
 		}
 	}
-	doc["_aws"] = map[string]any{
-		"Timestamp": now.UnixMilli(),
-		"CloudWatchMetrics": []map[string]any{{
-			"Namespace":  w.c.namespace,
-			"Dimensions": [][]string{{"Consumer"}},
-			"Metrics":    metrics,
-		}},
-	}
-	b, _ := json.Marshal(doc) // strings, ints and maps of them always marshal
-	return append(b, '\n')
+	return counts
 }

@@ -3,8 +3,10 @@ package batch
 import (
 	"io"
 	"log/slog"
-	"os"
+	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Defaults used where no Option says otherwise.
@@ -16,7 +18,7 @@ const (
 	// invocation deadline for a record to be started.
 	DefaultMinRemaining = 2 * time.Second
 	// DefaultNamespace is the CloudWatch metric namespace.
-	DefaultNamespace = "Idempotency"
+	DefaultNamespace = obs.DefaultNamespace
 )
 
 // Option configures WrapSQS and WrapStream.
@@ -25,13 +27,13 @@ type Option func(*config)
 type config struct {
 	key          Key
 	fpAttrs      []string
+	fpMode       fpMode
+	fpFields     [][]string // WithFingerprintFields' paths, split at their dots
 	concurrency  int
 	minRemaining time.Duration
 	dropMismatch bool
 	wait         time.Duration
-	logger       *slog.Logger
-	metrics      io.Writer
-	namespace    string
+	obs.Options  // logger, metrics and namespace, as every adapter's
 	now          func() time.Time
 }
 
@@ -40,16 +42,13 @@ func newConfig(def Key, opts []Option) *config {
 		key:          def,
 		concurrency:  DefaultConcurrency,
 		minRemaining: DefaultMinRemaining,
-		metrics:      os.Stdout,
-		namespace:    DefaultNamespace,
+		Options:      obs.NewOptions(),
 		now:          time.Now,
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	if c.logger == nil {
-		c.logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	}
+	c.Finish()
 	return c
 }
 
@@ -66,6 +65,59 @@ func WithKey(k Key) Option {
 // call with ErrNotConfigured when it is set.
 func WithFingerprintAttributes(names ...string) Option {
 	return func(c *config) { c.fpAttrs = append([]string(nil), names...) }
+}
+
+// fpMode is what of an SQS body the fingerprint covers.
+type fpMode int
+
+const (
+	fpDefault fpMode = iota // fpBody for MessageID, fpFields (none) for a content key
+	fpBody                  // the whole body
+	fpFields                // the fields in fpFields only
+)
+
+// WithFingerprintFields makes the fingerprint of an SQS message cover only
+// the named fields of its JSON body (dotted paths through objects, as
+// BodyField takes: "order_id", "detail.amount"), next to the attributes of
+// WithFingerprintAttributes. A duplicate whose chosen fields differ is a
+// mismatch (reported, see WithDropMismatches); other fields, such as a
+// timestamp or trace id the producer sets per send, are ignored. A field
+// may hold any JSON value, compared canonically; an absent field is
+// fingerprinted as absent, and a body that is not JSON by its bytes. With
+// no names, no field of the body is fingerprinted (the default for keys
+// taken from the message's content). SQS only: WrapStream fails every call
+// with ErrNotConfigured when it is set.
+func WithFingerprintFields(paths ...string) Option {
+	return func(c *config) {
+		c.fpMode, c.fpFields = fpFields, make([][]string, len(paths))
+		for i, p := range paths {
+			c.fpFields[i] = strings.Split(p, ".")
+		}
+	}
+}
+
+// WithFingerprintBody makes the fingerprint of an SQS message cover its
+// whole body (canonical JSON when it is JSON, else its bytes), the default
+// for MessageID keys. With a key taken from the message's content
+// (BodyField, MessageAttribute), a duplicate that differs in any field,
+// even a timestamp the producer sets per send, is then a mismatch; this is
+// also how such consumers fingerprinted before WithFingerprintFields
+// existed, so records stored then still match. SQS only: WrapStream fails
+// every call with ErrNotConfigured when it is set.
+func WithFingerprintBody() Option {
+	return func(c *config) { c.fpMode, c.fpFields = fpBody, nil }
+}
+
+// sqsFingerprintMode resolves the default: a content key fingerprints no
+// body field, a delivery key (MessageID) the whole body.
+func (c *config) sqsFingerprintMode() fpMode {
+	switch {
+	case c.fpMode != fpDefault:
+		return c.fpMode
+	case c.key.content:
+		return fpFields
+	}
+	return fpBody
 }
 
 // WithConcurrency sets how many records of a batch run at once (default
@@ -120,23 +172,19 @@ func WithDropMismatches() Option {
 // record and one summary line per batch (default: a JSON handler on
 // os.Stdout).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) { c.SetLogger(l) }
 }
 
 // WithMetrics sets where the per-batch CloudWatch Embedded Metric Format
 // document is written (default os.Stdout); nil disables metrics.
 func WithMetrics(w io.Writer) Option {
-	return func(c *config) { c.metrics = w }
+	return func(c *config) { c.SetMetrics(w) }
 }
 
 // WithNamespace sets the CloudWatch metric namespace (default
 // DefaultNamespace).
 func WithNamespace(ns string) Option {
-	return func(c *config) {
-		if ns != "" {
-			c.namespace = ns
-		}
-	}
+	return func(c *config) { c.SetNamespace(ns) }
 }
 
 // WithClock sets the clock the deadline check reads (default time.Now).

@@ -245,7 +245,8 @@ func TestMixedOutcomesInOneBatch(t *testing.T) {
 				m.MessageAttributes = map[string]events.SQSMessageAttribute{"event-id": {DataType: "String", StringValue: &event}}
 				return m
 			}
-			opts := f.opts(batch.WithKey(key))
+			fp := batch.WithFingerprintFields("event_id") // the body field "other" changes
+			opts := f.opts(batch.WithKey(key), fp)
 			if drop {
 				opts = append(opts, batch.WithDropMismatches())
 			}
@@ -261,7 +262,7 @@ func TestMixedOutcomesInOneBatch(t *testing.T) {
 				t.Fatalf("setup: %v %v", failedIDs(resp), err)
 			}
 			busy := with(msg("busy", "e-busy"), "e-busy")
-			if _, _, err := f.store.Begin(bg, batch.SQSRequest("mixed", key, busy)); err != nil {
+			if _, _, err := f.store.Begin(bg, batch.SQSRequest("mixed", key, busy, fp)); err != nil {
 				t.Fatal(err)
 			}
 			other := with(msg("other", "x"), "e-done") // e-done's key, another body
@@ -451,6 +452,8 @@ func TestNotConfigured(t *testing.T) {
 		"nil handler":      batch.WrapStream(f.store, "c", nil),
 		"SQS key":          batch.WrapStream(f.store, "c", okStream, batch.WithKey(batch.BodyField("id"))),
 		"SQS fingerprint":  batch.WrapStream(f.store, "c", okStream, batch.WithFingerprintAttributes("a")),
+		"SQS fields":       batch.WrapStream(f.store, "c", okStream, batch.WithFingerprintFields("a")),
+		"SQS body":         batch.WrapStream(f.store, "c", okStream, batch.WithFingerprintBody()),
 		"no consumer name": batch.WrapStream(f.store, "", okStream),
 	} {
 		if _, err := h(bg, sev); !errors.Is(err, batch.ErrNotConfigured) {

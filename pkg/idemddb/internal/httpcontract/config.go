@@ -5,11 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Defaults used where no option says otherwise.
@@ -19,7 +19,7 @@ const (
 	// DefaultProblemBase prefixes every problem type URI.
 	DefaultProblemBase = "https://docs.acme.dev/problems/"
 	// DefaultNamespace is the CloudWatch metric namespace.
-	DefaultNamespace = "Idempotency"
+	DefaultNamespace = obs.DefaultNamespace
 )
 
 // DefaultDropHeaders returns the response headers that are not stored, and
@@ -67,11 +67,11 @@ type Config struct {
 	Drop          map[string]bool
 	ProblemBase   string
 	TxCanceled    func(context.Context, *idemddb.TransactionCanceledError) Problem
-	Logger        *slog.Logger
-	Metrics       io.Writer
-	Namespace     string
-	Wait          time.Duration
-	MaxWait       time.Duration
+	// Logger, Metrics and Namespace: the options every adapter of the
+	// library shares.
+	obs.Options
+	Wait    time.Duration
+	MaxWait time.Duration
 }
 
 // NewConfig returns the defaults with opts applied. Each option is a
@@ -83,17 +83,14 @@ func NewConfig(opts ...func(*Config)) *Config {
 		MaxBody:     DefaultMaxBodyBytes,
 		StoreStatus: DefaultStorePolicy,
 		ProblemBase: DefaultProblemBase,
-		Metrics:     os.Stdout,
-		Namespace:   DefaultNamespace,
+		Options:     obs.NewOptions(),
 		MaxWait:     DefaultMaxWait,
 	}
 	c.SetDropHeaders(DefaultDropHeaders())
 	for _, o := range opts {
 		o(c)
 	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	}
+	c.Finish()
 	return c
 }
 
@@ -174,18 +171,14 @@ func TransactionCanceled(f func(context.Context, *idemddb.TransactionCanceledErr
 }
 
 // Logger sets the logger (nil: the default JSON logger on stdout).
-func Logger(l *slog.Logger) func(*Config) { return func(c *Config) { c.Logger = l } }
+func Logger(l *slog.Logger) func(*Config) { return func(c *Config) { c.SetLogger(l) } }
 
 // Metrics sets the EMF writer; nil disables metrics.
-func Metrics(w io.Writer) func(*Config) { return func(c *Config) { c.Metrics = w } }
+func Metrics(w io.Writer) func(*Config) { return func(c *Config) { c.SetMetrics(w) } }
 
 // Namespace sets the metric namespace; "" keeps the default.
 func Namespace(ns string) func(*Config) {
-	return func(c *Config) {
-		if ns != "" {
-			c.Namespace = ns
-		}
-	}
+	return func(c *Config) { c.SetNamespace(ns) }
 }
 
 // Wait sets how long a duplicate waits by default (negative: 0).

@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Outcomes, as logged ("outcome") and counted (metric name in parentheses).
@@ -109,48 +110,6 @@ func (w *Engine) record(ctx context.Context, ev *event) {
 		}
 		l.LogAttrs(ctx, level, "idempotency", attrs...)
 	}
-	if w.c.Metrics != nil {
-		b := emfDocument(w.c.Namespace, ev.route, metricName(ev.outcome), ev.outcome, ev.status, time.Now())
-		w.mu.Lock()
-		_, _ = w.c.Metrics.Write(b)
-		w.mu.Unlock()
-	}
-}
-
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emfMeta struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
-// emfDocument is one CloudWatch Embedded Metric Format document, a JSON
-// line: a Count of 1 for the outcome's metric, with the route as the only
-// dimension, and outcome and status as plain properties.
-func emfDocument(namespace, route, metric, outcome string, status int, now time.Time) []byte {
-	doc := map[string]any{
-		"_aws": emfMeta{
-			Timestamp: now.UnixMilli(),
-			CloudWatchMetrics: []emfDirective{{
-				Namespace:  namespace,
-				Dimensions: [][]string{{"Route"}},
-				Metrics:    []emfMetric{{Name: metric, Unit: "Count"}},
-			}},
-		},
-		"Route":   route,
-		metric:    1,
-		"Outcome": outcome,
-		"Status":  status,
-	}
-	b, _ := json.Marshal(doc)
-	return append(b, '\n')
+	w.emf.Write("Route", ev.route, []obs.Count{{Name: metricName(ev.outcome), N: 1}},
+		map[string]any{"Outcome": ev.outcome, "Status": ev.status}, time.Now())
 }

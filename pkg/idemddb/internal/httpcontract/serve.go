@@ -10,10 +10,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/internal/obs"
 )
 
 // Response is the transport-neutral form of a response.
@@ -32,13 +32,15 @@ type Response struct {
 
 // Engine runs the contract for one front door.
 type Engine struct {
-	s  *idemddb.Store
-	c  *Config
-	mu sync.Mutex // serialises metric documents on a shared writer
+	s   *idemddb.Store
+	c   *Config
+	emf *obs.EMF
 }
 
 // NewEngine returns an Engine over s with configuration c.
-func NewEngine(s *idemddb.Store, c *Config) *Engine { return &Engine{s: s, c: c} }
+func NewEngine(s *idemddb.Store, c *Config) *Engine {
+	return &Engine{s: s, c: c, emf: obs.NewEMF(&c.Options)}
+}
 
 // Config returns the engine's configuration.
 func (w *Engine) Config() *Config { return w.c }
