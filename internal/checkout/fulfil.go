@@ -89,11 +89,11 @@ const ErrNotPaidOrder = Error("checkout: the record's new image is not a paid or
 // same records.
 func PaidTransition(rec events.DynamoDBEventRecord) bool {
 	old, ok := rec.Change.OldImage[attrStatus]
-	if !ok || old.DataType() != events.DataTypeString || (old.String() != OrderPending && old.String() != OrderPaying) {
+	if !ok || old.DataType() != events.DataTypeString || (OrderStatus(old.String()) != OrderPending && OrderStatus(old.String()) != OrderPaying) {
 		return false
 	}
 	cur, ok := rec.Change.NewImage[attrStatus]
-	return ok && cur.DataType() == events.DataTypeString && cur.String() == OrderPaid
+	return ok && cur.DataType() == events.DataTypeString && OrderStatus(cur.String()) == OrderPaid
 }
 
 // FulfilmentConfig configures Fulfilment.

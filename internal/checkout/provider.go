@@ -8,16 +8,6 @@ import (
 	"time"
 )
 
-// Authorization statuses.
-const (
-	AuthCaptured = "CAPTURED"
-	AuthDeclined = "DECLINED"
-	// AuthVoided: the authorization was reversed, or its key was voided
-	// before any authorization with it (a tombstone): a later Authorize
-	// with the key replays VOIDED and charges nothing.
-	AuthVoided = "VOIDED"
-)
-
 // AuthorizationRequest asks a payment service provider (PSP) to charge
 // Amount of Currency for one payment attempt of an order.
 type AuthorizationRequest struct {
@@ -53,7 +43,7 @@ type Authorization struct {
 	// voided before any authorization (a tombstone).
 	ID string
 	// Status is AuthCaptured, AuthDeclined or AuthVoided.
-	Status string
+	Status AuthStatus
 	// DeclineCode says why a payment was declined.
 	DeclineCode string
 	// PaymentID, OrderID, Attempt, Amount, Currency, PaymentMethod and
