@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -100,14 +101,14 @@ type CaptureReport interface {
 }
 
 // Provider errors, for errors.Is.
-const (
+var (
 	// ErrProviderUnavailable: the provider could not be reached or failed;
 	// whether it charged is unknown, so retry with the same key.
-	ErrProviderUnavailable = Error("checkout: payment provider unavailable")
+	ErrProviderUnavailable = errors.New("checkout: payment provider unavailable")
 	// ErrProviderKeyReused: the provider idempotency key was already used
 	// for a request with other parameters (Stripe answers this case with an
 	// idempotency_error).
-	ErrProviderKeyReused = Error("checkout: provider idempotency key reused with different parameters")
+	ErrProviderKeyReused = errors.New("checkout: provider idempotency key reused with different parameters")
 )
 
 // ProviderError reports a failed provider call; it matches
