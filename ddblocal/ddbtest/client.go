@@ -2,30 +2,24 @@ package ddbtest
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
-// Error is the type of this package's sentinel errors: constants, so they
-// cannot be reassigned, and comparable, so errors.Is works.
-type Error string
-
-// Error returns the message.
-func (e Error) Error() string { return string(e) }
-
 // Injected faults. Neither is a DynamoDB answer, so a caller cannot know
 // whether the request was applied: both must be treated as "outcome
 // unknown".
-const (
+var (
 	// ErrInjected is returned instead of sending a request (the engine
 	// never saw it), like a connection refused or reset before writing.
-	ErrInjected = Error("ddbtest: injected fault: connection reset by peer")
+	ErrInjected = errors.New("ddbtest: injected fault: connection reset by peer")
 	// ErrLostReply is returned after the engine applied a request, like the
 	// SDK's "use of closed network connection" on a request that landed
 	// (aws-sdk-go-v2 #1825, #2737).
-	ErrLostReply = Error("ddbtest: reply lost after the engine applied the request: use of closed network connection")
+	ErrLostReply = errors.New("ddbtest: reply lost after the engine applied the request: use of closed network connection")
 )
 
 // Client wraps the engine's *dynamodb.Client for a test: it counts the

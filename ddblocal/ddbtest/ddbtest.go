@@ -30,9 +30,6 @@ type Engine struct {
 	proc     *localddb.Engine
 }
 
-// ErrPrerequisite reports a missing tool; its message says how to get it.
-const ErrPrerequisite = localddb.ErrPrerequisite
-
 // startTimeout bounds the wait for an engine to listen.
 const startTimeout = 60 * time.Second
 

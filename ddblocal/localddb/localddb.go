@@ -23,15 +23,8 @@ import (
 	"time"
 )
 
-// Error is the type of this package's sentinel error: a constant, so it
-// cannot be reassigned, and comparable, so errors.Is works.
-type Error string
-
-// Error returns the message.
-func (e Error) Error() string { return string(e) }
-
 // ErrPrerequisite matches every *PrerequisiteError.
-const ErrPrerequisite = Error("missing prerequisite")
+var ErrPrerequisite = errors.New("missing prerequisite")
 
 // Install hints for the engines' prerequisites.
 const (
@@ -43,7 +36,7 @@ const (
 type PrerequisiteError struct{ Detail string }
 
 // Error returns "missing prerequisite: " and the detail.
-func (e *PrerequisiteError) Error() string { return string(ErrPrerequisite) + ": " + e.Detail }
+func (e *PrerequisiteError) Error() string { return ErrPrerequisite.Error() + ": " + e.Detail }
 
 // Is reports whether target is ErrPrerequisite.
 func (e *PrerequisiteError) Is(target error) bool { return target == ErrPrerequisite }

@@ -3,8 +3,10 @@ package checkout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -12,7 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// The order's payment state machine.
+// The order's payment state machine. This file holds all of it: its
+// vocabulary (OrderStatus, AuthStatus, Outcome), its transition table
+// (orderTransitions), and its one driver (machine.run), which the payment
+// handler (Payments.CreatePayment) and the reconciler
+// (Reconciler.settleOrder) both call.
 //
 // An order is PENDING until a payment attempt locks it: one conditional
 // UpdateItem moves it to PAYING and starts attempt N+1, owned by the
@@ -35,6 +41,288 @@ import (
 // under that very attempt and owner, and records every attempt up to N+1
 // as settled. So at most one attempt of an order is ever captured and not
 // voided, under any number of keys, crashes and lost replies.
+//
+// The order transitions (orderTransitions states them in code;
+// TestTransitionTableMatchesDoc checks that this table lists the same):
+//
+//	from     to       by
+//	-        PENDING  CreateOrder: a new order
+//	PENDING  PAYING   lock: attempt N+1 starts
+//	PAYING   PAYING   lock: a lapsed attempt is taken over, or its own key comes back
+//	PAYING   PAID     commit: the new attempt's capture, or an earlier attempt's
+//	PAYING   PENDING  commit: a decline, or (reconciler) every attempt voided
+//
+// The driver, machine.run, in order: lock (PENDING or a lapsed PAYING ->
+// PAYING), settle the earlier attempts, authorize the new one (the payment
+// handler; the reconciler settles only), commit (PAYING -> PAID or back to
+// PENDING). Its commit joins the caller's idempotency claim
+// (Claim.AddWrites), except a payment request's completion of the order
+// with another key's capture, which commits on its own (machine.commit).
+//
+// To add a transition: a row in the table above, one in orderTransitions,
+// and the step of machine.run that makes it.
+
+// OrderStatus is an order's state in the payment state machine, as stored
+// in the order's status attribute.
+type OrderStatus string
+
+// Order statuses: PENDING -> PAYING -> PAID, and PAYING -> PENDING when an
+// attempt ends without a payment (see orderTransitions).
+const (
+	OrderPending OrderStatus = "PENDING"
+	OrderPaying  OrderStatus = "PAYING"
+	OrderPaid    OrderStatus = "PAID"
+)
+
+// AuthStatus is a provider's outcome for an idempotency key
+// (Authorization.Status), as the Ledger stores it in an AUTH# record.
+type AuthStatus string
+
+// Authorization statuses.
+const (
+	AuthCaptured AuthStatus = "CAPTURED"
+	AuthDeclined AuthStatus = "DECLINED"
+	// AuthVoided: the authorization was reversed, or its key was voided
+	// before any authorization with it (a tombstone): a later Authorize
+	// with the key replays VOIDED and charges nothing.
+	AuthVoided AuthStatus = "VOIDED"
+)
+
+// Outcome is how a settled attempt that did not pay its order ended
+// (AttemptOutcome.Outcome, in the order's history).
+type Outcome string
+
+// Outcomes of a settled attempt that did not pay the order. DECLINED and
+// VOIDED are spelled as the authorization statuses they come from.
+const (
+	// OutcomeDeclined: the provider declined the attempt.
+	OutcomeDeclined = Outcome(AuthDeclined)
+	// OutcomeVoided: the attempt captured, but lost to another attempt (or
+	// ended after its lease), and the capture was voided.
+	OutcomeVoided = Outcome(AuthVoided)
+	// OutcomeAbandoned: the attempt ended without a charge: it never
+	// reached the provider (its key was voided unused), or it only settled
+	// earlier attempts.
+	OutcomeAbandoned Outcome = "ABANDONED"
+)
+
+// PaymentCaptured is the status of a recorded payment: its capture.
+const PaymentCaptured = string(AuthCaptured)
+
+// orderTransition is one allowed move of an order's status; from "" is
+// the order's creation.
+type orderTransition struct {
+	from, to OrderStatus
+}
+
+// orderTransitions is the state machine's transition table, the one in
+// the comment above.
+func orderTransitions() []orderTransition {
+	return []orderTransition{
+		{"", OrderPending},
+		{OrderPending, OrderPaying},
+		{OrderPaying, OrderPaying},
+		{OrderPaying, OrderPaid},
+		{OrderPaying, OrderPending},
+	}
+}
+
+// errTransition reports a move the transition table does not allow: a bug.
+var errTransition = errors.New("checkout: order transition not in the state machine")
+
+// checkTransition returns nil when the table allows from -> to, else an
+// error wrapping errTransition.
+func checkTransition(from, to OrderStatus) error {
+	for _, t := range orderTransitions() {
+		if t.from == from && t.to == to {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q -> %q", errTransition, from, to)
+}
+
+// AttemptOutcome is one settled payment attempt of an order that did not
+// pay it, as kept in the order's history (Order.Attempts).
+type AttemptOutcome struct {
+	Attempt     int     `json:"attempt" dynamodbav:"attempt"`
+	Outcome     Outcome `json:"outcome" dynamodbav:"outcome"`
+	DeclineCode string  `json:"decline_code,omitempty" dynamodbav:"decline_code,omitempty"`
+	// At is when the attempt was settled, RFC 3339 in UTC.
+	At string `json:"at" dynamodbav:"at"`
+}
+
+// machine drives the state machine on the orders and payments tables for
+// the payment handler and the reconciler: run is its one entry point.
+type machine struct {
+	db               DB
+	orders, payments string
+	provider         Provider
+}
+
+// runRequest asks machine.run for one pass over an order.
+type runRequest struct {
+	OrderID, CustomerID string
+	Amount              int64
+	Currency            string
+	// PaymentMethod is the new attempt's (ignored when SettleOnly).
+	PaymentMethod string
+	// Claim is the caller's idempotency claim: its key owns the new
+	// attempt (attemptOwner), its lease is the attempt's lease, and the
+	// commit joins it (Claim.AddWrites).
+	Claim *idemddb.Claim
+	// SettleOnly (the reconciler) locks only a PAYING order whose attempt
+	// lease has lapsed, authorizes nothing, and commits whatever it settled
+	// with the claim.
+	SettleOnly bool
+	// Now is the clock, read once for the lock and the settlement and once
+	// more for the commit's times.
+	Now func() time.Time
+}
+
+// runResult is what machine.run did.
+type runResult struct {
+	// Locked is false when the lock was refused; Refused is then the order
+	// that refused it (nil: no such order).
+	Locked  bool
+	Refused *Order
+	// Now is the clock's reading at the lock.
+	Now time.Time
+	// To is the status the commit moves the order to: OrderPaid or
+	// OrderPending; "" when nothing is committed (the new authorization
+	// was VOIDED, or has an unknown status: see Auth).
+	To OrderStatus
+	// Payment is the order's payment when To is OrderPaid.
+	Payment Payment
+	// Captured is set when the payment is an earlier attempt's capture:
+	// that attempt. CommittedAlone is set when its commit did not join the
+	// claim (another key's capture, in a payment request).
+	Captured       int
+	CommittedAlone bool
+	// Auth is the new attempt's authorization (not SettleOnly).
+	Auth Authorization
+}
+
+// runStage names the step of machine.run that failed.
+type runStage int
+
+// Steps of machine.run.
+const (
+	stageLock runStage = iota
+	stageSettle
+	stageAuthorize
+	stageEncode
+	stageCommit
+)
+
+// runError is a failed step of machine.run; its message and its Unwrap are
+// the step's error.
+type runError struct {
+	stage   runStage
+	attempt int
+	err     error
+}
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// run drives one pass of the state machine over an order: lock (a new
+// attempt n), settle the attempts before n, authorize attempt n (unless
+// SettleOnly), commit (PAYING -> PAID or -> PENDING). A refused lock is
+// not an error: the result says which order refused it. Errors are
+// *runError. See the state machine above, and CreatePayment for what each
+// outcome answers.
+func (m *machine) run(ctx context.Context, r runRequest) (runResult, error) {
+	now := r.Now()
+	owner := attemptOwner(r.Claim.Key)
+	l, refused, err := m.lock(ctx, lockRequest{
+		OrderID: r.OrderID, CustomerID: r.CustomerID, Amount: r.Amount, Currency: r.Currency,
+		Owner: owner, Until: r.Claim.LeaseUntil, Now: now, TakeoverOnly: r.SettleOnly,
+	})
+	res := runResult{Now: now, Refused: refused}
+	if err != nil {
+		return res, &runError{stage: stageLock, err: err}
+	}
+	if l == nil {
+		return res, nil
+	}
+	res.Locked = true
+	st, err := m.settle(ctx, l, now)
+	if err != nil {
+		return res, &runError{stage: stageSettle, attempt: l.n, err: err}
+	}
+	if st.capture != nil {
+		return m.adopt(ctx, r, l, st, res)
+	}
+	if r.SettleOnly {
+		res.To = OrderPending
+		w, err := m.pendingWrite(l, append(st.outcomes, abandoned(l.n, now)))
+		return res, m.join(r.Claim, l, []types.TransactWriteItem{w}, err)
+	}
+	return m.authorize(ctx, r, l, st, res)
+}
+
+// authorize charges attempt l.n and commits its outcome with the claim:
+// PAYING -> PAID on a capture, -> PENDING on a decline, nothing when the
+// key was voided meanwhile (or the status is unknown).
+func (m *machine) authorize(ctx context.Context, r runRequest, l *attemptLock, st settlement, res runResult) (runResult, error) {
+	auth, err := m.provider.Authorize(ctx, AuthorizationRequest{
+		IdempotencyKey: ProviderIdempotencyKey(r.OrderID, l.n),
+		OrderID:        r.OrderID,
+		Attempt:        l.n,
+		PaymentID:      PaymentID(r.OrderID, l.n),
+		Amount:         r.Amount,
+		Currency:       r.Currency,
+		PaymentMethod:  r.PaymentMethod,
+		Metadata:       map[string]string{MetadataOwner: l.owner},
+	})
+	if err != nil {
+		return res, &runError{stage: stageAuthorize, attempt: l.n, err: err}
+	}
+	res.Auth = auth
+	switch auth.Status {
+	case AuthCaptured:
+		pay, rec := paymentFor(l.prev, auth, r.Now())
+		res.To, res.Payment = OrderPaid, pay
+		writes, err := m.paidWrites(l, pay, rec, l.owner, st.outcomes)
+		return res, m.join(r.Claim, l, writes, err)
+	case AuthDeclined:
+		res.To = OrderPending
+		w, err := m.pendingWrite(l, append(st.outcomes, outcomeOf(l.n, auth, rfc3339(r.Now()))))
+		return res, m.join(r.Claim, l, []types.TransactWriteItem{w}, err)
+	}
+	return res, nil
+}
+
+// adopt completes the order with the capture an earlier attempt made
+// (PAYING -> PAID), recording attempt l.n as abandoned. The completion
+// joins the claim when settling only, or when the capture was the claim's
+// own key's; otherwise (a payment request finding another key's capture)
+// it commits on its own first: it is the order's, whatever becomes of
+// this key's answer.
+func (m *machine) adopt(ctx context.Context, r runRequest, l *attemptLock, st settlement, res runResult) (runResult, error) {
+	now := r.Now()
+	pay, rec := paymentFor(l.prev, *st.capture, now)
+	paidBy := st.capture.Metadata[MetadataOwner]
+	res.To, res.Payment, res.Captured = OrderPaid, pay, st.capture.Attempt
+	writes, err := m.paidWrites(l, pay, rec, paidBy, append(st.outcomes, abandoned(l.n, now)))
+	if err != nil || r.SettleOnly || paidBy == l.owner {
+		return res, m.join(r.Claim, l, writes, err)
+	}
+	res.CommittedAlone = true
+	if err := m.commit(ctx, l, writes); err != nil {
+		return res, &runError{stage: stageCommit, attempt: l.n, err: err}
+	}
+	return res, nil
+}
+
+// join adds a commit's writes to the claim; err is their encoding's.
+func (m *machine) join(c *idemddb.Claim, l *attemptLock, writes []types.TransactWriteItem, err error) error {
+	if err != nil {
+		return &runError{stage: stageEncode, attempt: l.n, err: err}
+	}
+	c.AddWrites(writes...)
+	return nil
+}
 
 // Order item attribute names, as used in expressions.
 const (
@@ -53,29 +341,6 @@ const (
 	attrPaidBy    = "paid_by"
 )
 
-// Outcomes of a settled attempt that did not pay the order.
-const (
-	// OutcomeDeclined: the provider declined the attempt.
-	OutcomeDeclined = "DECLINED"
-	// OutcomeVoided: the attempt captured, but lost to another attempt (or
-	// ended after its lease), and the capture was voided.
-	OutcomeVoided = "VOIDED"
-	// OutcomeAbandoned: the attempt ended without a charge: it never
-	// reached the provider (its key was voided unused), or it only settled
-	// earlier attempts.
-	OutcomeAbandoned = "ABANDONED"
-)
-
-// AttemptOutcome is one settled payment attempt of an order that did not
-// pay it, as kept in the order's history (Order.Attempts).
-type AttemptOutcome struct {
-	Attempt     int    `json:"attempt" dynamodbav:"attempt"`
-	Outcome     string `json:"outcome" dynamodbav:"outcome"`
-	DeclineCode string `json:"decline_code,omitempty" dynamodbav:"decline_code,omitempty"`
-	// At is when the attempt was settled, RFC 3339 in UTC.
-	At string `json:"at" dynamodbav:"at"`
-}
-
 // PaymentID is the id of the payment attempt n of an order makes: "pay_"
 // and the unpadded base64url SHA-256 of "payment\n<order id>\n<n>".
 func PaymentID(orderID string, attempt int) string {
@@ -86,14 +351,6 @@ func PaymentID(orderID string, attempt int) string {
 // makes: a digest of the claim's key, so it never reveals the client's key,
 // and the same for every claim of that key.
 func attemptOwner(claimKey string) string { return digest("attempt-owner\n" + claimKey) }
-
-// orderBook drives the state machine on the orders and payments tables for
-// the payment handler and the reconciler.
-type orderBook struct {
-	db               DB
-	orders, payments string
-	provider         Provider
-}
 
 // lockRequest asks for the next attempt of an order.
 type lockRequest struct {
@@ -127,7 +384,13 @@ type attemptLock struct {
 // that ignores it), nil when there is no such order. Any other error has an
 // unknown outcome: the order may be locked by r.Owner, which only r.Owner
 // itself (a retry with the same key) or a later takeover can undo.
-func (b *orderBook) lock(ctx context.Context, r lockRequest) (*attemptLock, *Order, error) {
+func (m *machine) lock(ctx context.Context, r lockRequest) (*attemptLock, *Order, error) {
+	if err := checkTransition(OrderPaying, OrderPaying); err != nil {
+		return nil, nil, err
+	}
+	if err := checkTransition(OrderPending, OrderPaying); err != nil && !r.TakeoverOnly {
+		return nil, nil, err
+	}
 	paying := expression.Name(attrStatus).Equal(expression.Value(OrderPaying))
 	lapsed := expression.Name(attrUntil).LessThanEqual(expression.Value(r.Now.UnixMilli()))
 	state := paying.And(lapsed)
@@ -149,8 +412,8 @@ func (b *orderBook) lock(ctx context.Context, r lockRequest) (*attemptLock, *Ord
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := b.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(b.orders),
+	out, err := m.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(m.orders),
 		Key:                                 orderKey(r.OrderID),
 		UpdateExpression:                    expr.Update(),
 		ConditionExpression:                 expr.Condition(),
@@ -166,7 +429,7 @@ func (b *orderBook) lock(ctx context.Context, r lockRequest) (*attemptLock, *Ord
 		}
 		item := ccf.Item
 		if item == nil {
-			if item, _, err = getItem(ctx, b.db, b.orders, attrOrderID, r.OrderID); err != nil {
+			if item, _, err = getItem(ctx, m.db, m.orders, attrOrderID, r.OrderID); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -204,12 +467,12 @@ type settlement struct {
 // other attempt is voided unless it is already DECLINED or VOIDED. None
 // to settle costs nothing; each one costs a Lookup, and a Void unless it
 // was already final.
-func (b *orderBook) settle(ctx context.Context, l *attemptLock, now time.Time) (settlement, error) {
+func (m *machine) settle(ctx context.Context, l *attemptLock, now time.Time) (settlement, error) {
 	var s settlement
 	at := rfc3339(now)
 	for k := l.prev.Settled + 1; k <= l.prev.Attempt; k++ {
 		key := ProviderIdempotencyKey(l.prev.OrderID, k)
-		a, found, err := b.provider.Lookup(ctx, key)
+		a, found, err := m.provider.Lookup(ctx, key)
 		if err != nil {
 			return s, err
 		}
@@ -221,7 +484,7 @@ func (b *orderBook) settle(ctx context.Context, l *attemptLock, now time.Time) (
 		case !found:
 			// Nobody saw the key used: a tombstone, which returns a
 			// capture that landed first instead of voiding it.
-			if a, err = b.provider.Tombstone(ctx, key); err != nil {
+			if a, err = m.provider.Tombstone(ctx, key); err != nil {
 				return s, err
 			}
 			if a.Status == AuthCaptured && s.capture == nil && a.Amount == l.prev.Amount && a.Currency == l.prev.Currency {
@@ -229,12 +492,12 @@ func (b *orderBook) settle(ctx context.Context, l *attemptLock, now time.Time) (
 				continue
 			}
 			if a.Status == AuthCaptured { // seen now, and not the payment
-				if a, err = b.provider.Void(ctx, key); err != nil {
+				if a, err = m.provider.Void(ctx, key); err != nil {
 					return s, err
 				}
 			}
 		case a.Status == AuthCaptured:
-			if a, err = b.provider.Void(ctx, key); err != nil {
+			if a, err = m.provider.Void(ctx, key); err != nil {
 				return s, err
 			}
 		}
@@ -273,15 +536,16 @@ const (
 // l: the order's PAYING -> PAID update (see closeAttempt) naming the
 // payment and its payer, and the PAY# record's Put, conditional on being
 // new, in the order of the write* indexes.
-func (b *orderBook) paidWrites(l *attemptLock, pay Payment, rec paymentRecord, paidBy string, outcomes []AttemptOutcome) ([]types.TransactWriteItem, error) {
-	order, err := b.closeAttempt(l, expression.Set(expression.Name(attrStatus), expression.Value(OrderPaid)).
-		Set(expression.Name(attrPaymentID), expression.Value(pay.PaymentID)).
-		Set(expression.Name(attrPaidAt), expression.Value(pay.CreatedAt)).
-		Set(expression.Name(attrPaidBy), expression.Value(paidBy)), outcomes)
+func (m *machine) paidWrites(l *attemptLock, pay Payment, rec paymentRecord, paidBy string, outcomes []AttemptOutcome) ([]types.TransactWriteItem, error) {
+	order, err := m.closeAttempt(l, OrderPaid, func(upd expression.UpdateBuilder) expression.UpdateBuilder {
+		return upd.Set(expression.Name(attrPaymentID), expression.Value(pay.PaymentID)).
+			Set(expression.Name(attrPaidAt), expression.Value(pay.CreatedAt)).
+			Set(expression.Name(attrPaidBy), expression.Value(paidBy))
+	}, outcomes)
 	if err != nil {
 		return nil, err
 	}
-	put, err := newItemPut(b.payments, attrPK, rec)
+	put, err := newItemPut(m.payments, attrPK, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -292,15 +556,23 @@ func (b *orderBook) paidWrites(l *attemptLock, pay Payment, rec paymentRecord, p
 
 // pendingWrite is the order's PAYING -> PENDING update ending lock l
 // without a payment (see closeAttempt).
-func (b *orderBook) pendingWrite(l *attemptLock, outcomes []AttemptOutcome) (types.TransactWriteItem, error) {
-	return b.closeAttempt(l, expression.Set(expression.Name(attrStatus), expression.Value(OrderPending)), outcomes)
+func (m *machine) pendingWrite(l *attemptLock, outcomes []AttemptOutcome) (types.TransactWriteItem, error) {
+	return m.closeAttempt(l, OrderPending, nil, outcomes)
 }
 
-// closeAttempt is the order update that ends attempt l.n with upd:
-// conditional on the order still being PAYING under that attempt and
-// owner, it marks every attempt up to l.n settled, appends outcomes to the
-// history and drops the attempt's lease.
-func (b *orderBook) closeAttempt(l *attemptLock, upd expression.UpdateBuilder, outcomes []AttemptOutcome) (types.TransactWriteItem, error) {
+// closeAttempt is the order update that ends attempt l.n, moving the
+// order PAYING -> to (a transition orderTransitions must allow), with the
+// further sets of with (nil: none): conditional on the order still being
+// PAYING under that attempt and owner, it marks every attempt up to l.n
+// settled, appends outcomes to the history and drops the attempt's lease.
+func (m *machine) closeAttempt(l *attemptLock, to OrderStatus, with func(expression.UpdateBuilder) expression.UpdateBuilder, outcomes []AttemptOutcome) (types.TransactWriteItem, error) {
+	if err := checkTransition(OrderPaying, to); err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	upd := expression.Set(expression.Name(attrStatus), expression.Value(to))
+	if with != nil {
+		upd = with(upd)
+	}
 	cond := expression.Name(attrStatus).Equal(expression.Value(OrderPaying)).And(
 		expression.Name(attrAttempt).Equal(expression.Value(l.n)),
 		expression.Name(attrOwner).Equal(expression.Value(l.owner)))
@@ -317,7 +589,7 @@ func (b *orderBook) closeAttempt(l *attemptLock, upd expression.UpdateBuilder, o
 		return types.TransactWriteItem{}, err
 	}
 	return types.TransactWriteItem{Update: &types.Update{
-		TableName:                 aws.String(b.orders),
+		TableName:                 aws.String(m.orders),
 		Key:                       orderKey(l.prev.OrderID),
 		UpdateExpression:          expr.Update(),
 		ConditionExpression:       expr.Condition(),
@@ -332,8 +604,8 @@ func (b *orderBook) closeAttempt(l *attemptLock, upd expression.UpdateBuilder, o
 // attempt, makes an SDK retry of it idempotent. A cancellation (the order
 // left lock l's attempt meanwhile) is a *types.TransactionCanceledException;
 // any other error has an unknown outcome.
-func (b *orderBook) commit(ctx context.Context, l *attemptLock, writes []types.TransactWriteItem) error {
-	_, err := b.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+func (m *machine) commit(ctx context.Context, l *attemptLock, writes []types.TransactWriteItem) error {
+	_, err := m.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:      writes,
 		ClientRequestToken: aws.String(digest("commit\n" + l.prev.OrderID + "\n" + itoa(l.n))[:36]),
 	})

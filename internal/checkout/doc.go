@@ -23,12 +23,15 @@
 // stripe-node retry a 409 on their own.
 //
 // The key dedupes one client's retries; the order's payment state machine
-// (PENDING -> PAYING -> PAID, see attempt.go) makes sure an order is
-// charged at most once whatever the keys: one attempt at a time holds the
-// order, provider keys belong to order attempts, and whoever takes a lapsed
-// attempt over settles it at the provider (its capture is the payment,
-// anything else is voided) before charging. The Reconciler, run on a
-// schedule, settles what no request came back for. The Fulfilment, fed by
+// (PENDING -> PAYING -> PAID; attempt.go holds all of it: its typed
+// states OrderStatus, AuthStatus and Outcome, its transition table, and
+// its one driver, which CreatePayment and the Reconciler both run) makes
+// sure an order is charged at most once whatever the keys: one attempt at
+// a time holds the order, provider keys belong to order attempts, and
+// whoever takes a lapsed attempt over settles it at the provider (its
+// capture is the payment, anything else is voided) before charging. The
+// Reconciler, run on a schedule, settles what no request came back for
+// (the same driver, settling only). The Fulfilment, fed by
 // the orders table's stream (the transactional outbox of a payment),
 // creates one Receipt per paid order, however often its change is
 // delivered (see fulfil.go).

@@ -40,11 +40,11 @@ func (e *env) charges(t *testing.T) charges {
 	for _, a := range auths {
 		order, _ := a["order_id"].(string)
 		switch a["status"] {
-		case checkout.AuthCaptured:
+		case string(checkout.AuthCaptured):
 			c.captured[order] = append(c.captured[order], a)
-		case checkout.AuthDeclined:
+		case string(checkout.AuthDeclined):
 			c.declined[order] = append(c.declined[order], a)
-		case checkout.AuthVoided:
+		case string(checkout.AuthVoided):
 			if a["authorization_id"] == nil {
 				c.tombstones++
 			} else {
@@ -71,14 +71,14 @@ func (e *env) stripeAuths() []map[string]any {
 			"payment_id": pi.Metadata[checkout.StripeMetaPayment], "provider_key": pi.Metadata[checkout.StripeMetaKey]}
 		switch {
 		case pi.Metadata[checkout.StripeMetaTombstone] == "true":
-			it["status"] = checkout.AuthVoided
+			it["status"] = string(checkout.AuthVoided)
 			delete(it, "authorization_id")
 		case pi.Status == "succeeded" && !pi.Refunded:
-			it["status"] = checkout.AuthCaptured
+			it["status"] = string(checkout.AuthCaptured)
 		case pi.Status == "succeeded" || pi.Status == "canceled":
-			it["status"] = checkout.AuthVoided
+			it["status"] = string(checkout.AuthVoided)
 		case pi.LastPaymentError != nil:
-			it["status"] = checkout.AuthDeclined
+			it["status"] = string(checkout.AuthDeclined)
 		default:
 			it["status"] = pi.Status
 		}

@@ -81,7 +81,7 @@ func ReceiptID(orderID, paymentID string) string {
 // order but whose new image lacks what a receipt needs (order id, payment
 // id, customer, amount, currency, paid_at): the record is reported, so
 // it is retried and then sent to the mapping's on-failure destination.
-const ErrNotPaidOrder = Error("checkout: the record's new image is not a paid order")
+var ErrNotPaidOrder = errors.New("checkout: the record's new image is not a paid order")
 
 // PaidTransition reports whether rec is the change of an order to PAID
 // (from PENDING or PAYING), the one change the fulfilment acts on. The
@@ -89,11 +89,11 @@ const ErrNotPaidOrder = Error("checkout: the record's new image is not a paid or
 // same records.
 func PaidTransition(rec events.DynamoDBEventRecord) bool {
 	old, ok := rec.Change.OldImage[attrStatus]
-	if !ok || old.DataType() != events.DataTypeString || (old.String() != OrderPending && old.String() != OrderPaying) {
+	if !ok || old.DataType() != events.DataTypeString || (OrderStatus(old.String()) != OrderPending && OrderStatus(old.String()) != OrderPaying) {
 		return false
 	}
 	cur, ok := rec.Change.NewImage[attrStatus]
-	return ok && cur.DataType() == events.DataTypeString && cur.String() == OrderPaid
+	return ok && cur.DataType() == events.DataTypeString && OrderStatus(cur.String()) == OrderPaid
 }
 
 // FulfilmentConfig configures Fulfilment.

@@ -336,7 +336,7 @@ func TestOutboxHoldsOnlyCommittedChanges(t *testing.T) {
 			TableName: aws.String(f.ordersTable), Key: map[string]types.AttributeValue{"order_id": &types.AttributeValueMemberS{Value: o.OrderID}},
 			UpdateExpression:          aws.String("SET #s = :paid"),
 			ExpressionAttributeNames:  map[string]string{"#s": "status"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":paid": &types.AttributeValueMemberS{Value: checkout.OrderPaid}},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":paid": &types.AttributeValueMemberS{Value: string(checkout.OrderPaid)}},
 		}},
 		{Put: &types.Put{TableName: aws.String(f.receipts), Item: blocker, ConditionExpression: aws.String("attribute_not_exists(receipt_id)")}},
 	}})

@@ -35,7 +35,7 @@ type ledgerRecord struct {
 	Kind            string            `dynamodbav:"kind"`
 	AuthorizationID string            `dynamodbav:"authorization_id,omitempty"`
 	IdempotencyKey  string            `dynamodbav:"idempotency_key"`
-	Status          string            `dynamodbav:"status"`
+	Status          AuthStatus        `dynamodbav:"status"`
 	DeclineCode     string            `dynamodbav:"decline_code,omitempty"`
 	OrderID         string            `dynamodbav:"order_id,omitempty"`
 	Attempt         int               `dynamodbav:"attempt,omitempty"`

@@ -45,7 +45,7 @@ const orderAmount = 2*250000 + 1999
 
 // errInjected is the fault the hooks inject: a network failure, not a
 // DynamoDB answer, so its outcome is unknown to the caller.
-const errInjected = ddbtest.ErrInjected
+var errInjected = ddbtest.ErrInjected
 
 // Lease settings of the test store: a claim without deadline lasts
 // testLease, so advancing the clock past it lets a retry take over.
@@ -265,7 +265,7 @@ func event(t *testing.T, route, body, key, sub string) events.APIGatewayV2HTTPRe
 type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // errNotStored: the response's status is one the wrapper does not store.
-const errNotStored = checkout.Error("test: status not stored")
+var errNotStored = errors.New("test: status not stored")
 
 // runDirect runs h under Store.Run the way the apigw wrapper does, without
 // the HTTP contract: the key is scoped by route and sub, the fingerprint is

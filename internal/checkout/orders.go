@@ -25,14 +25,6 @@ const (
 	MaxSKUBytes = 64
 )
 
-// Order statuses: PENDING -> PAYING -> PAID, and PAYING -> PENDING when
-// an attempt ends without a payment (a decline). See attempt.go.
-const (
-	OrderPending = "PENDING"
-	OrderPaying  = "PAYING"
-	OrderPaid    = "PAID"
-)
-
 // OrderIDPrefix starts every order id.
 const OrderIDPrefix = "ord_"
 
@@ -49,8 +41,8 @@ type Order struct {
 	OrderID string `json:"order_id" dynamodbav:"order_id"`
 	// CustomerID is the owner: the JWT sub of the caller that created it.
 	CustomerID string `json:"-" dynamodbav:"customer_id"`
-	// Status is OrderPending, OrderPaying or OrderPaid.
-	Status string `json:"status" dynamodbav:"status"`
+	// Status is OrderPending, OrderPaying or OrderPaid (see attempt.go).
+	Status OrderStatus `json:"status" dynamodbav:"status"`
 	// Amount is Σ quantity × unit_price, in minor units.
 	Amount   int64  `json:"amount" dynamodbav:"amount"`
 	Currency string `json:"currency" dynamodbav:"currency"`
@@ -279,6 +271,9 @@ func (o *Orders) CreateOrder(ctx context.Context, req events.APIGatewayV2HTTPReq
 		CreatedAt:  o.now().UTC().Format(time.RFC3339),
 	}
 	put, err := newItemPut(o.table, attrOrderID, order)
+	if err == nil {
+		err = checkTransition("", order.Status)
+	}
 	if err != nil {
 		o.logger.ErrorContext(ctx, "checkout: encode order", "error", err)
 		return internalError("could not encode the order").ResponseV2(), nil

@@ -24,9 +24,6 @@ const (
 // PaymentIDPrefix starts every payment id.
 const PaymentIDPrefix = "pay_"
 
-// PaymentCaptured is the status of a recorded payment.
-const PaymentCaptured = "CAPTURED"
-
 // PaymentRequest is a validated POST /payments body.
 type PaymentRequest struct {
 	OrderID       string
@@ -113,10 +110,9 @@ type PaymentsConfig struct {
 
 // Payments serves POST /payments and GET /payments/{id}.
 type Payments struct {
-	book     orderBook
-	provider Provider
-	now      func() time.Time
-	logger   *slog.Logger
+	machine machine
+	now     func() time.Time
+	logger  *slog.Logger
 }
 
 // Routes of the create-payment function (API Gateway route keys).
@@ -137,8 +133,8 @@ func NewPayments(cfg PaymentsConfig) (*Payments, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Payments{
-		book:     orderBook{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider},
-		provider: cfg.Provider, now: cfg.Now, logger: cfg.Logger,
+		machine: machine{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider},
+		now:     cfg.Now, logger: cfg.Logger,
 	}, nil
 }
 
@@ -155,7 +151,7 @@ func (p *Payments) Handle(ctx context.Context, req events.APIGatewayV2HTTPReques
 // for another caller's payment and an unknown id. One strongly consistent
 // GetItem.
 func (p *Payments) GetPayment(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return serveOwned(ctx, p.logger, p.book.db, p.book.payments, attrPK, PaymentKeyPrefix, req, paymentNotFound(),
+	return serveOwned(ctx, p.logger, p.machine.db, p.machine.payments, attrPK, PaymentKeyPrefix, req, paymentNotFound(),
 		func(_ context.Context, r paymentRecord) (Payment, error) { return r.Payment, nil })
 }
 
@@ -201,70 +197,63 @@ func (p *Payments) CreatePayment(ctx context.Context, req events.APIGatewayV2HTT
 	if w, ok := ctx.Value(commitWatchKey{}).(*commitWatch); ok {
 		w.sub, w.owner, w.in = sub, owner, in
 	}
-	now := p.now()
-	l, refused, err := p.book.lock(ctx, lockRequest{
+	res, err := p.machine.run(ctx, runRequest{
 		OrderID: in.OrderID, CustomerID: sub, Amount: in.Amount, Currency: in.Currency,
-		Owner: owner, Until: claim.LeaseUntil, Now: now,
-	})
-	if err != nil {
-		p.logger.ErrorContext(ctx, "checkout: lock order", "order_id", in.OrderID, "error", err)
-		return serviceUnavailable().ResponseV2(), nil
-	}
-	if l == nil {
-		return p.refused(refused, sub, in, owner, now)
-	}
-	st, err := p.book.settle(ctx, l, now)
-	if err != nil {
-		p.logger.ErrorContext(ctx, "checkout: settle earlier attempts", "order_id", in.OrderID, "attempt", l.n, "error", err)
-		return providerUnavailable().ResponseV2(), nil
-	}
-	if st.capture != nil {
-		return p.adopt(ctx, claim, l, st)
-	}
-
-	auth, err := p.provider.Authorize(ctx, AuthorizationRequest{
-		IdempotencyKey: ProviderIdempotencyKey(in.OrderID, l.n),
-		OrderID:        in.OrderID,
-		Attempt:        l.n,
-		PaymentID:      PaymentID(in.OrderID, l.n),
-		Amount:         in.Amount,
-		Currency:       in.Currency,
-		PaymentMethod:  in.PaymentMethod,
-		Metadata:       map[string]string{MetadataOwner: owner},
+		PaymentMethod: in.PaymentMethod, Claim: claim, Now: p.now,
 	})
 	switch {
-	case errors.Is(err, ErrProviderKeyReused):
-		// Attempt keys are never shared between requests: a bug.
-		p.logger.ErrorContext(ctx, "checkout: provider key of a new attempt was already used", "order_id", in.OrderID, "attempt", l.n, "error", err)
-		return internalError("the payment attempt could not be started").ResponseV2(), nil
 	case err != nil:
-		p.logger.ErrorContext(ctx, "checkout: payment provider failed; the outcome is unknown until the attempt is settled",
-			"order_id", in.OrderID, "attempt", l.n, "error", err)
-		return providerUnavailable().ResponseV2(), nil
-	}
-	switch auth.Status {
-	case AuthCaptured:
-		pay, rec := paymentFor(l.prev, auth, p.now())
-		writes, err := p.book.paidWrites(l, pay, rec, owner, st.outcomes)
-		if err != nil {
-			return p.encodeFailed(ctx, err), nil
-		}
-		claim.AddWrites(writes...)
-		return created(pay)
-	case AuthDeclined:
-		w, err := p.book.pendingWrite(l, append(st.outcomes, outcomeOf(l.n, auth, rfc3339(p.now()))))
-		if err != nil {
-			return p.encodeFailed(ctx, err), nil
-		}
-		claim.AddWrites(w)
+		return p.failed(ctx, in.OrderID, err), nil
+	case !res.Locked:
+		return p.refused(res.Refused, sub, in, owner, res.Now)
+	case res.CommittedAlone:
+		p.logger.InfoContext(ctx, "checkout: completed the order with an earlier attempt's capture",
+			"order_id", in.OrderID, "attempt", res.Captured, "payment_id", res.Payment.PaymentID)
+		return alreadyPaid(res.Payment)
+	case res.To == OrderPaid:
+		return created(res.Payment)
+	case res.To == OrderPending:
 		pr := ProblemPaymentDeclined.Problem("the payment was declined by the provider")
-		pr.Extensions = extensions("order_id", in.OrderID, "payment_id", auth.PaymentID, "decline_code", auth.DeclineCode)
+		pr.Extensions = extensions("order_id", in.OrderID, "payment_id", res.Auth.PaymentID, "decline_code", res.Auth.DeclineCode)
 		return pr.ResponseV2(), nil
-	case AuthVoided:
+	case res.Auth.Status == AuthVoided:
 		return paymentInProgress(in.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
 	}
-	p.logger.ErrorContext(ctx, "checkout: unknown authorization status", "status", auth.Status, "authorization_id", auth.ID)
+	p.logger.ErrorContext(ctx, "checkout: unknown authorization status", "status", res.Auth.Status, "authorization_id", res.Auth.ID)
 	return internalError("the payment provider answered with an unknown status").ResponseV2(), nil
+}
+
+// failed answers a payment whose run of the state machine failed, by the
+// step that failed (see CreatePayment).
+func (p *Payments) failed(ctx context.Context, orderID string, err error) events.APIGatewayV2HTTPResponse {
+	var re *runError
+	if !errors.As(err, &re) {
+		re = &runError{stage: stageLock, err: err}
+	}
+	var tce *types.TransactionCanceledException
+	switch {
+	case re.stage == stageLock:
+		p.logger.ErrorContext(ctx, "checkout: lock order", "order_id", orderID, "error", err)
+		return serviceUnavailable().ResponseV2()
+	case re.stage == stageSettle:
+		p.logger.ErrorContext(ctx, "checkout: settle earlier attempts", "order_id", orderID, "attempt", re.attempt, "error", err)
+		return providerUnavailable().ResponseV2()
+	case re.stage == stageAuthorize && errors.Is(err, ErrProviderKeyReused):
+		// Attempt keys are never shared between requests: a bug.
+		p.logger.ErrorContext(ctx, "checkout: provider key of a new attempt was already used", "order_id", orderID, "attempt", re.attempt, "error", err)
+		return internalError("the payment attempt could not be started").ResponseV2()
+	case re.stage == stageAuthorize:
+		p.logger.ErrorContext(ctx, "checkout: payment provider failed; the outcome is unknown until the attempt is settled",
+			"order_id", orderID, "attempt", re.attempt, "error", err)
+		return providerUnavailable().ResponseV2()
+	case re.stage == stageEncode:
+		p.logger.ErrorContext(ctx, "checkout: encode payment writes", "error", err)
+		return internalError("could not encode the payment").ResponseV2()
+	case errors.As(err, &tce):
+		return paymentInProgress(orderID, retryAfterTransientSeconds).ResponseV2()
+	}
+	p.logger.ErrorContext(ctx, "checkout: complete the order with an earlier capture", "order_id", orderID, "error", err)
+	return serviceUnavailable().ResponseV2()
 }
 
 // refused answers a payment whose lock the order o refused (nil: no such
@@ -287,42 +276,6 @@ func (p *Payments) refused(o *Order, sub string, in PaymentRequest, owner string
 	}
 	// PENDING: it changed between the refusal and our read of it.
 	return paymentInProgress(o.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
-}
-
-// adopt completes the order with the capture an earlier attempt made. When
-// that attempt was this key's, the completion joins the claim and the
-// answer is the 201 it never got. Otherwise the completion commits on its
-// own first (it is the order's, whatever becomes of this key's answer) and
-// the answer is the 200 already_paid naming the capture.
-func (p *Payments) adopt(ctx context.Context, claim *idemddb.Claim, l *attemptLock, st settlement) (events.APIGatewayV2HTTPResponse, error) {
-	now := p.now()
-	pay, rec := paymentFor(l.prev, *st.capture, now)
-	paidBy := st.capture.Metadata[MetadataOwner]
-	writes, err := p.book.paidWrites(l, pay, rec, paidBy, append(st.outcomes, abandoned(l.n, now)))
-	if err != nil {
-		return p.encodeFailed(ctx, err), nil
-	}
-	if paidBy == l.owner {
-		claim.AddWrites(writes...)
-		return created(pay)
-	}
-	err = p.book.commit(ctx, l, writes)
-	var tce *types.TransactionCanceledException
-	switch {
-	case err == nil:
-		p.logger.InfoContext(ctx, "checkout: completed the order with an earlier attempt's capture",
-			"order_id", l.prev.OrderID, "attempt", st.capture.Attempt, "payment_id", pay.PaymentID)
-		return alreadyPaid(pay)
-	case errors.As(err, &tce):
-		return paymentInProgress(l.prev.OrderID, retryAfterTransientSeconds).ResponseV2(), nil
-	}
-	p.logger.ErrorContext(ctx, "checkout: complete the order with an earlier capture", "order_id", l.prev.OrderID, "error", err)
-	return serviceUnavailable().ResponseV2(), nil
-}
-
-func (p *Payments) encodeFailed(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {
-	p.logger.ErrorContext(ctx, "checkout: encode payment writes", "error", err)
-	return internalError("could not encode the payment").ResponseV2()
 }
 
 // created is the 201 answer of a payment this key made.
@@ -413,7 +366,7 @@ func (p *Payments) WrapV2(store *idemddb.Store, opts ...apigw.Option) apigw.Hand
 		if err != nil || !w.orderMoved || w.owner == "" {
 			return resp, err
 		}
-		item, found, gerr := getItem(ctx, p.book.db, p.book.orders, attrOrderID, w.in.OrderID)
+		item, found, gerr := getItem(ctx, p.machine.db, p.machine.orders, attrOrderID, w.in.OrderID)
 		var o Order
 		if gerr == nil && found {
 			gerr = attributevalue.UnmarshalMap(item, &o)

@@ -4,18 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
-)
-
-// Authorization statuses.
-const (
-	AuthCaptured = "CAPTURED"
-	AuthDeclined = "DECLINED"
-	// AuthVoided: the authorization was reversed, or its key was voided
-	// before any authorization with it (a tombstone): a later Authorize
-	// with the key replays VOIDED and charges nothing.
-	AuthVoided = "VOIDED"
 )
 
 // AuthorizationRequest asks a payment service provider (PSP) to charge
@@ -53,7 +44,7 @@ type Authorization struct {
 	// voided before any authorization (a tombstone).
 	ID string
 	// Status is AuthCaptured, AuthDeclined or AuthVoided.
-	Status string
+	Status AuthStatus
 	// DeclineCode says why a payment was declined.
 	DeclineCode string
 	// PaymentID, OrderID, Attempt, Amount, Currency, PaymentMethod and
@@ -110,14 +101,14 @@ type CaptureReport interface {
 }
 
 // Provider errors, for errors.Is.
-const (
+var (
 	// ErrProviderUnavailable: the provider could not be reached or failed;
 	// whether it charged is unknown, so retry with the same key.
-	ErrProviderUnavailable = Error("checkout: payment provider unavailable")
+	ErrProviderUnavailable = errors.New("checkout: payment provider unavailable")
 	// ErrProviderKeyReused: the provider idempotency key was already used
 	// for a request with other parameters (Stripe answers this case with an
 	// idempotency_error).
-	ErrProviderKeyReused = Error("checkout: provider idempotency key reused with different parameters")
+	ErrProviderKeyReused = errors.New("checkout: provider idempotency key reused with different parameters")
 )
 
 // ProviderError reports a failed provider call; it matches

@@ -85,7 +85,7 @@ type ReconcilerConfig struct {
 // an attempt by metadata search, which still works after Stripe pruned the
 // key (a run more than 24 h late, after an outage, settles the same way).
 type Reconciler struct {
-	book      orderBook
+	machine   machine
 	store     *idemddb.Store
 	report    CaptureReport
 	voidAfter time.Duration
@@ -119,8 +119,8 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 		cfg.Logger = slog.Default()
 	}
 	return &Reconciler{
-		book:  orderBook{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider},
-		store: cfg.Store, report: cfg.Report, voidAfter: cfg.VoidAfter, grace: cfg.Grace, batch: cfg.Batch,
+		machine: machine{db: cfg.DB, orders: cfg.OrdersTable, payments: cfg.PaymentsTable, provider: cfg.Provider},
+		store:   cfg.Store, report: cfg.Report, voidAfter: cfg.VoidAfter, grace: cfg.Grace, batch: cfg.Batch,
 		now: cfg.Now, logger: cfg.Logger,
 	}, nil
 }
@@ -185,7 +185,7 @@ func (r *Reconciler) Run(ctx context.Context) (ReconcileSummary, error) {
 
 	stranded := expression.Name(attrStatus).Equal(expression.Value(OrderPaying)).
 		And(expression.Name(attrUntil).LessThan(expression.Value(now.Add(-r.grace).UnixMilli())))
-	items, err := scanFiltered(ctx, r.book.db, r.book.orders, stranded, r.batch)
+	items, err := scanFiltered(ctx, r.machine.db, r.machine.orders, stranded, r.batch)
 	if err != nil {
 		return s, fmt.Errorf("checkout: reconcile: scan orders: %w", err)
 	}
@@ -247,45 +247,30 @@ func (r *Reconciler) count(ctx context.Context, s *ReconcileSummary, step reconc
 		"status", step.Status, "replayed", replayed)...)
 }
 
-// settleOrder settles an order stranded in PAYING, as one idempotent step.
+// settleOrder settles an order stranded in PAYING, as one idempotent
+// step: one run of the state machine that settles only (no new
+// authorization), its commit joining the step's claim.
 func (r *Reconciler) settleOrder(ctx context.Context, o Order) (reconcileStep, bool, error) {
 	key := "reconcile:order:" + o.OrderID + ":" + itoa(o.Attempt)
 	return idemddb.Do(ctx, r.store, key, []byte(key), func(ctx context.Context, c *idemddb.Claim) (reconcileStep, error) {
 		now := r.now()
-		l, refused, err := r.book.lock(ctx, lockRequest{
+		res, err := r.machine.run(ctx, runRequest{
 			OrderID: o.OrderID, CustomerID: o.CustomerID, Amount: o.Amount, Currency: o.Currency,
-			Owner: attemptOwner(c.Key), Until: c.LeaseUntil, Now: now, TakeoverOnly: true,
+			Claim: c, SettleOnly: true, Now: func() time.Time { return now },
 		})
 		switch {
 		case err != nil:
 			return reconcileStep{}, err
-		case l == nil:
+		case !res.Locked:
 			step := reconcileStep{Action: actionSkipped, OrderID: o.OrderID}
-			if refused != nil {
-				step.Status = refused.Status
+			if res.Refused != nil {
+				step.Status = string(res.Refused.Status)
 			}
 			return step, nil
+		case res.To == OrderPaid:
+			return reconcileStep{Action: actionPaid, OrderID: o.OrderID, PaymentID: res.Payment.PaymentID, Status: string(OrderPaid)}, nil
 		}
-		st, err := r.book.settle(ctx, l, now)
-		if err != nil {
-			return reconcileStep{}, err
-		}
-		outcomes := append(st.outcomes, abandoned(l.n, now))
-		if st.capture == nil {
-			w, err := r.book.pendingWrite(l, outcomes)
-			if err != nil {
-				return reconcileStep{}, err
-			}
-			c.AddWrites(w)
-			return reconcileStep{Action: actionReleased, OrderID: o.OrderID, Status: OrderPending}, nil
-		}
-		pay, rec := paymentFor(l.prev, *st.capture, now)
-		writes, err := r.book.paidWrites(l, pay, rec, st.capture.Metadata[MetadataOwner], outcomes)
-		if err != nil {
-			return reconcileStep{}, err
-		}
-		c.AddWrites(writes...)
-		return reconcileStep{Action: actionPaid, OrderID: o.OrderID, PaymentID: pay.PaymentID, Status: OrderPaid}, nil
+		return reconcileStep{Action: actionReleased, OrderID: o.OrderID, Status: string(OrderPending)}, nil
 	})
 }
 
@@ -294,7 +279,7 @@ func (r *Reconciler) settleOrder(ctx context.Context, o Order) (reconcileStep, b
 // PAYING, voided – as one idempotent step – otherwise.
 func (r *Reconciler) settleCapture(ctx context.Context, a Authorization) (reconcileStep, bool, error) {
 	var o Order
-	item, found, err := getItem(ctx, r.book.db, r.book.orders, attrOrderID, a.OrderID)
+	item, found, err := getItem(ctx, r.machine.db, r.machine.orders, attrOrderID, a.OrderID)
 	if err == nil && found {
 		err = attributevalue.UnmarshalMap(item, &o)
 	}
@@ -304,11 +289,11 @@ func (r *Reconciler) settleCapture(ctx context.Context, a Authorization) (reconc
 	case found && o.Status == OrderPaid && o.PaymentID == a.PaymentID:
 		return reconcileStep{Action: actionKept, OrderID: a.OrderID, PaymentID: a.PaymentID}, false, r.report.MarkReconciled(ctx, a.Key)
 	case found && o.Status == OrderPaying:
-		return reconcileStep{Action: actionDeferred, OrderID: a.OrderID, Status: OrderPaying}, false, nil
+		return reconcileStep{Action: actionDeferred, OrderID: a.OrderID, Status: string(OrderPaying)}, false, nil
 	}
 	key := "reconcile:void:" + a.Key
 	return idemddb.Do(ctx, r.store, key, []byte(key), func(ctx context.Context, _ *idemddb.Claim) (reconcileStep, error) {
-		v, err := r.book.provider.Void(ctx, a.Key)
-		return reconcileStep{Action: actionVoided, OrderID: a.OrderID, PaymentID: a.PaymentID, Status: v.Status}, err
+		v, err := r.machine.provider.Void(ctx, a.Key)
+		return reconcileStep{Action: actionVoided, OrderID: a.OrderID, PaymentID: a.PaymentID, Status: string(v.Status)}, err
 	})
 }

@@ -1,6 +1,7 @@
 package checkout
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
@@ -8,15 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// Error is the type of this package's sentinel errors: constants, so no
-// package-level state can be reassigned, and comparable, so errors.Is works.
-type Error string
-
-// Error returns the message.
-func (e Error) Error() string { return string(e) }
-
 // ErrValidation matches every *ValidationError.
-const ErrValidation = Error("checkout: invalid request")
+var ErrValidation = errors.New("checkout: invalid request")
 
 // ValidationError lists the invalid fields of a request body.
 type ValidationError struct {

@@ -94,7 +94,7 @@ func TestPayNowClickedThreeTimesWaits(t *testing.T) {
 		}
 	}
 	auths, pays := e.ledgerItems(t)
-	if len(auths) != 1 || auths[0]["status"] != checkout.AuthCaptured || len(pays) != 1 {
+	if len(auths) != 1 || auths[0]["status"] != string(checkout.AuthCaptured) || len(pays) != 1 {
 		t.Fatalf("ledger: %d authorizations %v, %d payments; want one charge", len(auths), auths, len(pays))
 	}
 	bound := idemddb.MaxWaitReads(10 * time.Second)

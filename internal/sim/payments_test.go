@@ -116,13 +116,13 @@ func sAttr(it map[string]types.AttributeValue, name string) string {
 
 // allowed are the order transitions attempt.go documents ("" = absent).
 var allowed = map[[2]string]bool{
-	{"", checkout.OrderPending}:                    true,
-	{checkout.OrderPending, checkout.OrderPaying}:  true,
-	{checkout.OrderPaying, checkout.OrderPaying}:   true,
-	{checkout.OrderPaying, checkout.OrderPaid}:     true,
-	{checkout.OrderPaying, checkout.OrderPending}:  true,
-	{checkout.OrderPending, checkout.OrderPending}: true,
-	{checkout.OrderPaid, checkout.OrderPaid}:       true,
+	{"", string(checkout.OrderPending)}:                            true,
+	{string(checkout.OrderPending), string(checkout.OrderPaying)}:  true,
+	{string(checkout.OrderPaying), string(checkout.OrderPaying)}:   true,
+	{string(checkout.OrderPaying), string(checkout.OrderPaid)}:     true,
+	{string(checkout.OrderPaying), string(checkout.OrderPending)}:  true,
+	{string(checkout.OrderPending), string(checkout.OrderPending)}: true,
+	{string(checkout.OrderPaid), string(checkout.OrderPaid)}:       true,
 }
 
 // runPayments runs one payments schedule: payers racing two keys per
@@ -166,7 +166,7 @@ func runPayments(t *testing.T, raw []byte, seed uint64, faults, outcomes *sim.Ta
 				if !allowed[[2]string{was, st}] {
 					w.violate("order %s went %q -> %q", id, was, st)
 				}
-				if was != st && st == checkout.OrderPaid {
+				if was != st && st == string(checkout.OrderPaid) {
 					streamMu.Lock()
 					stream = append(stream, events.DynamoDBEventRecord{
 						EventID: fmt.Sprintf("ev-%d", len(stream)), EventName: "MODIFY", EventSource: "aws:dynamodb",
@@ -190,7 +190,7 @@ func runPayments(t *testing.T, raw []byte, seed uint64, faults, outcomes *sim.Ta
 			ledger, _ := db.Items(paymentsTable)
 			captured := map[string]int{}
 			for _, it := range ledger {
-				if strings.HasPrefix(sAttr(it, "pk"), checkout.AuthorizationKeyPrefix) && sAttr(it, "status") == checkout.AuthCaptured {
+				if strings.HasPrefix(sAttr(it, "pk"), checkout.AuthorizationKeyPrefix) && sAttr(it, "status") == string(checkout.AuthCaptured) {
 					if captured[sAttr(it, "order_id")]++; captured[sAttr(it, "order_id")] == 2 {
 						w.violate("order %s: two captures not voided at %v", sAttr(it, "order_id"), time.Since(w.start))
 					}
@@ -411,7 +411,7 @@ func (w *world) checkPayments(db *ddbmem.Engine, orderIDs []string, told map[str
 			}
 			pk := sAttr(it, "pk")
 			switch {
-			case strings.HasPrefix(pk, checkout.AuthorizationKeyPrefix) && sAttr(it, "status") == checkout.AuthCaptured:
+			case strings.HasPrefix(pk, checkout.AuthorizationKeyPrefix) && sAttr(it, "status") == string(checkout.AuthCaptured):
 				captures = append(captures, it)
 			case strings.HasPrefix(pk, checkout.PaymentKeyPrefix):
 				pays = append(pays, it)
@@ -421,7 +421,7 @@ func (w *world) checkPayments(db *ddbmem.Engine, orderIDs []string, told map[str
 		if len(captures) > 1 {
 			w.violate("order %s: %d captures not voided", oid, len(captures))
 		}
-		switch st {
+		switch checkout.OrderStatus(st) {
 		case checkout.OrderPaid:
 			pid := sAttr(order, "payment_id")
 			if len(pays) != 1 || sAttr(pays[0], "payment_id") != pid {
@@ -498,7 +498,7 @@ func (w *world) checkReceipts(db *ddbmem.Engine) {
 	for _, o := range orders {
 		id := sAttr(o, "order_id")
 		rs := per[id]
-		if sAttr(o, "status") != checkout.OrderPaid {
+		if sAttr(o, "status") != string(checkout.OrderPaid) {
 			if len(rs) > 0 {
 				w.violate("order %s is %s but has %d receipts", id, sAttr(o, "status"), len(rs))
 			}

@@ -22,7 +22,7 @@ import (
 
 // ErrPrerequisite reports a missing tool; the message says how to get it.
 // It matches the engine launcher's *localddb.PrerequisiteError too.
-const ErrPrerequisite = localddb.ErrPrerequisite
+var ErrPrerequisite = localddb.ErrPrerequisite
 
 // engine is the local DynamoDB engine: moto served single-threaded by
 // local/motoserver.py (stock moto_server is not safe under concurrency),

@@ -130,7 +130,7 @@ func TestTemplateFilterIsThePaidTransition(t *testing.T) {
 		}
 		return map[string]events.DynamoDBAttributeValue{"order_id": events.NewStringAttribute("o"), "status": events.NewStringAttribute(status)}
 	}
-	statuses := []string{"", checkout.OrderPending, checkout.OrderPaying, checkout.OrderPaid, "SHIPPED"}
+	statuses := []string{"", string(checkout.OrderPending), string(checkout.OrderPaying), string(checkout.OrderPaid), "SHIPPED"}
 	matched := 0
 	for _, old := range statuses {
 		for _, cur := range statuses {

@@ -70,8 +70,6 @@ func vmHWM(pid int) int {
 // the Go module proxy.
 const RIEModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 
-func cleanEnv() []string { return os.Environ() }
-
 func goTool() (string, error) {
 	g, err := exec.LookPath("go")
 	if err != nil {
@@ -79,8 +77,6 @@ func goTool() (string, error) {
 	}
 	return g, nil
 }
-
-func hostArch() string { return runtime.GOARCH }
 
 // buildRIE builds the emulator once into cacheDir and returns its path,
 // saying so: the first build downloads it from the Go module proxy.
@@ -107,7 +103,7 @@ func buildRIE(ctx context.Context, cacheDir string, logf func(string, ...any)) (
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, g, "install", RIEModule)
 	cmd.Dir = tmp
-	cmd.Env = append(cleanEnv(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the Lambda Runtime Interface Emulator (go install %s; it needs the Go module proxy once): %v\n%s", RIEModule, err, out)
 	}
@@ -132,7 +128,7 @@ func buildFunction(ctx context.Context, root, dir string, f *Function) (string, 
 	bin := filepath.Join(dir, "bootstrap")
 	cmd := exec.CommandContext(ctx, g, "build", "-tags", "lambda.norpc", "-o", bin, codePackage(f))
 	cmd.Dir = root
-	cmd.Env = append(cleanEnv(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+hostArch())
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", &BuildError{Function: f.ID, CodeURI: f.CodeURI, Output: strings.TrimSpace(string(out)), Err: err}
 	}

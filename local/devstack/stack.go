@@ -504,12 +504,6 @@ func (s *Stack) invoke(ctx context.Context, id string, payload []byte) ([]byte, 
 	}
 }
 
-// Invoke runs payload through function id, as the gateway and the Lambda
-// endpoint do. A function's own failure is a *FunctionError.
-func (s *Stack) Invoke(ctx context.Context, id string, payload []byte) ([]byte, error) {
-	return s.invoke(ctx, id, payload)
-}
-
 func (s *Stack) listen() error {
 	if s.cfg.Port >= 0 {
 		addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -157,7 +158,7 @@ func (s *Stack) packageDirs(ctx context.Context, f *Function) ([]string, error) 
 	cmd := exec.CommandContext(ctx, g, "list", "-e", "-deps", "-tags", "lambda.norpc",
 		"-f", "{{with .Module}}{{if or .Main (and .Replace (not .Replace.Version))}}{{$.Dir}}{{end}}{{end}}", codePackage(f))
 	cmd.Dir = s.cfg.Root
-	cmd.Env = append(cleanEnv(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+hostArch())
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("hot reload: go list the packages of %s: %w", f.ID, err)

@@ -63,15 +63,8 @@ const (
 	CacheEntries = 1024
 )
 
-// Error is the type of this package's sentinel error: a constant, so it
-// cannot be reassigned, and comparable, so errors.Is works.
-type Error string
-
-// Error returns the message.
-func (e Error) Error() string { return string(e) }
-
 // ErrInvalid matches every *VarError.
-const ErrInvalid = Error("lambdaenv: invalid configuration")
+var ErrInvalid = errors.New("lambdaenv: invalid configuration")
 
 // VarError reports a missing or malformed environment variable.
 type VarError struct {
