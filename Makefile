@@ -18,11 +18,9 @@ STATICCHECK = $(CURDIR)/.dev/bin/staticcheck
 
 .PHONY: help test test-web browser-timing test-race prereqs vet lint build dev dev-prereqs deploy bench devload invoke event dev-reset sim
 
-# quietly runs a command whose failure message is complete on its own. On
-# failure make stops (exit status 141) without its "make: *** [...] Error 1"
-# trailer: the recipe ends make itself with SIGPIPE, which neither make nor
-# the shell reports.
-quietly = $(1) || { kill -PIPE $$PPID; exit 1; }
+# A failing target exits with GNU make's error status, 2, after the
+# command's own message says what went wrong and what to do; make's
+# "make: *** [...] Error 1" line comes last.
 
 # The devstack binary behind dev, invoke and event.
 DEVSTACK = .dev/bin/devstack
@@ -34,7 +32,7 @@ help:
 
 ## prereqs: check Go, Python with moto (set up in .dev/venv when missing), Node.js/npm
 prereqs:
-	@$(call quietly,./local/check-prereqs.sh)
+	@./local/check-prereqs.sh
 
 ## vet: go vet, then staticcheck (pinned in go.mod as a tool), in every module
 vet:
@@ -52,7 +50,7 @@ STRIPE_MOCK_INSTALL = $(GO) install github.com/stripe/stripe-mock@v0.203.0
 
 ## test-web: the storefront's idempotent client (web/), Node's built-in test runner with a fake fetch, storage and clock
 test-web:
-	@command -v node >/dev/null 2>&1 || { echo "missing: Node.js 20+ (https://nodejs.org/ or apt-get install nodejs), then re-run." >&2; kill -PIPE $$PPID; exit 1; }
+	@command -v node >/dev/null 2>&1 || { echo "missing: Node.js 20+ (https://nodejs.org/ or apt-get install nodejs), then re-run." >&2; exit 1; }
 	node --test web/test/*.test.js
 
 ## test-race: the same tests under the race detector (needs cgo: gcc)
@@ -100,12 +98,12 @@ build:
 
 ## lint: cfn-lint on template.yaml (runs the SAM transform too)
 lint:
-	@command -v cfn-lint >/dev/null 2>&1 || { echo "missing: cfn-lint — pip install cfn-lint (or apt-get install cfn-lint)" >&2; kill -PIPE $$PPID; exit 1; }
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "missing: cfn-lint — pip install cfn-lint (or apt-get install cfn-lint)" >&2; exit 1; }
 	cfn-lint template.yaml
 
 ## deploy: sam build, then sam deploy with samconfig.toml (fill in its placeholders first)
 deploy:
-	@command -v sam >/dev/null 2>&1 || { echo "missing: AWS SAM CLI — install it (see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html), configure AWS credentials, then re-run make deploy" >&2; kill -PIPE $$PPID; exit 1; }
+	@command -v sam >/dev/null 2>&1 || { echo "missing: AWS SAM CLI — install it (see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html), configure AWS credentials, then re-run make deploy" >&2; exit 1; }
 	@$(MAKE) --no-print-directory build
 	sam deploy
 
@@ -120,23 +118,23 @@ deploy:
 # DEV_EVENT_POLL=1s (how often the stream and queue mappings poll, 250ms).
 dev: dev-prereqs
 	@echo "building the local stack (the first run downloads Go modules from the module proxy) ..."
-	@$(call quietly,$(devstack-bin))
-	@$(call quietly,$(DEVSTACK) -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)'))
+	@$(devstack-bin)
+	@$(DEVSTACK) -port $(or $(PORT),3000) $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
 
 dev-prereqs:
-	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then $(call quietly,NEED_NODE=0 ./local/check-prereqs.sh); \
-	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; kill -PIPE $$PPID; exit 1; }; fi
+	@if [ -z "$$AWS_ENDPOINT_URL_DYNAMODB" ]; then NEED_NODE=0 ./local/check-prereqs.sh; \
+	else command -v $(GO) >/dev/null 2>&1 || { echo "missing: Go 1.26+ (https://go.dev/doc/install), then re-run." >&2; exit 1; }; fi
 
 ## invoke: run one event through one function, like sam local invoke -e (FN=LogicalId EVENT=file.json [TEMPLATE=...])
 invoke: dev-prereqs
-	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file.json> (make event writes sample events)" >&2; kill -PIPE $$PPID; exit 2; }
-	@$(call quietly,$(devstack-bin))
-	@$(call quietly,$(DEVSTACK) invoke -fn '$(FN)' $(if $(EVENT),-event '$(EVENT)') $(if $(TEMPLATE),-template '$(TEMPLATE)') $(if $(PARAMS),-parameter-overrides '$(PARAMS)'))
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=<file.json> (make event writes sample events)" >&2; exit 2; }
+	@$(devstack-bin)
+	@$(DEVSTACK) invoke -fn '$(FN)' $(if $(EVENT),-event '$(EVENT)') $(if $(TEMPLATE),-template '$(TEMPLATE)') $(if $(PARAMS),-parameter-overrides '$(PARAMS)')
 
 ## event: print a sample event: TYPE=http|schedule|sqs|dynamodb [FN=LogicalId] [BODY=json] (make event > ev.json)
 event:
-	@$(call quietly,$(devstack-bin))
-	@$(call quietly,$(DEVSTACK) event -type $(or $(TYPE),http) $(if $(FN),-fn '$(FN)') $(if $(BODY),-body '$(BODY)') $(if $(TEMPLATE),-template '$(TEMPLATE)'))
+	@$(devstack-bin)
+	@$(DEVSTACK) event -type $(or $(TYPE),http) $(if $(FN),-fn '$(FN)') $(if $(BODY),-body '$(BODY)') $(if $(TEMPLATE),-template '$(TEMPLATE)')
 
 ## dev-reset: forget the persistent engine's data (DEV_PERSIST=1) and the builds
 dev-reset:

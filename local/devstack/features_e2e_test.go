@@ -229,8 +229,9 @@ func TestMakeInvoke(t *testing.T) {
 		t.Fatalf("make invoke: %v\nstdout %s\nstderr %s", err, out, logs)
 	}
 	out, logs, err = run(`{"headers":{"x-error":"1"}}`)
-	if err == nil || !strings.Contains(out, `"errorMessage":"fixture error"`) || strings.Contains(logs, "make: ***") {
-		t.Errorf("a function error must fail make invoke with the error document and no make trailer: %v\nstdout %s\nstderr %s", err, out, logs)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(out, `"errorMessage":"fixture error"`) || !strings.Contains(logs, "EchoFunction failed: errorString: fixture error") {
+		t.Errorf("a function error must fail make invoke with make's error status 2, the error document on stdout and the reason on stderr: %v\nstdout %s\nstderr %s", err, out, logs)
 	}
 }
 
