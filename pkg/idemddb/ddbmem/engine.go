@@ -6,24 +6,20 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 )
 
-// The table the idemddb store expects: a string partition key named
-// IdempotencyKeyAttribute (idemddb.Config.KeyAttribute's default) and TTL
-// on IdempotencyTTLAttribute (idemddb.TTLAttribute).
-const (
-	IdempotencyKeyAttribute = "id"
-	IdempotencyTTLAttribute = "expires_at"
-)
+// keyAttribute is the partition key of the table CreateIdempotencyTable
+// makes: idemddb.Config.KeyAttribute's default.
+const keyAttribute = "id"
 
 // clientTokenWindow is how long DynamoDB remembers a TransactWriteItems
 // ClientRequestToken.
@@ -70,7 +66,6 @@ type table struct {
 	hashType types.ScalarAttributeType
 	rangeKey string
 	rngType  types.ScalarAttributeType
-	ttlAttr  string
 	items    map[string]map[string]types.AttributeValue
 }
 
@@ -96,8 +91,8 @@ func (e *Engine) before(ctx context.Context, op string, in any) error {
 func (e *Engine) CreateIdempotencyTable(name string) error {
 	_, err := e.CreateTable(context.Background(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(IdempotencyKeyAttribute), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(IdempotencyKeyAttribute), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(keyAttribute), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(keyAttribute), KeyType: types.KeyTypeHash}},
 		BillingMode:          types.BillingModePayPerRequest,
 	})
 	if err != nil {
@@ -105,7 +100,7 @@ func (e *Engine) CreateIdempotencyTable(name string) error {
 	}
 	_, err = e.UpdateTimeToLive(context.Background(), &dynamodb.UpdateTimeToLiveInput{
 		TableName:               aws.String(name),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(IdempotencyTTLAttribute), Enabled: aws.Bool(true)},
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(idemddb.TTLAttribute), Enabled: aws.Bool(true)},
 	})
 	return err
 }
@@ -162,8 +157,9 @@ func (e *Engine) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput,
 	}}, nil
 }
 
-// UpdateTimeToLive enables TTL on an attribute. The engine deletes nothing
-// by itself: call Expire to run what DynamoDB's TTL sweeper does.
+// UpdateTimeToLive accepts a TTL setting for an existing table. The engine
+// deletes nothing by itself (DynamoDB's sweeper runs at some time after
+// expiry; the store already treats an expired record as absent).
 func (e *Engine) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
 	const op = "UpdateTimeToLive"
 	if err := e.before(ctx, op, in); err != nil {
@@ -174,41 +170,10 @@ func (e *Engine) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeTo
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, err := e.table(aws.ToString(in.TableName))
-	if err != nil {
+	if _, err := e.table(aws.ToString(in.TableName)); err != nil {
 		return nil, err
 	}
-	if aws.ToBool(in.TimeToLiveSpecification.Enabled) {
-		t.ttlAttr = aws.ToString(in.TimeToLiveSpecification.AttributeName)
-	} else {
-		t.ttlAttr = ""
-	}
 	return &dynamodb.UpdateTimeToLiveOutput{TimeToLiveSpecification: in.TimeToLiveSpecification}, nil
-}
-
-// Expire deletes the items of every table with TTL enabled whose TTL
-// attribute (a number, epoch seconds) is at or before now, as DynamoDB's
-// TTL sweeper eventually does. It returns how many it deleted.
-func (e *Engine) Expire(now time.Time) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for _, t := range e.tables {
-		if t.ttlAttr == "" {
-			continue
-		}
-		for k, it := range t.items {
-			v, ok := it[t.ttlAttr].(*types.AttributeValueMemberN)
-			if !ok {
-				continue
-			}
-			if s, err := strconv.ParseFloat(v.Value, 64); err == nil && s <= float64(now.Unix()) {
-				delete(t.items, k)
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // Items returns a copy of every item of table, in key order.
