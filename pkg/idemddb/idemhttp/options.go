@@ -63,8 +63,8 @@ func WithPrincipalRequired() Option {
 }
 
 // WithMaxBodyBytes sets the largest request body accepted (default
-// httpcontract's 1 MiB, as apigw.DefaultMaxBodyBytes); a larger one gets a
-// 413 problem before any DynamoDB request. n <= 0 keeps the default.
+// apigw.DefaultMaxBodyBytes, 1 MiB); a larger one gets a 413 problem
+// before any DynamoDB request. n <= 0 keeps the default.
 func WithMaxBodyBytes(n int) Option {
 	return contractOption(httpcontract.MaxBodyBytes(n))
 }
