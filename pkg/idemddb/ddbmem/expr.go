@@ -791,27 +791,31 @@ func evalFunc(c funcCond, item map[string]types.AttributeValue) (bool, error) {
 
 // beginsWith is begins_with(v, arg): a string or binary prefix.
 func beginsWith(v, arg types.AttributeValue) bool {
+	ok, _ := onBytes(v, arg, strings.HasPrefix)
+	return ok
+}
+
+// onBytes applies f to the values of v and arg when v is a string or a
+// binary (handled), false unless arg is of the same type.
+func onBytes(v, arg types.AttributeValue, f func(s, t string) bool) (result, handled bool) {
 	switch x := v.(type) {
 	case *types.AttributeValueMemberS:
 		y, ok := arg.(*types.AttributeValueMemberS)
-		return ok && strings.HasPrefix(x.Value, y.Value)
+		return ok && f(x.Value, y.Value), true
 	case *types.AttributeValueMemberB:
 		y, ok := arg.(*types.AttributeValueMemberB)
-		return ok && strings.HasPrefix(string(x.Value), string(y.Value))
+		return ok && f(string(x.Value), string(y.Value)), true
 	}
-	return false
+	return false, false
 }
 
 // contains is contains(v, arg): a substring, a list element or a set
 // member.
 func contains(v, arg types.AttributeValue) bool {
+	if r, handled := onBytes(v, arg, strings.Contains); handled {
+		return r
+	}
 	switch x := v.(type) {
-	case *types.AttributeValueMemberS:
-		y, ok := arg.(*types.AttributeValueMemberS)
-		return ok && strings.Contains(x.Value, y.Value)
-	case *types.AttributeValueMemberB:
-		y, ok := arg.(*types.AttributeValueMemberB)
-		return ok && strings.Contains(string(x.Value), string(y.Value))
 	case *types.AttributeValueMemberL:
 		return slices.ContainsFunc(x.Value, func(e types.AttributeValue) bool { return equal(e, arg) })
 	case *types.AttributeValueMemberSS, *types.AttributeValueMemberNS, *types.AttributeValueMemberBS:
