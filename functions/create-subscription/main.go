@@ -10,6 +10,7 @@ import (
 
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 	"github.com/acme/idemcheckout/internal/subscriptions"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/acme/idemcheckout/pkg/idemddb/idemhttp"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
@@ -22,8 +23,8 @@ func main() {
 		// The proxy puts the API Gateway request context (with the JWT
 		// authorizer's claims) in the request's context.
 		idemhttp.WithPrincipal(idemhttp.APIGatewayV2Principal(core.GetAPIGatewayV2ContextFromContext)),
-		idemhttp.WithPrincipalRequired(),
-		idemhttp.WithLogger(fn.Logger))
+		apigw.WithPrincipalRequired(),
+		apigw.WithLogger(fn.Logger))
 	fn.Check(err)
 	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
 }

@@ -101,8 +101,8 @@ func NewHandler(store *idemddb.Store, table string, opts ...idemhttp.Option) (ht
 		return nil, errors.New("subscriptions: no idempotency store")
 	}
 	mw := idemhttp.Middleware(store, append([]idemhttp.Option{
-		idemhttp.WithMaxBodyBytes(MaxBodyBytes),
-		idemhttp.WithTransactionCanceled(emailTaken),
+		apigw.WithMaxBodyBytes(MaxBodyBytes),
+		apigw.WithTransactionCanceled(emailTaken),
 	}, opts...)...)
 	mux := http.NewServeMux()
 	mux.Handle("POST /subscriptions", mw(create{table: table}))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/acme/idemcheckout/internal/subscriptions"
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/acme/idemcheckout/pkg/idemddb/idemhttp"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,8 +56,8 @@ func newService(t *testing.T) *service {
 	}
 	s.h, err = subscriptions.NewHandler(store, "subscriptions",
 		idemhttp.WithPrincipal(func(r *http.Request) (string, error) { return r.Header.Get("X-Test-User"), nil }),
-		idemhttp.WithPrincipalRequired(),
-		idemhttp.WithLogger(slog.New(slog.DiscardHandler)), idemhttp.WithMetrics(nil))
+		apigw.WithPrincipalRequired(),
+		apigw.WithLogger(slog.New(slog.DiscardHandler)), apigw.WithMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

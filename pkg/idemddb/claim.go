@@ -23,13 +23,13 @@ type Claim struct {
 	// Token identifies this lease; completion and release are fenced on it.
 	Token string
 	// ResourceID is fixed when the key is first claimed and kept in the
-	// record: a caller that takes over an expired lease gets the same value,
+	// record: a caller that takes over a lapsed lease gets the same value,
 	// so ids derived from it (an order id, a payment id, a provider's
 	// idempotency key) are reused after a crash.
 	ResourceID string
 	// LeaseUntil is when the lease ends.
 	LeaseUntil time.Time
-	// TakenOver is true when this claim replaced an expired lease of the
+	// TakenOver is true when this claim replaced a lapsed lease of the
 	// same request: a previous attempt may have run partway.
 	TakenOver bool
 

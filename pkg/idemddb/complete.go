@@ -24,96 +24,129 @@ import (
 // by a transient conflict is sent again (ConflictRetries), within the lease.
 // See the package documentation for what each failure means for the record.
 func (s *Store) Complete(ctx context.Context, c *Claim, data []byte) (Result, error) {
-	stored, enc := s.encodeResult(data)
-	size := len(stored)
-	retained := true
-	if size > s.cfg.MaxResultBytes {
-		stored, enc, retained = nil, resultNotRetained, false
-	}
-	now := s.cfg.Now()
-	expires := now.Add(s.cfg.Retention).Unix()
-	key := map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)}
-	values := make(map[string]types.AttributeValue, 5)
-	values[":t"], values[":c"], values[":e"] = str(c.Token), str(StatusCompleted), num(expires)
-	var shape *expression
-	switch {
-	case !retained:
-		shape = &s.shapes.notRetained
-		values[":n"] = num(resultNotRetained)
-		values[":z"] = num(int64(size))
-	case len(stored) == 0: // an empty result is stored as no attribute
-		shape = &s.shapes.empty
-	case enc == resultDeflate:
-		shape = &s.shapes.deflate
-		values[":r"] = &types.AttributeValueMemberB{Value: stored}
-		values[":n"] = num(resultDeflate)
-	default:
-		shape = &s.shapes.raw
-		values[":r"] = &types.AttributeValueMemberB{Value: stored}
-	}
-
+	u := s.completion(c, data)
+	var err error
 	if len(c.writes) == 0 {
-		in := &dynamodb.UpdateItemInput{
-			TableName: s.shapes.table, Key: key, UpdateExpression: shape.expr,
-			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
-			ExpressionAttributeValues: values,
-		}
-		sent, err := s.retryTransient(ctx, c.LeaseUntil, func(int) error {
-			_, err := s.client.UpdateItem(ctx, in)
-			return err
-		})
-		if err != nil {
-			var ccf *types.ConditionalCheckFailedException
-			switch {
-			case errors.As(err, &ccf):
-				return Result{}, &FencedError{Op: "complete"}
-			case transient(err):
-				return Result{}, conflictPersisted("UpdateItem", sent, err)
-			}
-			if err := s.completionUnknown(ctx, c, "UpdateItem", err); err != nil {
-				return Result{}, err
-			}
-		}
+		err = s.completeAlone(ctx, c, u)
 	} else {
-		items := make([]types.TransactWriteItem, 0, len(c.writes)+1)
-		items = append(items, c.writes...)
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: s.shapes.table, Key: key, UpdateExpression: shape.expr,
-			ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: shape.names,
-			ExpressionAttributeValues: values,
-		}})
-		in := &dynamodb.TransactWriteItemsInput{
-			TransactItems: items,
-			// Makes SDK retries of this very transaction idempotent.
-			ClientRequestToken: aws.String(c.Token),
-		}
-		sent, err := s.retryTransient(ctx, c.LeaseUntil, func(attempt int) error {
-			if attempt > 0 {
-				// The cancelled attempt applied nothing. A token of its
-				// own keeps the resend from being taken for it.
-				in.ClientRequestToken = aws.String(c.Token + "." + strconv.Itoa(attempt))
-			}
-			_, err := s.client.TransactWriteItems(ctx, in)
-			return err
-		})
-		if err != nil {
-			var tce *types.TransactionCanceledException
-			switch {
-			case transient(err):
-				return Result{}, conflictPersisted("TransactWriteItems", sent, err)
-			case errors.As(err, &tce):
-				return Result{}, s.transactionCanceled(ctx, c, tce, err)
-			}
-			if err := s.completionUnknown(ctx, c, "TransactWriteItems", err); err != nil {
-				return Result{}, err
-			}
-		}
+		err = s.completeWithWrites(ctx, c, u)
 	}
-	if s.cfg.Cache != nil && retained {
-		r := record{result: stored, enc: enc, expiresAt: expires}
+	if err != nil {
+		return Result{}, err
+	}
+	if s.cfg.Cache != nil && u.retained {
+		r := record{result: u.stored, enc: u.enc, expiresAt: u.expires}
 		s.cfg.Cache.put(c.Key, c.fp, &r)
 	}
-	return Result{Data: data, Retained: retained}, nil
+	return Result{Data: data, Retained: u.retained}, nil
+}
+
+// completionUpdate is the update that completes a claim: the record's key,
+// the expression for the result's encoding and its values, and what it
+// stores.
+type completionUpdate struct {
+	key      map[string]types.AttributeValue
+	shape    *expression
+	values   map[string]types.AttributeValue
+	stored   []byte
+	enc      int
+	expires  int64
+	retained bool
+}
+
+// completion builds the update storing data as c's result: encoded (or
+// not retained when too large), with the status, the new expiry, and the
+// expression of that encoding.
+func (s *Store) completion(c *Claim, data []byte) completionUpdate {
+	u := completionUpdate{retained: true}
+	u.stored, u.enc = s.encodeResult(data)
+	size := len(u.stored)
+	if size > s.cfg.MaxResultBytes {
+		u.stored, u.enc, u.retained = nil, resultNotRetained, false
+	}
+	u.expires = s.cfg.Now().Add(s.cfg.Retention).Unix()
+	u.key = map[string]types.AttributeValue{s.cfg.KeyAttribute: str(c.Key)}
+	values := make(map[string]types.AttributeValue, 5)
+	values[":t"], values[":c"], values[":e"] = str(c.Token), str(StatusCompleted), num(u.expires)
+	switch {
+	case !u.retained:
+		u.shape = &s.shapes.notRetained
+		values[":n"] = num(resultNotRetained)
+		values[":z"] = num(int64(size))
+	case len(u.stored) == 0: // an empty result is stored as no attribute
+		u.shape = &s.shapes.empty
+	case u.enc == resultDeflate:
+		u.shape = &s.shapes.deflate
+		values[":r"] = &types.AttributeValueMemberB{Value: u.stored}
+		values[":n"] = num(resultDeflate)
+	default:
+		u.shape = &s.shapes.raw
+		values[":r"] = &types.AttributeValueMemberB{Value: u.stored}
+	}
+	u.values = values
+	return u
+}
+
+// completeAlone sends the completion of a claim without writes: one
+// UpdateItem fenced on the claim's token.
+func (s *Store) completeAlone(ctx context.Context, c *Claim, u completionUpdate) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName: s.shapes.table, Key: u.key, UpdateExpression: u.shape.expr,
+		ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: u.shape.names,
+		ExpressionAttributeValues: u.values,
+	}
+	sent, err := s.retryTransient(ctx, c.LeaseUntil, func(int) error {
+		_, err := s.client.UpdateItem(ctx, in)
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		return &FencedError{Op: "complete"}
+	case transient(err):
+		return conflictPersisted("UpdateItem", sent, err)
+	}
+	return s.completionUnknown(ctx, c, "UpdateItem", err)
+}
+
+// completeWithWrites sends the completion of a claim with writes: one
+// TransactWriteItems holding the writes and the fenced update.
+func (s *Store) completeWithWrites(ctx context.Context, c *Claim, u completionUpdate) error {
+	items := make([]types.TransactWriteItem, 0, len(c.writes)+1)
+	items = append(items, c.writes...)
+	items = append(items, types.TransactWriteItem{Update: &types.Update{
+		TableName: s.shapes.table, Key: u.key, UpdateExpression: u.shape.expr,
+		ConditionExpression: s.shapes.completeFence, ExpressionAttributeNames: u.shape.names,
+		ExpressionAttributeValues: u.values,
+	}})
+	in := &dynamodb.TransactWriteItemsInput{
+		TransactItems: items,
+		// Makes SDK retries of this very transaction idempotent.
+		ClientRequestToken: aws.String(c.Token),
+	}
+	sent, err := s.retryTransient(ctx, c.LeaseUntil, func(attempt int) error {
+		if attempt > 0 {
+			// The cancelled attempt applied nothing. A token of its
+			// own keeps the resend from being taken for it.
+			in.ClientRequestToken = aws.String(c.Token + "." + strconv.Itoa(attempt))
+		}
+		_, err := s.client.TransactWriteItems(ctx, in)
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	switch {
+	case transient(err):
+		return conflictPersisted("TransactWriteItems", sent, err)
+	case errors.As(err, &tce):
+		return s.transactionCanceled(ctx, c, tce, err)
+	}
+	return s.completionUnknown(ctx, c, "TransactWriteItems", err)
 }
 
 // The completion's expressions, one per result encoding. The fence is the

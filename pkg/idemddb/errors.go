@@ -15,7 +15,10 @@ var (
 	// ErrFenced: the caller's lease was taken over, so it may neither
 	// complete nor release the record.
 	ErrFenced = errors.New("idemddb: lease lost to another owner")
-	// ErrUnavailable: DynamoDB could not be reached or refused the request.
+	// ErrUnavailable: DynamoDB could not be reached or refused the request,
+	// kept answering with a transient conflict, or gave no answer to a
+	// completion (its outcome is then unknown and the key stays claimed),
+	// or a record could not be read.
 	ErrUnavailable = errors.New("idemddb: idempotency store unavailable")
 	// ErrResultTooLarge: the result did not fit in a record, so the record
 	// was completed without it; replays get this error.
@@ -72,11 +75,14 @@ func (e *FencedError) Error() string { return fmt.Sprintf("%v: %s refused", ErrF
 // Is reports whether target is ErrFenced.
 func (e *FencedError) Is(target error) bool { return target == ErrFenced }
 
-// StoreError wraps a DynamoDB failure that is not a condition failure.
+// StoreError wraps a DynamoDB failure that is not a condition failure, or
+// a record the store cannot read.
 type StoreError struct {
-	// Op is the DynamoDB operation: "PutItem", "GetItem", "TransactWriteItems", ...
+	// Op is the DynamoDB operation ("PutItem", "GetItem",
+	// "TransactWriteItems", ...), or "decode record" / "decode result" for
+	// a record with an unknown status or an unreadable result.
 	Op string
-	// Err is the SDK's error.
+	// Err is the SDK's error, or what is wrong with the record.
 	Err error
 }
 
@@ -86,7 +92,7 @@ func (e *StoreError) Error() string { return fmt.Sprintf("%v: %s: %v", ErrUnavai
 // Is reports whether target is ErrUnavailable.
 func (e *StoreError) Is(target error) bool { return target == ErrUnavailable }
 
-// Unwrap returns the SDK's error.
+// Unwrap returns Err.
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // ResultTooLargeError is returned on a replay of a record whose result was

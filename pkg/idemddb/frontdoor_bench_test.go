@@ -61,7 +61,7 @@ func (*resettableBody) Close() error { return nil }
 
 func middleware(s *idemddb.Store) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("POST /orders", idemhttp.Middleware(s, idemhttp.WithLogger(frontDoorLogger()), idemhttp.WithMetrics(io.Discard))(
+	mux.Handle("POST /orders", idemhttp.Middleware(s, apigw.WithLogger(frontDoorLogger()), apigw.WithMetrics(io.Discard))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(201)

@@ -227,72 +227,91 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		form = r.PostForm
 	}
-	var route, id string
-	switch p := r.URL.Path; {
-	case r.Method == http.MethodPost && p == "/v1/payment_intents":
-		route = "POST /v1/payment_intents"
-	case r.Method == http.MethodGet && p == "/v1/payment_intents/search":
-		route = "GET /v1/payment_intents/search"
-	case r.Method == http.MethodPost && rePICancel.MatchString(p):
-		route, id = "POST /v1/payment_intents/{id}/cancel", rePICancel.FindStringSubmatch(p)[1]
-	case r.Method == http.MethodPost && rePI.MatchString(p):
-		route, id = "POST /v1/payment_intents/{id}", rePI.FindStringSubmatch(p)[1]
-	case r.Method == http.MethodPost && p == "/v1/refunds":
-		route = "POST /v1/refunds"
-	default:
-		writeJSON(w, http.StatusNotFound, nil, errBody("invalid_request_error", "resource_missing", "no route "+r.Method+" "+p))
+	route, id, ok := matchRoute(r.Method, r.URL.Path)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, nil, errBody("invalid_request_error", "resource_missing", "no route "+r.Method+" "+r.URL.Path))
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	fp := route + "\n" + id + "\n" + form.Encode() // url.Values.Encode sorts by key
-
+	req := Request{Route: route, Key: r.Header.Get("Idempotency-Key"), Form: form}
 	s.mu.Lock()
 	arrival := s.arrival
 	s.mu.Unlock()
 	if arrival != nil {
-		arrival(Request{Route: route, Key: key, Form: form})
+		arrival(req)
 	}
+	fp := route + "\n" + id + "\n" + form.Encode() // url.Values.Encode sorts by key
+	rec, before, answered := s.admit(w, r.Method, req, fp)
+	if answered {
+		return
+	}
+	s.run(w, req, id, rec, before)
+}
+
+// matchRoute names the route of a request and the PaymentIntent id in its
+// path; ok is false for a route the server does not serve.
+func matchRoute(method, p string) (route, id string, ok bool) {
+	switch {
+	case method == http.MethodPost && p == "/v1/payment_intents":
+		return "POST /v1/payment_intents", "", true
+	case method == http.MethodGet && p == "/v1/payment_intents/search":
+		return "GET /v1/payment_intents/search", "", true
+	case method == http.MethodPost && rePICancel.MatchString(p):
+		return "POST /v1/payment_intents/{id}/cancel", rePICancel.FindStringSubmatch(p)[1], true
+	case method == http.MethodPost && rePI.MatchString(p):
+		return "POST /v1/payment_intents/{id}", rePI.FindStringSubmatch(p)[1], true
+	case method == http.MethodPost && p == "/v1/refunds":
+		return "POST /v1/refunds", "", true
+	}
+	return "", "", false
+}
+
+// admit counts the request and applies Stripe's idempotency: a POST with a
+// key seen within KeyRetention is answered here (409 while it runs, 400 on
+// other parameters, else the saved reply, and answered is true); a new key
+// is saved as running (rec). It returns the Before hook to run.
+func (s *Server) admit(w http.ResponseWriter, method string, req Request, fp string) (rec *saved, before func(Request) Fault, answered bool) {
 	s.mu.Lock()
-	s.requests[route]++
+	s.requests[req.Route]++
 	now := s.now()
-	var rec *saved
-	if key != "" && r.Method == http.MethodPost {
-		if old := s.keys[key]; old != nil && now.Sub(old.at) < KeyRetention {
+	if req.Key != "" && method == http.MethodPost {
+		if old := s.keys[req.Key]; old != nil && now.Sub(old.at) < KeyRetention {
+			running, sameParams, status, body := old.running, old.fingerprint == fp, old.status, old.body
+			s.mu.Unlock()
 			switch {
-			case old.running:
-				s.mu.Unlock()
+			case running:
 				writeJSON(w, http.StatusConflict, nil, errBody("idempotency_error", "idempotency_key_in_use",
 					"There is currently another in-progress request using this Idempotency-Key; retry later."))
-				return
-			case old.fingerprint != fp:
-				s.mu.Unlock()
+			case !sameParams:
 				writeJSON(w, http.StatusBadRequest, nil, errBody("idempotency_error", "",
 					"Keys for idempotent requests can only be used with the same parameters they were first used with."))
-				return
+			default:
+				writeRaw(w, status, map[string]string{"Idempotent-Replayed": "true"}, body)
 			}
-			status, body := old.status, old.body
-			s.mu.Unlock()
-			writeRaw(w, status, map[string]string{"Idempotent-Replayed": "true"}, body)
-			return
+			return nil, nil, true
 		}
-		rec = &saved{route: route, fingerprint: fp, at: now, running: true}
-		s.keys[key] = rec
+		rec = &saved{route: req.Route, fingerprint: fp, at: now, running: true}
+		s.keys[req.Key] = rec
 	}
-	before := s.before
+	before = s.before
 	s.mu.Unlock()
+	return rec, before, false
+}
 
+// run executes an admitted request, with the fault the Before hook asks
+// for, saves its reply under its key (rec), and answers it.
+func (s *Server) run(w http.ResponseWriter, req Request, id string, rec *saved, before func(Request) Fault) {
 	fault := Pass
 	if before != nil {
-		fault = before(Request{Route: route, Key: key, Form: form})
+		fault = before(req)
 	}
 	if fault == FailBefore {
-		s.forget(key, rec)
+		s.forget(req.Key, rec)
 		writeJSON(w, http.StatusInternalServerError, nil, errBody("api_error", "", "injected failure before execution"))
 		return
 	}
 
 	s.mu.Lock()
-	status, body := s.execute(route, id, form)
+	status, body := s.execute(req.Route, id, req.Form)
 	if rec != nil {
 		rec.running, rec.status, rec.body = false, status, body
 	}

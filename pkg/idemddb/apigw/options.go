@@ -34,72 +34,68 @@ func DefaultDropHeaders() []string { return httpcontract.DefaultDropHeaders() }
 // runs the handler again.
 func DefaultStorePolicy(status int) bool { return httpcontract.DefaultStorePolicy(status) }
 
-// Option configures WrapV1 and WrapV2.
-type Option func(*config)
+// Option is one setting of the Idempotency-Key contract, for WrapV1 and
+// WrapV2 and for idemhttp.Middleware alike (idemhttp.Option is this type):
+// each setting is defined once. idemhttp's own settings (WithPrincipal,
+// WithRoute, WithMaxResponseBytes) are Options too, which WrapV1 and WrapV2
+// refuse (ErrNotConfigured) rather than ignore.
+type Option func(*httpcontract.Config)
 
-// config is the contract's configuration as this package's options set it.
-type config struct{ *httpcontract.Config }
-
-func newConfig(opts []Option) *config {
-	c := &config{}
-	c.Config = httpcontract.NewConfig(func(hc *httpcontract.Config) {
-		c.Config = hc
+// newConfig returns the contract's configuration with opts applied.
+func newConfig(opts []Option) *httpcontract.Config {
+	return httpcontract.NewConfig(func(c *httpcontract.Config) {
 		for _, o := range opts {
 			o(c)
 		}
 	})
-	return c
 }
-
-// waitFor is httpcontract.Config.WaitFor.
-func (c *config) waitFor(prefer []string) (time.Duration, string) { return c.WaitFor(prefer) }
 
 // WithRequiredMethods sets the HTTP methods whose requests must carry an
 // Idempotency-Key (default: POST). A request with another method, unless
 // listed in WithOptionalMethods, is passed to the handler untouched.
 func WithRequiredMethods(methods ...string) Option {
-	return contractOption(httpcontract.RequiredMethods(methods))
+	return httpcontract.RequiredMethods(methods)
 }
 
 // WithOptionalMethods sets the HTTP methods (default: none) for which a
 // key is honoured when present; without a key such a request goes to the
 // handler untouched. A malformed key is still rejected with 400.
 func WithOptionalMethods(methods ...string) Option {
-	return contractOption(httpcontract.OptionalMethods(methods))
+	return httpcontract.OptionalMethods(methods)
 }
 
 // WithPrincipalRequired rejects, with a 403 problem, a request for which no
 // caller principal is found in the authorizer context. By default such a
 // request is processed in the shared anonymous scope.
 func WithPrincipalRequired() Option {
-	return contractOption(httpcontract.NeedPrincipal())
+	return httpcontract.NeedPrincipal()
 }
 
 // WithMaxBodyBytes sets the largest request body accepted, measured after
 // base64 decoding (default DefaultMaxBodyBytes). A larger body gets a 413
 // problem before any DynamoDB request. n <= 0 keeps the default.
 func WithMaxBodyBytes(n int) Option {
-	return contractOption(httpcontract.MaxBodyBytes(n))
+	return httpcontract.MaxBodyBytes(n)
 }
 
 // WithStorePolicy sets which response status codes are stored and replayed
 // (default DefaultStorePolicy). For the others the key is released and the
 // handler's response returned as is.
 func WithStorePolicy(store func(status int) bool) Option {
-	return contractOption(httpcontract.StorePolicy(store))
+	return httpcontract.StorePolicy(store)
 }
 
 // WithDropHeaders replaces the list of response headers that are not stored
 // nor replayed (default DefaultDropHeaders), matched case-insensitively.
 // Idempotent-Replayed is always dropped.
 func WithDropHeaders(names ...string) Option {
-	return contractOption(httpcontract.DropHeaders(names))
+	return httpcontract.DropHeaders(names)
 }
 
 // WithProblemBase sets the URI prefix of problem types (default
 // DefaultProblemBase); a type is the base followed by a Problem* slug.
 func WithProblemBase(base string) Option {
-	return contractOption(httpcontract.ProblemBase(base))
+	return httpcontract.ProblemBase(base)
 }
 
 // WithTransactionCanceled maps a *idemddb.TransactionCanceledError (a write
@@ -111,29 +107,29 @@ func WithProblemBase(base string) Option {
 // ProblemTransactionConflict.
 func WithTransactionCanceled(f func(ctx context.Context, err *idemddb.TransactionCanceledError) Problem) Option {
 	if f == nil {
-		return contractOption(httpcontract.TransactionCanceled(nil))
+		return httpcontract.TransactionCanceled(nil)
 	}
-	return contractOption(httpcontract.TransactionCanceled(func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
+	return httpcontract.TransactionCanceled(func(ctx context.Context, err *idemddb.TransactionCanceledError) httpcontract.Problem {
 		return httpcontract.Problem(f(ctx, err))
-	}))
+	})
 }
 
 // WithLogger sets the logger receiving one line per request (default: a
 // JSON handler on os.Stdout).
 func WithLogger(l *slog.Logger) Option {
-	return contractOption(httpcontract.Logger(l))
+	return httpcontract.Logger(l)
 }
 
 // WithMetrics sets where the per-request CloudWatch Embedded Metric Format
 // document is written (default os.Stdout); nil disables metrics.
 func WithMetrics(w io.Writer) Option {
-	return contractOption(httpcontract.Metrics(w))
+	return httpcontract.Metrics(w)
 }
 
 // WithNamespace sets the CloudWatch metric namespace (default
 // DefaultNamespace).
 func WithNamespace(ns string) Option {
-	return contractOption(httpcontract.Namespace(ns))
+	return httpcontract.Namespace(ns)
 }
 
 // WithWait makes a request that finds its key in progress (a duplicate of
@@ -144,7 +140,7 @@ func WithNamespace(ns string) Option {
 // costs at most idemddb.MaxWaitReads(d) reads; if the first request fails
 // and releases the key meanwhile, the waiting one runs the handler itself.
 func WithWait(d time.Duration) Option {
-	return contractOption(httpcontract.Wait(d))
+	return httpcontract.Wait(d)
 }
 
 // WithMaxWait caps the wait a client asks for with the RFC 7240 preference
@@ -152,10 +148,5 @@ func WithWait(d time.Duration) Option {
 // it waits min(N, d) as WithWait describes, and the response says so with
 // "Preference-Applied: wait=<seconds>". d <= 0 ignores the preference.
 func WithMaxWait(d time.Duration) Option {
-	return contractOption(httpcontract.MaxWait(d))
-}
-
-// contractOption makes a contract option one of this package's.
-func contractOption(f func(*httpcontract.Config)) Option {
-	return func(c *config) { f(c.Config) }
+	return httpcontract.MaxWait(d)
 }

@@ -36,21 +36,21 @@ func TestPreferWait(t *testing.T) {
 
 func TestWaitFor(t *testing.T) {
 	c := newConfig(nil)
-	if d, applied := c.waitFor(nil); d != 0 || applied != "" {
+	if d, applied := c.WaitFor(nil); d != 0 || applied != "" {
 		t.Errorf("default without Prefer: %v %q; want no wait", d, applied)
 	}
-	if d, applied := c.waitFor([]string{"wait=3"}); d != 3*time.Second || applied != "wait=3" {
+	if d, applied := c.WaitFor([]string{"wait=3"}); d != 3*time.Second || applied != "wait=3" {
 		t.Errorf("Prefer: wait=3: %v %q", d, applied)
 	}
-	if d, applied := c.waitFor([]string{"wait=3600"}); d != DefaultMaxWait || applied != "wait=10" {
+	if d, applied := c.WaitFor([]string{"wait=3600"}); d != DefaultMaxWait || applied != "wait=10" {
 		t.Errorf("Prefer: wait=3600: %v %q; want the cap", d, applied)
 	}
 	c = newConfig([]Option{WithWait(2 * time.Second), WithMaxWait(0)})
-	if d, applied := c.waitFor([]string{"wait=5"}); d != 2*time.Second || applied != "" {
+	if d, applied := c.WaitFor([]string{"wait=5"}); d != 2*time.Second || applied != "" {
 		t.Errorf("WithMaxWait(0) ignores Prefer: %v %q", d, applied)
 	}
 	c = newConfig([]Option{WithWait(2 * time.Second)})
-	if d, applied := c.waitFor([]string{"wait=0"}); d != 0 || applied != "wait=0" {
+	if d, applied := c.WaitFor([]string{"wait=0"}); d != 0 || applied != "wait=0" {
 		t.Errorf("Prefer: wait=0 asks for no wait: %v %q", d, applied)
 	}
 }

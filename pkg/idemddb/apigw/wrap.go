@@ -16,16 +16,17 @@ type HandlerV1 = func(context.Context, events.APIGatewayProxyRequest) (events.AP
 type HandlerV2 = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // WrapV1 returns h speaking the Idempotency-Key contract (see the package
-// documentation) for a REST API, with s as the store. If s or h is nil,
-// every call returns ErrNotConfigured (Lambda reports it; API Gateway
-// answers 502).
+// documentation) for a REST API, with s as the store. If s or h is nil, or
+// an option is one of idemhttp's own, every call returns ErrNotConfigured
+// (Lambda reports it; API Gateway answers 502).
 func WrapV1(s *idemddb.Store, h HandlerV1, opts ...Option) HandlerV1 {
-	if s == nil || h == nil {
+	c := newConfig(opts)
+	if s == nil || h == nil || c.HTTP.Set {
 		return func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return events.APIGatewayProxyResponse{}, ErrNotConfigured
 		}
 	}
-	w := httpcontract.NewEngine(s, newConfig(opts).Config)
+	w := httpcontract.NewEngine(s, c)
 	return func(ctx context.Context, req events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		var fresh events.APIGatewayProxyResponse
 		out, useFresh, err := w.Serve(ctx, fromV1(&req), func(ctx context.Context) (*httpcontract.Response, error) {
@@ -49,15 +50,16 @@ func WrapV1(s *idemddb.Store, h HandlerV1, opts ...Option) HandlerV1 {
 }
 
 // WrapV2 returns h speaking the Idempotency-Key contract (see the package
-// documentation) for an HTTP API, with s as the store. If s or h is nil,
-// every call returns ErrNotConfigured.
+// documentation) for an HTTP API, with s as the store. If s or h is nil, or
+// an option is one of idemhttp's own, every call returns ErrNotConfigured.
 func WrapV2(s *idemddb.Store, h HandlerV2, opts ...Option) HandlerV2 {
-	if s == nil || h == nil {
+	c := newConfig(opts)
+	if s == nil || h == nil || c.HTTP.Set {
 		return func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			return events.APIGatewayV2HTTPResponse{}, ErrNotConfigured
 		}
 	}
-	w := httpcontract.NewEngine(s, newConfig(opts).Config)
+	w := httpcontract.NewEngine(s, c)
 	return func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		var fresh events.APIGatewayV2HTTPResponse
 		out, useFresh, err := w.Serve(ctx, fromV2(&req), func(ctx context.Context) (*httpcontract.Response, error) {
@@ -81,5 +83,7 @@ func WrapV2(s *idemddb.Store, h HandlerV2, opts ...Option) HandlerV2 {
 }
 
 // ErrNotConfigured is returned by a handler wrapped without a store or
-// without a handler.
-var ErrNotConfigured = errors.New("apigw: handler wrapped without a store or a handler")
+// without a handler, or with an option of idemhttp alone (WithPrincipal,
+// WithRoute, WithMaxResponseBytes: API Gateway names the caller and the
+// route itself, and a Lambda response is never streamed).
+var ErrNotConfigured = errors.New("apigw: handler wrapped without a store or a handler, or with an option of idemhttp alone")

@@ -39,8 +39,8 @@
 //   - numbers are compared by value and returned in DynamoDB's canonical
 //     form; items over 400 KB are refused.
 //
-// TTL deletes nothing by itself (DynamoDB's sweeper is lazy too): Expire
-// runs a sweep at a given time. Anything not listed (an index, a
+// TTL deletes nothing (DynamoDB's sweeper is lazy too, and the store
+// treats an expired record as absent). Anything not listed (an index, a
 // projection, a nested path as an update target, legacy parameters,
 // ReturnConsumedCapacity, an expression function not listed) returns an
 // *UnsupportedError (errors.Is ErrUnsupported) naming it, and applies

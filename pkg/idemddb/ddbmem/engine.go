@@ -6,24 +6,20 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 )
 
-// The table the idemddb store expects: a string partition key named
-// IdempotencyKeyAttribute (idemddb.Config.KeyAttribute's default) and TTL
-// on IdempotencyTTLAttribute (idemddb.TTLAttribute).
-const (
-	IdempotencyKeyAttribute = "id"
-	IdempotencyTTLAttribute = "expires_at"
-)
+// keyAttribute is the partition key of the table CreateIdempotencyTable
+// makes: idemddb.Config.KeyAttribute's default.
+const keyAttribute = "id"
 
 // clientTokenWindow is how long DynamoDB remembers a TransactWriteItems
 // ClientRequestToken.
@@ -70,7 +66,6 @@ type table struct {
 	hashType types.ScalarAttributeType
 	rangeKey string
 	rngType  types.ScalarAttributeType
-	ttlAttr  string
 	items    map[string]map[string]types.AttributeValue
 }
 
@@ -96,8 +91,8 @@ func (e *Engine) before(ctx context.Context, op string, in any) error {
 func (e *Engine) CreateIdempotencyTable(name string) error {
 	_, err := e.CreateTable(context.Background(), &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(IdempotencyKeyAttribute), AttributeType: types.ScalarAttributeTypeS}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(IdempotencyKeyAttribute), KeyType: types.KeyTypeHash}},
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(keyAttribute), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(keyAttribute), KeyType: types.KeyTypeHash}},
 		BillingMode:          types.BillingModePayPerRequest,
 	})
 	if err != nil {
@@ -105,7 +100,7 @@ func (e *Engine) CreateIdempotencyTable(name string) error {
 	}
 	_, err = e.UpdateTimeToLive(context.Background(), &dynamodb.UpdateTimeToLiveInput{
 		TableName:               aws.String(name),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(IdempotencyTTLAttribute), Enabled: aws.Bool(true)},
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(idemddb.TTLAttribute), Enabled: aws.Bool(true)},
 	})
 	return err
 }
@@ -162,8 +157,9 @@ func (e *Engine) CreateTable(ctx context.Context, in *dynamodb.CreateTableInput,
 	}}, nil
 }
 
-// UpdateTimeToLive enables TTL on an attribute. The engine deletes nothing
-// by itself: call Expire to run what DynamoDB's TTL sweeper does.
+// UpdateTimeToLive accepts a TTL setting for an existing table. The engine
+// deletes nothing by itself (DynamoDB's sweeper runs at some time after
+// expiry; the store already treats an expired record as absent).
 func (e *Engine) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error) {
 	const op = "UpdateTimeToLive"
 	if err := e.before(ctx, op, in); err != nil {
@@ -174,41 +170,10 @@ func (e *Engine) UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeTo
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	t, err := e.table(aws.ToString(in.TableName))
-	if err != nil {
+	if _, err := e.table(aws.ToString(in.TableName)); err != nil {
 		return nil, err
 	}
-	if aws.ToBool(in.TimeToLiveSpecification.Enabled) {
-		t.ttlAttr = aws.ToString(in.TimeToLiveSpecification.AttributeName)
-	} else {
-		t.ttlAttr = ""
-	}
 	return &dynamodb.UpdateTimeToLiveOutput{TimeToLiveSpecification: in.TimeToLiveSpecification}, nil
-}
-
-// Expire deletes the items of every table with TTL enabled whose TTL
-// attribute (a number, epoch seconds) is at or before now, as DynamoDB's
-// TTL sweeper eventually does. It returns how many it deleted.
-func (e *Engine) Expire(now time.Time) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := 0
-	for _, t := range e.tables {
-		if t.ttlAttr == "" {
-			continue
-		}
-		for k, it := range t.items {
-			v, ok := it[t.ttlAttr].(*types.AttributeValueMemberN)
-			if !ok {
-				continue
-			}
-			if s, err := strconv.ParseFloat(v.Value, 64); err == nil && s <= float64(now.Unix()) {
-				delete(t.items, k)
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // Items returns a copy of every item of table, in key order.
@@ -705,75 +670,11 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 	if n == 0 || n > 100 {
 		return nil, validation("1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1")
 	}
-	type entry struct {
-		table string
-		key   map[string]types.AttributeValue
-		item  map[string]types.AttributeValue // Put
-		cond  *condition
-		upd   *updateExpr
-		del   bool
-		check bool
-		rv    types.ReturnValuesOnConditionCheckFailure
-	}
-	entries := make([]entry, n)
+	entries := make([]txEntry, n)
 	for i, ti := range in.TransactItems {
-		var (
-			en     entry
-			names  map[string]string
-			values map[string]types.AttributeValue
-			cexpr  *string
-			count  int
-		)
-		if p := ti.Put; p != nil {
-			count++
-			en.table, en.item, en.rv = aws.ToString(p.TableName), p.Item, p.ReturnValuesOnConditionCheckFailure
-			names, values, cexpr = p.ExpressionAttributeNames, p.ExpressionAttributeValues, p.ConditionExpression
-		}
-		if u := ti.Update; u != nil {
-			count++
-			en.table, en.key, en.rv = aws.ToString(u.TableName), u.Key, u.ReturnValuesOnConditionCheckFailure
-			names, values, cexpr = u.ExpressionAttributeNames, u.ExpressionAttributeValues, u.ConditionExpression
-		}
-		if d := ti.Delete; d != nil {
-			count++
-			en.table, en.key, en.rv, en.del = aws.ToString(d.TableName), d.Key, d.ReturnValuesOnConditionCheckFailure, true
-			names, values, cexpr = d.ExpressionAttributeNames, d.ExpressionAttributeValues, d.ConditionExpression
-		}
-		if c := ti.ConditionCheck; c != nil {
-			count++
-			en.table, en.key, en.rv, en.check = aws.ToString(c.TableName), c.Key, c.ReturnValuesOnConditionCheckFailure, true
-			names, values, cexpr = c.ExpressionAttributeNames, c.ExpressionAttributeValues, c.ConditionExpression
-			if cexpr == nil {
-				return nil, validation("ConditionCheck requires a ConditionExpression")
-			}
-		}
-		if count != 1 {
-			return nil, validation("TransactItems can only contain one of Check, Put, Update or Delete")
-		}
-		if err := checkRVOnFailure(op, en.rv); err != nil {
-			return nil, err
-		}
-		x := newExprCtx(op, names, values)
-		c, err := parseCond(x, cexpr)
+		en, err := parseTxItem(op, ti)
 		if err != nil {
-			return nil, withOp(op, err)
-		}
-		en.cond = c
-		if u := ti.Update; u != nil {
-			if u.UpdateExpression == nil {
-				return nil, validation("Update requires an UpdateExpression")
-			}
-			if en.upd, err = parseUpdate(x, *u.UpdateExpression); err != nil {
-				return nil, withOp(op, err)
-			}
-		}
-		if err := x.checkUnused(); err != nil {
 			return nil, err
-		}
-		if en.item != nil {
-			if en.item, err = checkItem(en.item); err != nil {
-				return nil, withOp(op, err)
-			}
 		}
 		entries[i] = en
 	}
@@ -782,15 +683,152 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 	defer e.mu.Unlock()
 	now := e.now()
 	token := aws.ToString(in.ClientRequestToken)
-	if token != "" {
-		if used, ok := e.tokens[token]; ok && now.Sub(used.at) < clientTokenWindow {
-			if !reflect.DeepEqual(used.in.TransactItems, in.TransactItems) {
-				return nil, &types.IdempotentParameterMismatchException{Message: aws.String("The request uses the same client token as a previous, but non-identical request.")}
-			}
-			return &dynamodb.TransactWriteItemsOutput{}, nil
+	if repeat, err := e.repeatedTx(token, in, now); err != nil {
+		return nil, err
+	} else if repeat {
+		return &dynamodb.TransactWriteItemsOutput{}, nil
+	}
+	writes, err := e.txWrites(entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := evalTx(op, entries, writes); err != nil {
+		return nil, err
+	}
+	for _, w := range writes {
+		switch {
+		case w.check:
+		case w.new == nil:
+			delete(w.t.items, w.key)
+		default:
+			w.t.items[w.key] = w.new
 		}
 	}
-	writes := make([]*write, n)
+	e.rememberTx(token, in, now)
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+// txEntry is one parsed entry of a transaction: its table and key (or item,
+// for a Put), its condition, its update, and what it does.
+type txEntry struct {
+	table string
+	key   map[string]types.AttributeValue
+	item  map[string]types.AttributeValue // Put
+	cond  *condition
+	upd   *updateExpr
+	del   bool
+	check bool
+	rv    types.ReturnValuesOnConditionCheckFailure
+}
+
+// parseTxItem validates and parses one entry of a transaction: exactly one
+// of Put, Update, Delete and ConditionCheck, with its expressions.
+func parseTxItem(op string, ti types.TransactWriteItem) (txEntry, error) {
+	var (
+		en     txEntry
+		names  map[string]string
+		values map[string]types.AttributeValue
+		cexpr  *string
+		count  int
+	)
+	if p := ti.Put; p != nil {
+		count++
+		en.table, en.item, en.rv = aws.ToString(p.TableName), p.Item, p.ReturnValuesOnConditionCheckFailure
+		names, values, cexpr = p.ExpressionAttributeNames, p.ExpressionAttributeValues, p.ConditionExpression
+	}
+	if u := ti.Update; u != nil {
+		count++
+		en.table, en.key, en.rv = aws.ToString(u.TableName), u.Key, u.ReturnValuesOnConditionCheckFailure
+		names, values, cexpr = u.ExpressionAttributeNames, u.ExpressionAttributeValues, u.ConditionExpression
+	}
+	if d := ti.Delete; d != nil {
+		count++
+		en.table, en.key, en.rv, en.del = aws.ToString(d.TableName), d.Key, d.ReturnValuesOnConditionCheckFailure, true
+		names, values, cexpr = d.ExpressionAttributeNames, d.ExpressionAttributeValues, d.ConditionExpression
+	}
+	if c := ti.ConditionCheck; c != nil {
+		count++
+		en.table, en.key, en.rv, en.check = aws.ToString(c.TableName), c.Key, c.ReturnValuesOnConditionCheckFailure, true
+		names, values, cexpr = c.ExpressionAttributeNames, c.ExpressionAttributeValues, c.ConditionExpression
+		if cexpr == nil {
+			return en, validation("ConditionCheck requires a ConditionExpression")
+		}
+	}
+	if count != 1 {
+		return en, validation("TransactItems can only contain one of Check, Put, Update or Delete")
+	}
+	if err := checkRVOnFailure(op, en.rv); err != nil {
+		return en, err
+	}
+	return en, en.parseExpressions(op, ti.Update, newExprCtx(op, names, values), cexpr)
+}
+
+// parseExpressions parses the entry's condition and, for an Update, its
+// update expression, checks that every placeholder is used, and checks a
+// Put's item.
+func (en *txEntry) parseExpressions(op string, u *types.Update, x *exprCtx, cexpr *string) error {
+	c, err := parseCond(x, cexpr)
+	if err != nil {
+		return withOp(op, err)
+	}
+	en.cond = c
+	if u != nil {
+		if u.UpdateExpression == nil {
+			return validation("Update requires an UpdateExpression")
+		}
+		if en.upd, err = parseUpdate(x, *u.UpdateExpression); err != nil {
+			return withOp(op, err)
+		}
+	}
+	if err := x.checkUnused(); err != nil {
+		return err
+	}
+	if en.item != nil {
+		if en.item, err = checkItem(en.item); err != nil {
+			return withOp(op, err)
+		}
+	}
+	return nil
+}
+
+// repeatedTx reports whether in repeats, within the window, a successful
+// transaction with the same client token: a no-op success, or an
+// IdempotentParameterMismatchException when its items differ.
+func (e *Engine) repeatedTx(token string, in *dynamodb.TransactWriteItemsInput, now time.Time) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	used, ok := e.tokens[token]
+	if !ok || now.Sub(used.at) >= clientTokenWindow {
+		return false, nil
+	}
+	if !reflect.DeepEqual(used.in.TransactItems, in.TransactItems) {
+		return false, &types.IdempotentParameterMismatchException{Message: aws.String("The request uses the same client token as a previous, but non-identical request.")}
+	}
+	return true, nil
+}
+
+// rememberTx records a successful transaction's client token, forgetting
+// tokens past the window once there are many.
+func (e *Engine) rememberTx(token string, in *dynamodb.TransactWriteItemsInput, now time.Time) {
+	if token == "" {
+		return
+	}
+	e.tokens[token] = tokenUse{at: now, in: in}
+	for k, u := range e.tokens { // forget tokens past the window
+		if len(e.tokens) < 1024 {
+			break
+		}
+		if now.Sub(u.at) >= clientTokenWindow {
+			delete(e.tokens, k)
+		}
+	}
+}
+
+// txWrites locates each entry's item (one entry per item) and the write it
+// makes; an update's new item is computed by evalTx, with the condition.
+func (e *Engine) txWrites(entries []txEntry) ([]*write, error) {
+	writes := make([]*write, len(entries))
 	seen := map[string]bool{}
 	for i, en := range entries {
 		t, err := e.table(en.table)
@@ -817,7 +855,7 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 			}
 			w.new = en.item
 		case en.upd != nil:
-			// evaluated below with the condition
+			// evaluated by evalTx with the condition
 		case en.del:
 			w.new = nil
 		case en.check:
@@ -825,14 +863,21 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 		}
 		writes[i] = w
 	}
-	reasons := make([]types.CancellationReason, n)
+	return writes, nil
+}
+
+// evalTx evaluates every entry's condition against its old item and
+// computes the updates; when any fails, it returns the
+// *types.TransactionCanceledException with one reason per entry.
+func evalTx(op string, entries []txEntry, writes []*write) error {
+	reasons := make([]types.CancellationReason, len(entries))
 	failed := false
 	for i, en := range entries {
 		w := writes[i]
 		reasons[i] = types.CancellationReason{Code: aws.String("None")}
 		ok, err := en.cond.holds(w.old)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			failed = true
@@ -850,42 +895,22 @@ func (e *Engine) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWr
 					reasons[i] = types.CancellationReason{Code: aws.String("ValidationError"), Message: aws.String(errMessage(err))}
 					continue
 				}
-				return nil, err
+				return err
 			}
 			w.new = uw.new
 		}
 	}
-	if failed {
-		codes := make([]string, n)
-		for i, r := range reasons {
-			codes[i] = aws.ToString(r.Code)
-		}
-		return nil, &types.TransactionCanceledException{
-			Message:             aws.String("Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]"),
-			CancellationReasons: reasons,
-		}
+	if !failed {
+		return nil
 	}
-	for _, w := range writes {
-		switch {
-		case w.check:
-		case w.new == nil:
-			delete(w.t.items, w.key)
-		default:
-			w.t.items[w.key] = w.new
-		}
+	codes := make([]string, len(reasons))
+	for i, r := range reasons {
+		codes[i] = aws.ToString(r.Code)
 	}
-	if token != "" {
-		e.tokens[token] = tokenUse{at: now, in: in}
-		for k, u := range e.tokens { // forget tokens past the window
-			if len(e.tokens) < 1024 {
-				break
-			}
-			if now.Sub(u.at) >= clientTokenWindow {
-				delete(e.tokens, k)
-			}
-		}
+	return &types.TransactionCanceledException{
+		Message:             aws.String("Transaction cancelled, please refer cancellation reasons for specific reasons [" + strings.Join(codes, ", ") + "]"),
+		CancellationReasons: reasons,
 	}
-	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 
 func isValidation(err error) bool {

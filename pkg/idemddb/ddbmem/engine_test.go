@@ -31,9 +31,6 @@ func newDB(t *testing.T) *ddbmem.Engine {
 }
 
 func TestTableMatchesTheStoreDefaults(t *testing.T) {
-	if ddbmem.IdempotencyTTLAttribute != idemddb.TTLAttribute {
-		t.Fatalf("TTL attribute %q, the store writes %q", ddbmem.IdempotencyTTLAttribute, idemddb.TTLAttribute)
-	}
 	// The key attribute: a store with the default config claims on it.
 	db := newDB(t)
 	st, err := idemddb.New(db, idemddb.Config{Table: "t"})
@@ -44,7 +41,7 @@ func TestTableMatchesTheStoreDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	items, _ := db.Items("t")
-	if len(items) != 1 || !ddbmem.EqualItems(map[string]types.AttributeValue{"id": s("k")}, map[string]types.AttributeValue{"id": items[0][ddbmem.IdempotencyKeyAttribute]}) {
+	if len(items) != 1 || !ddbmem.EqualItems(map[string]types.AttributeValue{"id": s("k")}, map[string]types.AttributeValue{"id": items[0]["id"]}) {
 		t.Fatalf("items %v", items)
 	}
 }
@@ -187,5 +184,55 @@ func TestClientRequestTokenRepeatIsANoOp(t *testing.T) {
 	items, _ := db.Items("t")
 	if !ddbmem.EqualItems(items[0], map[string]types.AttributeValue{"id": s("a"), "c": n("2")}) {
 		t.Fatalf("want c=2 (the repeat within the window applied nothing), got %v", items[0])
+	}
+}
+
+// TestConditionFunctions: begins_with and contains on strings, binaries,
+// lists and sets, with an operand of the same type or another: each
+// condition holds (the update applies) or fails its check, as listed.
+func TestConditionFunctions(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	item := map[string]types.AttributeValue{
+		"id": s("x"), "s": s("hello"), "b": &types.AttributeValueMemberB{Value: []byte("abc")},
+		"l":  &types.AttributeValueMemberL{Value: []types.AttributeValue{s("a"), n("1")}},
+		"ss": &types.AttributeValueMemberSS{Value: []string{"p", "q"}},
+	}
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("t"), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cond  string
+		value types.AttributeValue
+		holds bool
+	}{
+		{"begins_with(s, :v)", s("he"), true},
+		{"begins_with(s, :v)", s("el"), false},
+		{"begins_with(s, :v)", &types.AttributeValueMemberB{Value: []byte("he")}, false},
+		{"begins_with(b, :v)", &types.AttributeValueMemberB{Value: []byte("ab")}, true},
+		{"begins_with(b, :v)", s("ab"), false},
+		{"contains(s, :v)", s("ell"), true},
+		{"contains(s, :v)", s("xyz"), false},
+		{"contains(s, :v)", n("1"), false},
+		{"contains(b, :v)", &types.AttributeValueMemberB{Value: []byte("bc")}, true},
+		{"contains(l, :v)", s("a"), true},
+		{"contains(l, :v)", n("1"), true},
+		{"contains(l, :v)", n("2"), false},
+		{"contains(ss, :v)", s("q"), true},
+		{"contains(ss, :v)", s("r"), false},
+	} {
+		_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String("t"), Key: key("x"),
+			UpdateExpression:          aws.String("SET touched = :one"),
+			ConditionExpression:       aws.String(tc.cond),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":v": tc.value, ":one": n("1")},
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case tc.holds && err != nil:
+			t.Errorf("%s with %v: %v, want it to hold", tc.cond, tc.value, err)
+		case !tc.holds && !errors.As(err, &ccf):
+			t.Errorf("%s with %v: %v, want ConditionalCheckFailedException", tc.cond, tc.value, err)
+		}
 	}
 }

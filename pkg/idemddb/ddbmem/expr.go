@@ -2,6 +2,7 @@ package ddbmem
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -302,6 +303,8 @@ func (p *parser) not() (cond, error) {
 
 var condFuncs = map[string]bool{"attribute_exists": true, "attribute_not_exists": true, "attribute_type": true, "begins_with": true, "contains": true}
 
+// primary parses a parenthesised condition, a condition function, or a
+// comparison, BETWEEN or IN on an operand.
 func (p *parser) primary() (cond, error) {
 	if p.isPunct("(") {
 		p.next()
@@ -316,33 +319,14 @@ func (p *parser) primary() (cond, error) {
 	}
 	t := p.peek()
 	if t.kind == tIdent && p.toks[p.pos+1].kind == tPunct && p.toks[p.pos+1].text == "(" {
-		name := t.text
-		if condFuncs[name] {
-			p.next()
-			p.next()
-			pa, err := p.path()
-			if err != nil {
-				return nil, err
-			}
-			fc := funcCond{name: name, p: pa}
-			if name != "attribute_exists" && name != "attribute_not_exists" {
-				if err := p.expect(","); err != nil {
-					return nil, err
-				}
-				if fc.arg, err = p.operand(false); err != nil {
-					return nil, err
-				}
-			}
-			if err := p.expect(")"); err != nil {
-				return nil, err
-			}
-			return fc, nil
+		if condFuncs[t.text] {
+			return p.funcCall(t.text)
 		}
-		if name != "size" {
-			if isUpdateFunc(name) {
-				return nil, validation("Invalid ConditionExpression: The function is not allowed to be used this way in an expression; function: %s", name)
+		if t.text != "size" {
+			if isUpdateFunc(t.text) {
+				return nil, validation("Invalid ConditionExpression: The function is not allowed to be used this way in an expression; function: %s", t.text)
 			}
-			return nil, unsupported(p.x.op, "function "+name+" in a "+p.kind+" expression")
+			return nil, unsupported(p.x.op, "function "+t.text+" in a "+p.kind+" expression")
 		}
 	}
 	a, err := p.operand(false)
@@ -351,42 +335,9 @@ func (p *parser) primary() (cond, error) {
 	}
 	switch {
 	case p.isKeyword("BETWEEN"):
-		p.next()
-		lo, err := p.operand(false)
-		if err != nil {
-			return nil, err
-		}
-		if !p.isKeyword("AND") {
-			return nil, p.syntax()
-		}
-		p.next()
-		hi, err := p.operand(false)
-		if err != nil {
-			return nil, err
-		}
-		return betweenCond{a, lo, hi}, nil
+		return p.between(a)
 	case p.isKeyword("IN"):
-		p.next()
-		if err := p.expect("("); err != nil {
-			return nil, err
-		}
-		var list []operand
-		for {
-			o, err := p.operand(false)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, o)
-			if p.isPunct(",") {
-				p.next()
-				continue
-			}
-			break
-		}
-		if err := p.expect(")"); err != nil {
-			return nil, err
-		}
-		return inCond{a, list}, nil
+		return p.in(a)
 	}
 	t = p.peek()
 	if t.kind == tPunct {
@@ -401,6 +352,72 @@ func (p *parser) primary() (cond, error) {
 		}
 	}
 	return nil, p.syntax()
+}
+
+// funcCall parses a call of the condition function name (one of
+// condFuncs), from its name: name(path) or name(path, operand).
+func (p *parser) funcCall(name string) (cond, error) {
+	p.next()
+	p.next()
+	pa, err := p.path()
+	if err != nil {
+		return nil, err
+	}
+	fc := funcCond{name: name, p: pa}
+	if name != "attribute_exists" && name != "attribute_not_exists" {
+		if err := p.expect(","); err != nil {
+			return nil, err
+		}
+		if fc.arg, err = p.operand(false); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return fc, nil
+}
+
+// between parses "BETWEEN lo AND hi" after the operand a.
+func (p *parser) between(a operand) (cond, error) {
+	p.next()
+	lo, err := p.operand(false)
+	if err != nil {
+		return nil, err
+	}
+	if !p.isKeyword("AND") {
+		return nil, p.syntax()
+	}
+	p.next()
+	hi, err := p.operand(false)
+	if err != nil {
+		return nil, err
+	}
+	return betweenCond{a, lo, hi}, nil
+}
+
+// in parses "IN (operand, ...)" after the operand a.
+func (p *parser) in(a operand) (cond, error) {
+	p.next()
+	if err := p.expect("("); err != nil {
+		return nil, err
+	}
+	var list []operand
+	for {
+		o, err := p.operand(false)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, o)
+		if !p.isPunct(",") {
+			break
+		}
+		p.next()
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return inCond{a, list}, nil
 }
 
 func isUpdateFunc(name string) bool { return name == "if_not_exists" || name == "list_append" }
@@ -687,34 +704,7 @@ func evalCond(c cond, item map[string]types.AttributeValue) (bool, error) {
 		a, err := evalCond(c.a, item)
 		return !a, err
 	case cmpCond:
-		a, aok := condOperand(c.a, item)
-		b, bok := condOperand(c.b, item)
-		if c.op == "<>" {
-			if !aok || !bok {
-				return true, nil
-			}
-			return !equal(a, b), nil
-		}
-		if !aok || !bok {
-			return false, nil
-		}
-		if c.op == "=" {
-			return equal(a, b), nil
-		}
-		n, ok := compare(a, b)
-		if !ok {
-			return false, nil
-		}
-		switch c.op {
-		case "<":
-			return n < 0, nil
-		case "<=":
-			return n <= 0, nil
-		case ">":
-			return n > 0, nil
-		default:
-			return n >= 0, nil
-		}
+		return evalCmp(c, item), nil
 	case betweenCond:
 		a, aok := condOperand(c.a, item)
 		lo, lok := condOperand(c.lo, item)
@@ -737,59 +727,101 @@ func evalCond(c cond, item map[string]types.AttributeValue) (bool, error) {
 		}
 		return false, nil
 	case funcCond:
-		v, ok := resolve(item, c.p)
-		switch c.name {
-		case "attribute_exists":
-			return ok, nil
-		case "attribute_not_exists":
-			return !ok, nil
-		}
-		arg, argOK := condOperand(c.arg, item)
-		if !ok || !argOK {
-			return false, nil
-		}
-		switch c.name {
-		case "attribute_type":
-			s, isS := arg.(*types.AttributeValueMemberS)
-			if !isS {
-				return false, validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: attribute_type")
-			}
-			return typeName(v) == s.Value, nil
-		case "begins_with":
-			switch x := v.(type) {
-			case *types.AttributeValueMemberS:
-				y, ok := arg.(*types.AttributeValueMemberS)
-				return ok && strings.HasPrefix(x.Value, y.Value), nil
-			case *types.AttributeValueMemberB:
-				y, ok := arg.(*types.AttributeValueMemberB)
-				return ok && strings.HasPrefix(string(x.Value), string(y.Value)), nil
-			}
-			return false, nil
-		default: // contains
-			switch x := v.(type) {
-			case *types.AttributeValueMemberS:
-				y, ok := arg.(*types.AttributeValueMemberS)
-				return ok && strings.Contains(x.Value, y.Value), nil
-			case *types.AttributeValueMemberB:
-				y, ok := arg.(*types.AttributeValueMemberB)
-				return ok && strings.Contains(string(x.Value), string(y.Value)), nil
-			case *types.AttributeValueMemberL:
-				for _, e := range x.Value {
-					if equal(e, arg) {
-						return true, nil
-					}
-				}
-			case *types.AttributeValueMemberSS, *types.AttributeValueMemberNS, *types.AttributeValueMemberBS:
-				for _, e := range setElems(v) {
-					if equal(e, arg) {
-						return true, nil
-					}
-				}
-			}
-			return false, nil
-		}
+		return evalFunc(c, item)
 	}
 	return false, fmt.Errorf("ddbmem: unknown condition node %T", c)
+}
+
+// evalCmp evaluates a comparison: false when an operand is missing (true
+// for <>) or the operands are not comparable.
+func evalCmp(c cmpCond, item map[string]types.AttributeValue) bool {
+	a, aok := condOperand(c.a, item)
+	b, bok := condOperand(c.b, item)
+	if c.op == "<>" {
+		return !aok || !bok || !equal(a, b)
+	}
+	if !aok || !bok {
+		return false
+	}
+	if c.op == "=" {
+		return equal(a, b)
+	}
+	n, ok := compare(a, b)
+	if !ok {
+		return false
+	}
+	switch c.op {
+	case "<":
+		return n < 0
+	case "<=":
+		return n <= 0
+	case ">":
+		return n > 0
+	default:
+		return n >= 0
+	}
+}
+
+// evalFunc evaluates a condition function on item.
+func evalFunc(c funcCond, item map[string]types.AttributeValue) (bool, error) {
+	v, ok := resolve(item, c.p)
+	switch c.name {
+	case "attribute_exists":
+		return ok, nil
+	case "attribute_not_exists":
+		return !ok, nil
+	}
+	arg, argOK := condOperand(c.arg, item)
+	if !ok || !argOK {
+		return false, nil
+	}
+	switch c.name {
+	case "attribute_type":
+		s, isS := arg.(*types.AttributeValueMemberS)
+		if !isS {
+			return false, validation("Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: attribute_type")
+		}
+		return typeName(v) == s.Value, nil
+	case "begins_with":
+		return beginsWith(v, arg), nil
+	default:
+		return contains(v, arg), nil
+	}
+}
+
+// beginsWith is begins_with(v, arg): a string or binary prefix.
+func beginsWith(v, arg types.AttributeValue) bool {
+	ok, _ := onBytes(v, arg, strings.HasPrefix)
+	return ok
+}
+
+// onBytes applies f to the values of v and arg when v is a string or a
+// binary (handled), false unless arg is of the same type.
+func onBytes(v, arg types.AttributeValue, f func(s, t string) bool) (result, handled bool) {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		y, ok := arg.(*types.AttributeValueMemberS)
+		return ok && f(x.Value, y.Value), true
+	case *types.AttributeValueMemberB:
+		y, ok := arg.(*types.AttributeValueMemberB)
+		return ok && f(string(x.Value), string(y.Value)), true
+	}
+	return false, false
+}
+
+// contains is contains(v, arg): a substring, a list element or a set
+// member.
+func contains(v, arg types.AttributeValue) bool {
+	if r, handled := onBytes(v, arg, strings.Contains); handled {
+		return r
+	}
+	switch x := v.(type) {
+	case *types.AttributeValueMemberL:
+		return slices.ContainsFunc(x.Value, func(e types.AttributeValue) bool { return equal(e, arg) })
+	case *types.AttributeValueMemberSS, *types.AttributeValueMemberNS, *types.AttributeValueMemberBS:
+		return slices.ContainsFunc(setElems(v), func(e types.AttributeValue) bool { return equal(e, arg) })
+	}
+	return false
 }
 
 // condOperand evaluates an operand of a condition: a path, a value or size.

@@ -47,7 +47,7 @@ func frontDoors(t *testing.T, f *fixture, runs *atomic.Int64) []frontDoor {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		_, _ = w.Write(b)
-	}), idemhttp.WithMaxBodyBytes(32), idemhttp.WithPrincipalRequired(), idemhttp.WithPrincipal(idemhttp.LambdaWebAdapterPrincipal))
+	}), apigw.WithMaxBodyBytes(32), apigw.WithPrincipalRequired(), idemhttp.WithPrincipal(idemhttp.LambdaWebAdapterPrincipal))
 
 	fromV2 := func(r events.APIGatewayV2HTTPResponse) (int, http.Header, string) {
 		h := http.Header{}

@@ -14,6 +14,11 @@
 // same key with another request gets 422; a body over the limit gets 413;
 // an unreachable DynamoDB gets 503. Problems are application/problem+json.
 //
+// Its options are apigw's (Option is apigw.Option): the contract's settings
+// are defined once for both front doors, apigw.WithWait, apigw.WithLogger,
+// apigw.WithMaxBodyBytes and the rest, and this package adds the settings
+// only net/http has, WithPrincipal, WithRoute and WithMaxResponseBytes.
+//
 // # Route and principal
 //
 // The scope is the route and the caller. The route is the Go 1.22
@@ -43,7 +48,7 @@
 //
 // A principal function that returns an error refuses the request with a
 // 401 problem (idempotency-principal-unavailable) before the handler runs;
-// nothing is stored. With WithPrincipalRequired, an anonymous caller ("")
+// nothing is stored. With apigw.WithPrincipalRequired, an anonymous caller ("")
 // gets 403 (idempotency-principal-required).
 //
 //	401 idempotency-principal-unavailable

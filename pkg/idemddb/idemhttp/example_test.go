@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/acme/idemcheckout/pkg/idemddb"
+	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/acme/idemcheckout/pkg/idemddb/idemhttp"
 	"github.com/aws/aws-lambda-go/events"
@@ -48,8 +49,8 @@ func ExampleMiddleware() {
 	// Logs and metrics go to stdout by default; this example discards them.
 	mw := idemhttp.Middleware(store,
 		idemhttp.WithPrincipal(idemhttp.APIGatewayV2Principal(getRequestContext)),
-		idemhttp.WithPrincipalRequired(),
-		idemhttp.WithLogger(slog.New(slog.DiscardHandler)), idemhttp.WithMetrics(nil))
+		apigw.WithPrincipalRequired(),
+		apigw.WithLogger(slog.New(slog.DiscardHandler)), apigw.WithMetrics(nil))
 
 	runs := 0
 	mux := http.NewServeMux()

@@ -32,31 +32,20 @@ var ErrNoRequestContext = errors.New("idemhttp: no API Gateway request context")
 // error refuses the request with a 401 problem before the handler runs.
 type PrincipalFunc func(*http.Request) (string, error)
 
-// Option configures Middleware.
-type Option func(*config)
-
-type config struct {
-	*httpcontract.Config
-	principal   PrincipalFunc
-	route       func(*http.Request) string
-	maxResponse int
-}
-
 // Middleware returns a middleware that serves the Idempotency-Key contract
 // (see the package documentation) in front of a handler, with store as the
 // store. If store is nil every request under the contract gets a 500
 // problem.
 func Middleware(store *idemddb.Store, opts ...Option) func(http.Handler) http.Handler {
-	c := &config{route: RouteFromPattern, maxResponse: DefaultMaxResponseBytes}
-	c.Config = httpcontract.NewConfig(func(hc *httpcontract.Config) {
-		c.Config = hc
+	c := httpcontract.NewConfig(func(c *httpcontract.Config) {
+		c.HTTP.Route, c.HTTP.MaxResponse = RouteFromPattern, DefaultMaxResponseBytes
 		for _, o := range opts {
 			o(c)
 		}
 	})
 	m := &middleware{c: c}
 	if store != nil {
-		m.engine = httpcontract.NewEngine(store, c.Config)
+		m.engine = httpcontract.NewEngine(store, c)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, next) })
@@ -64,7 +53,7 @@ func Middleware(store *idemddb.Store, opts ...Option) func(http.Handler) http.Ha
 }
 
 type middleware struct {
-	c      *config
+	c      *httpcontract.Config
 	engine *httpcontract.Engine // nil without a store
 }
 
@@ -86,7 +75,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	in := &httpcontract.Request{
 		Method:      r.Method,
-		Route:       m.c.route(r),
+		Route:       m.c.HTTP.Route(r),
 		Path:        r.URL.Path,
 		Query:       canonicalQuery(r.URL.RawQuery),
 		KeyValues:   keys,
@@ -99,8 +88,8 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
-	if m.c.principal != nil {
-		p, err := m.c.principal(r)
+	if m.c.HTTP.Principal != nil {
+		p, err := m.c.HTTP.Principal(r)
 		if err != nil {
 			m.c.Logger.LogAttrs(ctx, slog.LevelInfo, "idempotency: principal unavailable", slog.String("error", err.Error()))
 			writeResponse(w, m.engine.Reject(ctx, in, m.c.Problem(httpcontract.PrincipalUnavailable)))
@@ -117,7 +106,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	var rec *recorder
 	out, useFresh, err := m.engine.Serve(ctx, in, func(ctx context.Context) (resp *httpcontract.Response, err error) {
-		rec = &recorder{w: w, h: http.Header{}, limit: m.c.maxResponse}
+		rec = &recorder{w: w, h: http.Header{}, limit: m.c.HTTP.MaxResponse}
 		r2 := r.WithContext(ctx)
 		r2.Body, r2.ContentLength = &memBody{Reader: *bytes.NewReader(body)}, int64(len(body))
 		defer func() {

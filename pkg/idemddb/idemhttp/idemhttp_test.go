@@ -58,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 // port.
 func (f *fixture) server(t *testing.T, pattern string, h http.Handler, opts ...idemhttp.Option) *httptest.Server {
 	t.Helper()
-	opts = append([]idemhttp.Option{idemhttp.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))), idemhttp.WithMetrics(f.metrics)}, opts...)
+	opts = append([]idemhttp.Option{apigw.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))), apigw.WithMetrics(f.metrics)}, opts...)
 	mux := http.NewServeMux()
 	mux.Handle(pattern, idemhttp.Middleware(f.store, opts...)(h))
 	srv := httptest.NewServer(mux)
@@ -214,7 +214,7 @@ func TestBadInput(t *testing.T) {
 		runs.Add(1)
 		w.WriteHeader(201)
 	})
-	srv := f.server(t, "/orders", h, idemhttp.WithMaxBodyBytes(16))
+	srv := f.server(t, "/orders", h, apigw.WithMaxBodyBytes(16))
 	ctx := context.Background()
 	f.client.Reset()
 	wantProblem(t, do(t, ctx, srv.URL+"/orders", "", `{}`), 400, apigw.ProblemKeyMissing)
@@ -257,7 +257,7 @@ func TestPrincipal(t *testing.T) {
 			return "user:" + c, nil
 		}
 	}
-	srv := f.server(t, "POST /subs", h, idemhttp.WithPrincipal(principal), idemhttp.WithPrincipalRequired())
+	srv := f.server(t, "POST /subs", h, idemhttp.WithPrincipal(principal), apigw.WithPrincipalRequired())
 	ctx := context.Background()
 	f.client.Reset()
 	wantProblem(t, do(t, ctx, srv.URL+"/subs", "k", `{}`, "X-Caller: broken"), 401, "idempotency-principal-unavailable")
@@ -406,7 +406,7 @@ func TestStreamedNotRetained(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("x", 100))
 	})
 	mw := idemhttp.Middleware(f.store, idemhttp.WithMaxResponseBytes(64),
-		idemhttp.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))), idemhttp.WithMetrics(f.metrics))
+		apigw.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))), apigw.WithMetrics(f.metrics))
 	srv := httptest.NewServer(mw(h))
 	defer srv.Close()
 	for path, want := range map[string]string{"/flush": "part1;part2", "/big": strings.Repeat("x", 100)} {
@@ -438,7 +438,7 @@ func TestTransactionCanceled(t *testing.T) {
 	})
 	plain := f.server(t, "POST /orders", h)
 	wantProblem(t, do(t, context.Background(), plain.URL+"/orders", "k-tx", `{}`), 409, apigw.ProblemTransactionConflict)
-	hooked := f.server(t, "POST /orders", h, idemhttp.WithTransactionCanceled(
+	hooked := f.server(t, "POST /orders", h, apigw.WithTransactionCanceled(
 		func(ctx context.Context, err *idemddb.TransactionCanceledError) idemhttp.Problem {
 			return idemhttp.Problem{Type: "cart-missing", Title: "Cart not found", Status: 404}
 		}))

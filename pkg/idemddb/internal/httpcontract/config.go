@@ -72,6 +72,19 @@ type Config struct {
 	obs.Options
 	Wait    time.Duration
 	MaxWait time.Duration
+	// HTTP holds the settings of the net/http front door alone.
+	HTTP HTTPSettings
+}
+
+// HTTPSettings are the settings only idemhttp serves (its WithPrincipal,
+// WithRoute and WithMaxResponseBytes). The API Gateway front door refuses a
+// Config with Set true rather than ignore them.
+type HTTPSettings struct {
+	Principal   func(*http.Request) (string, error)
+	Route       func(*http.Request) string
+	MaxResponse int
+	// Set is true when one of these settings was given.
+	Set bool
 }
 
 // NewConfig returns the defaults with opts applied. Each option is a

@@ -142,39 +142,50 @@ func (w *Engine) Reject(ctx context.Context, in *Request, p Problem) *Response {
 
 // finish maps the outcome of Store.Run to the response.
 func (w *Engine) finish(ctx context.Context, ev *event, res idemddb.Result, err error, claim *idemddb.Claim, fresh *Response) (*Response, bool, error) {
-	var (
-		herr  *handlerError
-		inpr  *idemddb.InProgressError
-		mis   *idemddb.MismatchError
-		fence *idemddb.FencedError
-		tce   *idemddb.TransactionCanceledError
-		big   *idemddb.ResultTooLargeError
-	)
 	switch {
 	case err == nil && !res.Replayed:
 		ev.outcome, ev.status, ev.notRetained = outClaimed, fresh.Status, !res.Retained || fresh.NotRetained
 		w.record(ctx, ev)
 		return nil, true, nil
 	case err == nil:
-		r, derr := DecodeResponse(res.Data)
-		if derr != nil {
-			ev.outcome, ev.err = outError, derr
-			return w.reply(ctx, ev, w.c.Problem(StoredUnreadable))
-		}
-		if r.NotRetained {
-			ev.outcome = outNotRetained
-			return w.reply(ctx, ev, w.c.Problem(ResultNotRetained))
-		}
-		if r.Headers == nil {
-			r.Headers = map[string]string{}
-		}
-		r.Headers[ReplayedHeader] = "true"
-		if ev.applied != "" {
-			r.Headers[PreferenceAppliedHeader] = ev.applied
-		}
-		ev.outcome, ev.status = outReplayed, r.Status
-		w.record(ctx, ev)
-		return r, false, nil
+		return w.replay(ctx, ev, res.Data)
+	default:
+		return w.failure(ctx, ev, err, claim, fresh)
+	}
+}
+
+// replay answers with the stored response data, marked as a replay.
+func (w *Engine) replay(ctx context.Context, ev *event, data []byte) (*Response, bool, error) {
+	r, derr := DecodeResponse(data)
+	if derr != nil {
+		ev.outcome, ev.err = outError, derr
+		return w.reply(ctx, ev, w.c.Problem(StoredUnreadable))
+	}
+	if r.NotRetained {
+		ev.outcome = outNotRetained
+		return w.reply(ctx, ev, w.c.Problem(ResultNotRetained))
+	}
+	if r.Headers == nil {
+		r.Headers = map[string]string{}
+	}
+	r.Headers[ReplayedHeader] = "true"
+	if ev.applied != "" {
+		r.Headers[PreferenceAppliedHeader] = ev.applied
+	}
+	ev.outcome, ev.status = outReplayed, r.Status
+	w.record(ctx, ev)
+	return r, false, nil
+}
+
+// failure maps an error of Store.Run to the response: the handler's own
+// error or unstored response passed through, or a problem.
+func (w *Engine) failure(ctx context.Context, ev *event, err error, claim *idemddb.Claim, fresh *Response) (*Response, bool, error) {
+	var (
+		herr *handlerError
+		inpr *idemddb.InProgressError
+		tce  *idemddb.TransactionCanceledError
+	)
+	switch {
 	case errors.As(err, &herr):
 		ev.outcome, ev.reason = outReleased, "handler_error"
 		w.record(ctx, ev)
@@ -184,18 +195,11 @@ func (w *Engine) finish(ctx context.Context, ev *event, res idemddb.Result, err 
 		w.record(ctx, ev)
 		return nil, true, nil
 	case errors.As(err, &inpr):
-		ev.outcome = outConflict
-		p := w.c.Problem(KeyInUse)
-		p.RetryAfter = CeilSeconds(inpr.RetryAfter)
-		out, useFresh, err := w.reply(ctx, ev, p)
-		if ev.applied != "" {
-			out.Headers[PreferenceAppliedHeader] = ev.applied
-		}
-		return out, useFresh, err
-	case errors.As(err, &mis):
+		return w.inProgress(ctx, ev, inpr)
+	case errors.As(err, new(*idemddb.MismatchError)):
 		ev.outcome = outMismatch
 		return w.reply(ctx, ev, w.c.Problem(KeyReused))
-	case errors.As(err, &fence):
+	case errors.As(err, new(*idemddb.FencedError)):
 		ev.outcome, ev.err = outFenced, err
 		return w.reply(ctx, ev, w.c.Problem(LeaseLost))
 	case errors.As(err, &tce):
@@ -205,24 +209,44 @@ func (w *Engine) finish(ctx context.Context, ev *event, res idemddb.Result, err 
 			p = w.c.Normalise(w.c.TxCanceled(ctx, tce))
 		}
 		return w.reply(ctx, ev, p)
-	case errors.As(err, &big):
+	case errors.As(err, new(*idemddb.ResultTooLargeError)):
 		ev.outcome = outNotRetained
 		return w.reply(ctx, ev, w.c.Problem(ResultNotRetained))
 	case errors.Is(err, idemddb.ErrUnavailable):
-		ev.outcome, ev.err = outUnavailable, err
-		p := w.c.Problem(StoreUnavailable)
-		if claim != nil {
-			// The handler ran but its completion has an unknown outcome:
-			// the key stays claimed until the lease ends.
-			ev.reason = "completion_unknown"
-			p = w.c.Problem(OutcomeUnknown)
-			p.RetryAfter = CeilSeconds(time.Until(claim.LeaseUntil))
-		}
-		return w.reply(ctx, ev, p)
+		return w.unavailable(ctx, ev, err, claim)
 	default:
 		ev.outcome, ev.err = outError, err
 		return w.reply(ctx, ev, w.c.Problem(Internal))
 	}
+}
+
+// inProgress answers a request whose key another request holds: 409 with
+// Retry-After, and the wait preference applied if it waited.
+func (w *Engine) inProgress(ctx context.Context, ev *event, inpr *idemddb.InProgressError) (*Response, bool, error) {
+	ev.outcome = outConflict
+	p := w.c.Problem(KeyInUse)
+	p.RetryAfter = CeilSeconds(inpr.RetryAfter)
+	out, useFresh, err := w.reply(ctx, ev, p)
+	if ev.applied != "" {
+		out.Headers[PreferenceAppliedHeader] = ev.applied
+	}
+	return out, useFresh, err
+}
+
+// unavailable answers a request the store could not serve: 503, or, when
+// the handler ran (claim is set) but its completion has an unknown
+// outcome, the outcome-unknown problem until the lease ends.
+func (w *Engine) unavailable(ctx context.Context, ev *event, err error, claim *idemddb.Claim) (*Response, bool, error) {
+	ev.outcome, ev.err = outUnavailable, err
+	p := w.c.Problem(StoreUnavailable)
+	if claim != nil {
+		// The handler ran but its completion has an unknown outcome:
+		// the key stays claimed until the lease ends.
+		ev.reason = "completion_unknown"
+		p = w.c.Problem(OutcomeUnknown)
+		p.RetryAfter = CeilSeconds(time.Until(claim.LeaseUntil))
+	}
+	return w.reply(ctx, ev, p)
 }
 
 func reasonCode(e *idemddb.TransactionCanceledError) string {
