@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
-	"github.com/acme/idemcheckout/local/devstack"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -80,7 +80,7 @@ func runContend(ctx context.Context, f *contendFlags, logf func(string, ...any))
 	c := &contender{
 		base:   base.String(),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *f.payers}},
-		auth: "Bearer " + devstack.UnsignedJWT(map[string]any{
+		auth: "Bearer " + gateway.UnsignedJWT(map[string]any{
 			"iss": *f.issuer, "aud": *f.audience, "sub": "devload-contend", "exp": time.Now().Add(time.Hour).Unix(),
 		}),
 		run: strconv.FormatInt(time.Now().UnixNano(), 36),
