@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/local/devstack"
 	"github.com/acme/idemcheckout/local/devstack/gateway"
 	"github.com/acme/idemcheckout/local/devstack/template"
@@ -196,7 +197,7 @@ func paymentBody(order map[string]any, amount any) string {
 // ledger returns the authorization records of an order in the payments table.
 func ledger(t *testing.T, orderID string) []map[string]types.AttributeValue {
 	t.Helper()
-	db := ddbtest.NewClient(checkout.EngineEndpoint())
+	db := localddb.NewClient(checkout.EngineEndpoint())
 	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{
 		TableName:                 aws.String(checkout.TableName("PaymentsTable")),
 		FilterExpression:          aws.String("begins_with(pk, :auth) AND order_id = :o"),

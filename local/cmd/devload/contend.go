@@ -30,7 +30,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/local/devstack/gateway"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -228,7 +228,7 @@ func (c *contender) orderStatus(ctx context.Context, id string) (string, error) 
 // capturesPerOrder counts the CAPTURED authorizations of each order in the
 // payments table, as "N orders × M captures" groups.
 func capturesPerOrder(ctx context.Context, endpoint, table string, ids []string) (string, error) {
-	db := ddbtest.NewClient(endpoint)
+	db := localddb.NewClient(endpoint)
 	filter := expression.Name("pk").BeginsWith("AUTH#").And(expression.Name("status").Equal(expression.Value("CAPTURED")))
 	expr, err := expression.NewBuilder().WithFilter(filter).Build()
 	if err != nil {
