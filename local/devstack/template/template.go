@@ -422,9 +422,9 @@ func (t *Template) intrinsic(name string, arg any, cond cond) (any, error) {
 		}
 		return t.ref(s)
 	case "Fn::GetAtt":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::GetAtt needs Resource.Attribute")
+		l, err := args(a, 2, "Fn::GetAtt needs Resource.Attribute")
+		if err != nil {
+			return nil, err
 		}
 		return t.getAtt(samtemplate.String(l[0]), samtemplate.String(l[1]))
 	case "Fn::Sub":
@@ -438,15 +438,25 @@ func (t *Template) intrinsic(name string, arg any, cond cond) (any, error) {
 	case "Fn::Base64":
 		return base64.StdEncoding.EncodeToString([]byte(samtemplate.String(a))), nil
 	case "Fn::Equals":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::Equals needs two values")
+		l, err := args(a, 2, "Fn::Equals needs two values")
+		if err != nil {
+			return nil, err
 		}
 		return samtemplate.String(l[0]) == samtemplate.String(l[1]), nil
 	case "Fn::FindInMap":
 		return t.fnFindInMap(a, cond)
 	}
 	return nil, fmt.Errorf("intrinsic %s is not supported locally", name)
+}
+
+// args is a resolved argument that must be a list of n values; usage
+// says what the intrinsic needs.
+func args(a any, n int, usage string) ([]any, error) {
+	l, ok := a.([]any)
+	if !ok || len(l) != n {
+		return nil, errors.New(usage)
+	}
+	return l, nil
 }
 
 // fnIf resolves the branch of [condition, then, else] the condition takes.
@@ -508,9 +518,9 @@ func (t *Template) fnSub(a any) (any, error) {
 
 // fnJoin joins a resolved [delimiter, list].
 func fnJoin(a any) (any, error) {
-	l, ok := a.([]any)
-	if !ok || len(l) != 2 {
-		return nil, errors.New("Fn::Join needs [delimiter, list]")
+	l, err := args(a, 2, "Fn::Join needs [delimiter, list]")
+	if err != nil {
+		return nil, err
 	}
 	parts, _ := l[1].([]any)
 	s := make([]string, len(parts))
@@ -522,9 +532,9 @@ func fnJoin(a any) (any, error) {
 
 // fnSplit splits a resolved [delimiter, string].
 func fnSplit(a any) (any, error) {
-	l, ok := a.([]any)
-	if !ok || len(l) != 2 {
-		return nil, errors.New("Fn::Split needs [delimiter, string]")
+	l, err := args(a, 2, "Fn::Split needs [delimiter, string]")
+	if err != nil {
+		return nil, err
 	}
 	delim, ok := l[0].(string)
 	if !ok || delim == "" {
@@ -539,9 +549,9 @@ func fnSplit(a any) (any, error) {
 
 // fnSelect picks an element of a resolved [index, list].
 func fnSelect(a any) (any, error) {
-	l, ok := a.([]any)
-	if !ok || len(l) != 2 {
-		return nil, errors.New("Fn::Select needs [index, list]")
+	l, err := args(a, 2, "Fn::Select needs [index, list]")
+	if err != nil {
+		return nil, err
 	}
 	i, err := strconv.Atoi(samtemplate.String(l[0]))
 	items, _ := l[1].([]any)
@@ -553,9 +563,9 @@ func fnSelect(a any) (any, error) {
 
 // fnFindInMap looks up a resolved [map, key, key] in the Mappings.
 func (t *Template) fnFindInMap(a any, cond cond) (any, error) {
-	l, ok := a.([]any)
-	if !ok || len(l) != 3 {
-		return nil, errors.New("Fn::FindInMap needs [map, key, key]")
+	l, err := args(a, 3, "Fn::FindInMap needs [map, key, key]")
+	if err != nil {
+		return nil, err
 	}
 	maps, _ := t.src.Raw["Mappings"].(map[string]any)
 	m1, _ := maps[samtemplate.String(l[0])].(map[string]any)
