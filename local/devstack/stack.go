@@ -406,8 +406,9 @@ type built struct {
 // saying what it fetches and builds (the first run downloads modules).
 func (s *Stack) startBuilds(ctx context.Context) <-chan built {
 	done := make(chan built, 1)
+	cfg, fns := s.lambdaConfig(), s.functions() // before the engine sets s.endpoint
 	go func() {
-		b, err := lambda.Build(ctx, s.lambdaConfig(), s.functions())
+		b, err := lambda.Build(ctx, cfg, fns)
 		done <- built{b, err}
 	}()
 	return done
