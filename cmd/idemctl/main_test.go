@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/aws/aws-lambda-go/events"
 )
 
-var engine *ddbtest.Engine
+var engine *localddb.Engine
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine)) }
 

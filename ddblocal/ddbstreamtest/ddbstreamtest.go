@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -20,13 +20,13 @@ import (
 
 // NewClient returns a DynamoDB Streams client for a local endpoint (moto
 // serves the Streams API on the engine's endpoint), configured like
-// ddbtest.NewClient: static test credentials, one attempt per request.
+// localddb.NewClient: static test credentials, one attempt per request.
 func NewClient(endpoint string) *dynamodbstreams.Client {
 	return dynamodbstreams.NewFromConfig(aws.Config{
 		Region:           "us-east-1",
-		Credentials:      ddbtest.Credentials(),
+		Credentials:      localddb.Credentials(),
 		RetryMaxAttempts: 1,
-		HTTPClient:       ddbtest.NewHTTPClient(),
+		HTTPClient:       localddb.NewHTTPClient(),
 	}, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 

@@ -21,15 +21,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Engine is a running local DynamoDB endpoint.
-type Engine struct {
-	// Name is "moto", "dynalite" or "external".
-	Name string
-	// Endpoint is the base URL, for example http://127.0.0.1:41234.
-	Endpoint string
-	proc     *localddb.Engine
-}
-
 // startTimeout bounds the wait for an engine to listen.
 const startTimeout = 60 * time.Second
 
@@ -41,78 +32,35 @@ func RepoRoot() (string, error) { return localddb.RepoRoot() }
 func FreePort() (int, error) { return localddb.FreePort() }
 
 // StartMoto starts the single-threaded moto server on a free loopback port,
-// or returns the endpoint in AWS_ENDPOINT_URL_DYNAMODB when that is set.
-func StartMoto() (*Engine, error) {
+// or returns the endpoint in AWS_ENDPOINT_URL_DYNAMODB when that is set
+// (localddb.External).
+func StartMoto() (*localddb.Engine, error) {
 	if ep := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"); ep != "" {
-		return &Engine{Name: "external", Endpoint: ep}, nil
+		return localddb.External(ep), nil
 	}
 	return start(localddb.StartMoto)
 }
 
 // StartDynalite starts dynalite (npm dynalite@4.0.0, installed under
 // local/node_modules by `npm ci --prefix local`) on a free loopback port.
-func StartDynalite() (*Engine, error) {
+func StartDynalite() (*localddb.Engine, error) {
 	return start(localddb.StartDynalite)
 }
 
 // start finds the repository root and starts an engine there; the engine
 // dies with the test binary (Pdeathsig on Linux).
-func start(launch func(context.Context, string, localddb.Options) (*localddb.Engine, error)) (*Engine, error) {
+func start(launch func(context.Context, string, localddb.Options) (*localddb.Engine, error)) (*localddb.Engine, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, fmt.Errorf("ddbtest: %w", err)
 	}
-	p, err := launch(context.Background(), root, localddb.Options{Timeout: startTimeout})
-	if err != nil {
-		return nil, err
-	}
-	return &Engine{Name: p.Name, Endpoint: p.Endpoint, proc: p}, nil
-}
-
-// Stop ends the engine process (a no-op for an external endpoint).
-func (e *Engine) Stop() {
-	if e == nil {
-		return
-	}
-	e.proc.Stop()
-}
-
-// Client returns a DynamoDB client for the engine with static test
-// credentials and no retries, so tests see every request's real outcome.
-func (e *Engine) Client(optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	return NewClient(e.Endpoint, optFns...)
-}
-
-// Credentials returns the static credentials the local engines accept
-// ("test"/"test"). It is written with the SDK core alone, so that a module
-// testing with this package needs no credentials module.
-func Credentials() aws.CredentialsProvider {
-	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "ddbtest"}, nil
-	})
-}
-
-// NewClient returns a DynamoDB client for a local endpoint: static test
-// credentials, one attempt per request (no SDK retries), and an HTTP
-// transport that cannot report a request the engine applied as failed
-// (OwnBodyTransport), so a test sees every request's real outcome.
-func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	cfg := aws.Config{
-		Region:           "us-east-1",
-		Credentials:      Credentials(),
-		RetryMaxAttempts: 1,
-		HTTPClient:       NewHTTPClient(),
-	}
-	opts := append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-	}}, optFns...)
-	return dynamodb.NewFromConfig(cfg, opts...)
+	return launch(context.Background(), root, localddb.Options{Timeout: startTimeout})
 }
 
 // Main is the body of a TestMain: it starts an engine, stores it in *engine,
 // then runs inner (by default m.Run) and stops the engine. A missing
 // prerequisite stops the run with the message that says how to install it.
-func Main(m *testing.M, start func() (*Engine, error), engine **Engine, inner ...func() int) int {
+func Main(m *testing.M, start func() (*localddb.Engine, error), engine **localddb.Engine, inner ...func() int) int {
 	run := m.Run
 	if len(inner) > 0 {
 		run = inner[0]
@@ -123,7 +71,7 @@ func Main(m *testing.M, start func() (*Engine, error), engine **Engine, inner ..
 // MainBoth is the body of a TestMain for a package that runs on both
 // engines: moto (or AWS_ENDPOINT_URL_DYNAMODB) in *moto and dynalite in
 // *dynalite, both stopped after the tests.
-func MainBoth(m *testing.M, moto, dynalite **Engine) int {
+func MainBoth(m *testing.M, moto, dynalite **localddb.Engine) int {
 	return Main(m, StartMoto, moto, func() int {
 		d, err := StartDynalite()
 		if err != nil {
@@ -191,7 +139,7 @@ func NewTable(t testing.TB, c *dynamodb.Client, hashKey string) string {
 }
 
 // mainWith starts the engine, runs inner, then stops the engine.
-func mainWith(start func() (*Engine, error), engine **Engine, inner func() int) int {
+func mainWith(start func() (*localddb.Engine, error), engine **localddb.Engine, inner func() int) int {
 	e, err := start()
 	if err != nil {
 		return Fail(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -96,7 +97,7 @@ func roundTripClosing(t *testing.T, rt http.RoundTripper) ([]byte, error) {
 
 func TestOwnBodyTransportKeepsTheBodyItSends(t *testing.T) {
 	t.Run("own body", func(t *testing.T) {
-		rt := &OwnBodyTransport{Base: &http.Transport{}}
+		rt := &localddb.OwnBodyTransport{Base: &http.Transport{}}
 		got, err := roundTripClosing(t, rt)
 		if err != nil || string(got) != "{}" {
 			t.Fatalf("answer %q, %v; want {} (the body was written in full)", got, err)
@@ -173,7 +174,7 @@ func TestNewClientMakesOneAttemptPerRequest(t *testing.T) {
 	// keep-alive connection, so the second is sent on a reused one (where
 	// net/http would retry a replayable request).
 	srv := &countingServer{answer: func(n int) bool { return n%2 == 1 }}
-	c := NewClient(srv.serve(t))
+	c := localddb.NewClient(srv.serve(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	put := func() error {
@@ -196,7 +197,7 @@ func TestNewClientMakesOneAttemptPerRequest(t *testing.T) {
 
 func TestClientLoseRepliesAppliesThenFails(t *testing.T) {
 	srv := &countingServer{answer: func(int) bool { return true }}
-	c := Wrap(NewClient(srv.serve(t)))
+	c := Wrap(localddb.NewClient(srv.serve(t)))
 	c.LoseReplies("PutItem", 1)
 	ctx := context.Background()
 	in := &dynamodb.PutItemInput{TableName: aws.String("t"),

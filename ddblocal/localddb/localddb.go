@@ -5,7 +5,10 @@
 // local stack): it waits for the line the engine prints once it accepts
 // connections, reports a missing tool as a *PrerequisiteError that says
 // how to install it, makes the engine die with its parent on Linux and
-// stops it.
+// stops it. Engine is the repository's one engine type: a started engine,
+// or an External one (an endpoint this process did not start), with the
+// clients the tests use (Client, NewClient: one attempt per request over
+// OwnBodyTransport).
 package localddb
 
 import (
@@ -63,7 +66,7 @@ type Options struct {
 
 // Engine is a running local DynamoDB engine.
 type Engine struct {
-	// Name is "moto" or "dynalite".
+	// Name is "moto", "dynalite" or "external".
 	Name string
 	// Endpoint is the base URL, for example http://127.0.0.1:41234.
 	Endpoint string

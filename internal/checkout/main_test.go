@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/internal/checkout"
 	"github.com/acme/idemcheckout/internal/checkout/stripetest"
 	"github.com/acme/idemcheckout/pkg/idemddb"
@@ -26,7 +27,7 @@ import (
 )
 
 // engine is the single-threaded moto server this package's tests share.
-var engine *ddbtest.Engine
+var engine *localddb.Engine
 
 func TestMain(m *testing.M) {
 	os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/ddbmem"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -21,7 +22,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-var moto *ddbtest.Engine
+var moto *localddb.Engine
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &moto)) }
 

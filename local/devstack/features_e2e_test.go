@@ -21,12 +21,17 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/localddb"
+	"github.com/acme/idemcheckout/local/devstack/eventsource"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/provision"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdasvc "github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -75,39 +80,9 @@ func (n *notifyLog) waitLine(t *testing.T, parts ...string) string {
 	}
 }
 
-// The template with the event types other branches add (GET routes with
-// path parameters, schedules, stream and queue consumers) resolves: every
-// reference keeps its resource and gets its local value.
-func TestTemplateWithEveryEventType(t *testing.T) {
-	tm, err := LoadTemplate(eventsTemplate, nil, "eu-west-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes := routesOf(t, tm, "GetOrderFunction")
-	if g := routes["GetOrder"]; g == nil || g.RouteKey() != "GET /orders/{id}" || g.Authorizer == nil || g.Authorizer.JWT.Issuer != "https://issuer.example.com/" {
-		t.Errorf("GET route = %+v", g)
-	}
-	rec := fn(t, tm, "ReconcileFunction")
-	if s := rec.Events[1].Schedule; s == nil || s.Expression != "rate(5 minutes)" {
-		t.Errorf("schedule = %+v", s)
-	}
-	st := fn(t, tm, "StreamFunction")
-	ds, q := st.Events[0].Stream, st.Events[1].Queue
-	if ds.Stream.Resource != "OrdersTable" || ds.Stream.Value != "arn:aws:dynamodb:eu-west-1:123456789012:table/OrdersTable/stream/local" ||
-		ds.OnFailure.Resource != "StreamDLQ" || ds.OnFailure.Value != "arn:aws:sqs:eu-west-1:123456789012:StreamDLQ" {
-		t.Errorf("stream event = %+v", ds)
-	}
-	if q.Queue.Resource != "JobsQueue" || q.Queue.Value != "arn:aws:sqs:eu-west-1:123456789012:jobs" {
-		t.Errorf("queue event = %+v", q)
-	}
-	if env := st.EnvStrings(); env["ORDERS_TABLE"] != "OrdersTable" {
-		t.Errorf("env = %v", env)
-	}
-}
-
 // make event's samples decode as the events the Lambda Go library reads.
 func TestSampleEvents(t *testing.T) {
-	tm, err := LoadTemplate(eventsTemplate, nil, "")
+	tm, err := template.Load(eventsTemplate, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +126,11 @@ func TestSampleEvents(t *testing.T) {
 func TestE2ELambdaEndpointSDK(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lc := lambda.NewFromConfig(aws.Config{
+	lc := lambdasvc.NewFromConfig(aws.Config{
 		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""), RetryMaxAttempts: 1,
-	}, func(o *lambda.Options) { o.BaseEndpoint = aws.String(stack.LambdaURL()) })
+	}, func(o *lambdasvc.Options) { o.BaseEndpoint = aws.String(stack.LambdaURL()) })
 
-	out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("EchoFunction"), Payload: []byte(`{"headers":{"x-simple":"1"}}`)})
+	out, err := lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("EchoFunction"), Payload: []byte(`{"headers":{"x-simple":"1"}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,28 +138,28 @@ func TestE2ELambdaEndpointSDK(t *testing.T) {
 		t.Errorf("invoke = %d %v %s", out.StatusCode, out.FunctionError, out.Payload)
 	}
 	// By ARN, and a function error: 200 with X-Amz-Function-Error.
-	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:123456789012:function:EchoFunction"), Payload: []byte(`{"headers":{"x-error":"1"}}`)})
+	out, err = lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("arn:aws:lambda:us-east-1:123456789012:function:EchoFunction"), Payload: []byte(`{"headers":{"x-error":"1"}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.StatusCode != 200 || aws.ToString(out.FunctionError) != "Unhandled" || !bytes.Contains(out.Payload, []byte("fixture error")) {
 		t.Errorf("function error = %d %v %s", out.StatusCode, aws.ToString(out.FunctionError), out.Payload)
 	}
-	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("EchoFunction"), InvocationType: lambdatypes.InvocationTypeEvent, Payload: []byte(`{}`)})
+	out, err = lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("EchoFunction"), InvocationType: lambdatypes.InvocationTypeEvent, Payload: []byte(`{}`)})
 	if err != nil || out.StatusCode != 202 {
 		t.Errorf("Event invocation: %v %+v", err, out)
 	}
-	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("EchoFunction"), InvocationType: lambdatypes.InvocationTypeDryRun})
+	out, err = lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("EchoFunction"), InvocationType: lambdatypes.InvocationTypeDryRun})
 	if err != nil || out.StatusCode != 204 {
 		t.Errorf("DryRun: %v %+v", err, out)
 	}
 	var nf *lambdatypes.ResourceNotFoundException
-	if _, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("Nope")}); !errors.As(err, &nf) {
+	if _, err := lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("Nope")}); !errors.As(err, &nf) {
 		t.Errorf("unknown function: %v", err)
 	}
 	var big *lambdatypes.RequestTooLargeException
-	huge := []byte(`"` + strings.Repeat("a", maxInvokePayload) + `"`)
-	if _, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("EchoFunction"), Payload: huge}); !errors.As(err, &big) {
+	huge := []byte(`"` + strings.Repeat("a", lambda.MaxInvokePayload) + `"`)
+	if _, err := lc.Invoke(ctx, &lambdasvc.InvokeInput{FunctionName: aws.String("EchoFunction"), Payload: huge}); !errors.As(err, &big) {
 		t.Errorf("oversize payload: %v", err)
 	}
 }
@@ -198,7 +173,7 @@ func TestE2EInvokeThroughRunningStack(t *testing.T) {
 	if err != nil || string(out) != `{"hello":"world"}` {
 		t.Errorf("invoke = %s, %v", out, err)
 	}
-	var fe *FunctionError
+	var fe *lambda.FunctionError
 	if _, err := InvokeOnce(ctx, cfg, "EchoFunction", []byte(`{"headers":{"x-error":"1"}}`)); !errors.As(err, &fe) || !bytes.Contains(fe.Payload, []byte("fixture error")) {
 		t.Errorf("function error = %v", err)
 	}
@@ -253,7 +228,7 @@ func TestE2EEventsTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	tok := "Bearer " + UnsignedJWT(map[string]any{"sub": "u", "iss": "https://issuer.example.com/", "aud": "checkout-api", "exp": time.Now().Add(time.Hour).Unix()})
+	tok := "Bearer " + gateway.UnsignedJWT(map[string]any{"sub": "u", "iss": "https://issuer.example.com/", "aud": "checkout-api", "exp": time.Now().Add(time.Hour).Unix()})
 	req, _ := http.NewRequest(http.MethodGet, s.URL()+"/orders/42", nil)
 	req.Header.Set("Authorization", tok)
 	resp, err := httpClient.Do(req)
@@ -340,7 +315,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func drain(t *testing.T, s *Stack, queue string) []string {
 	t.Helper()
 	ctx := context.Background()
-	c := sqsClient(s.EngineEndpoint(), "us-east-1")
+	c := provision.NewClients(s.EngineEndpoint(), "us-east-1").SQS
 	var out []string
 	for {
 		r, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.queueURLs[queue]), MaxNumberOfMessages: 10})
@@ -368,8 +343,8 @@ func drain(t *testing.T, s *Stack, queue string) []string {
 // Lambda's shape.
 func testStreamMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
 	ctx := context.Background()
-	db := ddbClient(s.EngineEndpoint(), "us-east-1")
-	run := newRequestID()[:8] + "-"
+	db := provision.NewClients(s.EngineEndpoint(), "us-east-1").DynamoDB
+	run := lambda.NewRequestID()[:8] + "-"
 	put := func(id, action string) string {
 		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.TableName("OrdersTable")), Item: map[string]ddbtypes.AttributeValue{
 			"order_id": &ddbtypes.AttributeValueMemberS{Value: run + id}, "action": &ddbtypes.AttributeValueMemberS{Value: action},
@@ -380,10 +355,10 @@ func testStreamMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
 		return run + id
 	}
 	const mapping = "StreamFunction.Changes"
-	failureRecords := func() []StreamFailureRecord {
-		var out []StreamFailureRecord
+	failureRecords := func() []eventsource.StreamFailureRecord {
+		var out []eventsource.StreamFailureRecord
 		for _, b := range drain(t, s, "StreamDLQ") {
-			var r StreamFailureRecord
+			var r eventsource.StreamFailureRecord
 			if err := json.Unmarshal([]byte(b), &r); err != nil {
 				t.Fatalf("StreamDLQ message %s: %v", b, err)
 			}
@@ -391,7 +366,7 @@ func testStreamMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
 		}
 		return out
 	}
-	var dlq []StreamFailureRecord
+	var dlq []eventsource.StreamFailureRecord
 	waitDLQ := func(n int) {
 		eventually(t, fmt.Sprintf("%d failure record(s) in StreamDLQ", n), func() bool { dlq = append(dlq, failureRecords()...); return len(dlq) >= n })
 	}
@@ -469,8 +444,8 @@ func testStreamMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
 // to JobsDLQ.
 func testQueueMapping(t *testing.T, s *Stack, logs, fnout *notifyLog) {
 	ctx := context.Background()
-	c := sqsClient(s.EngineEndpoint(), "us-east-1")
-	run := newRequestID()[:8] + "-"
+	c := provision.NewClients(s.EngineEndpoint(), "us-east-1").SQS
+	run := lambda.NewRequestID()[:8] + "-"
 	const mapping = "StreamFunction.Jobs"
 	if err := s.SetEventSourceEnabled(mapping, false); err != nil {
 		t.Fatal(err)
@@ -527,7 +502,7 @@ func TestE2EFidelity(t *testing.T) {
 	if !ev.IsBase64Encoded || err != nil || string(got) != raw {
 		t.Errorf("invalid UTF-8 body reached the function as %q (base64 %v)", ev.Body, ev.IsBase64Encoded)
 	}
-	resp, body = do(t, "POST", "/open/big", strings.Repeat("x", maxInvokePayload), map[string]string{"Content-Type": "text/plain"})
+	resp, body = do(t, "POST", "/open/big", strings.Repeat("x", lambda.MaxInvokePayload), map[string]string{"Content-Type": "text/plain"})
 	if resp.StatusCode != 413 || strings.TrimSpace(string(body)) != `{"message":"Request Entity Too Large"}` {
 		t.Errorf("over the invoke limit: %d %s", resp.StatusCode, body)
 	}
@@ -576,7 +551,7 @@ func TestPersistentEngineAcrossRestarts(t *testing.T) {
 		return map[string]ddbtypes.AttributeValue{"id": &ddbtypes.AttributeValueMemberS{Value: id}}
 	}
 	s1 := start()
-	c := ddbClient(s1.EngineEndpoint(), "us-east-1")
+	c := provision.NewClients(s1.EngineEndpoint(), "us-east-1").DynamoDB
 	for _, id := range []string{"kept", "deleted"} {
 		if _, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("KeptTable"), Item: map[string]ddbtypes.AttributeValue{
 			"id": &ddbtypes.AttributeValueMemberS{Value: id}, "v": &ddbtypes.AttributeValueMemberS{Value: "first"}}}); err != nil {
@@ -599,7 +574,7 @@ func TestPersistentEngineAcrossRestarts(t *testing.T) {
 
 	s2 := start()
 	defer s2.Close()
-	c = ddbClient(s2.EngineEndpoint(), "us-east-1")
+	c = provision.NewClients(s2.EngineEndpoint(), "us-east-1").DynamoDB
 	got, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("KeptTable"), Key: key("kept"), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
@@ -664,7 +639,7 @@ func TestHotReload(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
-	db := ddbClient(s.EngineEndpoint(), "us-east-1")
+	db := provision.NewClients(s.EngineEndpoint(), "us-east-1").DynamoDB
 	item := map[string]ddbtypes.AttributeValue{"id": &ddbtypes.AttributeValueMemberS{Value: "survivor"}}
 	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("ItemsTable"), Item: item}); err != nil {
 		t.Fatal(err)
@@ -712,7 +687,7 @@ func TestHotReload(t *testing.T) {
 	writeFile(t, versionGo, "package version\n\nconst Version = \n")
 	s.Poll(ctx)
 	r = s.Poll(ctx)
-	var be *BuildError
+	var be *lambda.BuildError
 	if len(r) != 1 || !errors.As(r[0].Err, &be) || !strings.Contains(be.Output, "version.go") {
 		t.Fatalf("failed rebuild = %+v", r)
 	}

@@ -3,17 +3,20 @@ package devstack
 import (
 	"fmt"
 	"os/exec"
+
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 // inspectHints are the banner's ready-to-paste commands to look inside the
 // tables: the AWS CLI's scan, and idemctl (cmd/idemctl) for
 // the idempotency records, which needs nothing but Go.
-func inspectHints(endpoint, region string, tm *Template) []string {
+func inspectHints(endpoint, region string, tm *template.Template) []string {
 	tables := tm.Tables()
 	if len(tables) == 0 {
 		return nil
 	}
-	name := physical(tables[0])
+	name := tm.TableName(tables[0].ID)
 	var idem, route, iss string
 	for _, f := range tm.Functions() {
 		if v, ok := f.EnvStrings()["IDEMPOTENCY_TABLE"]; ok && v != "" && idem == "" {
@@ -50,8 +53,8 @@ func inspectHints(endpoint, region string, tm *Template) []string {
 	return out
 }
 
-// mustRoutes is templateRoutes for a template Start already accepted.
-func mustRoutes(tm *Template) []*Route {
-	r, _ := templateRoutes(tm)
+// mustRoutes is gateway.Routes for a template Start already accepted.
+func mustRoutes(tm *template.Template) []*gateway.Route {
+	r, _ := gateway.Routes(tm)
 	return r
 }

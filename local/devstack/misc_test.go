@@ -6,39 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/acme/idemcheckout/ddblocal/localddb"
+	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
-
-func envMap(l []string) map[string]string {
-	m := map[string]string{}
-	for _, kv := range l {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
-func TestFunctionEnv(t *testing.T) {
-	f := &Function{ID: "Fn", Handler: "bootstrap", Timeout: 7 * time.Second, MemorySize: 512,
-		Props: map[string]any{"Environment": map[string]any{"Variables": map[string]any{"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "", "AWS_REGION": "xx"}}}}
-	env := envMap(functionEnv(f, "eu-central-1", "http://127.0.0.1:1234"))
-	for k, want := range map[string]string{
-		"TABLE": "T", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:1234", "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:1234",
-		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": "http://127.0.0.1:1234", "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1",
-		"AWS_LAMBDA_FUNCTION_NAME": "Fn", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "AWS_LAMBDA_FUNCTION_TIMEOUT": "7",
-		"AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-	} {
-		if env[k] != want {
-			t.Errorf("%s = %q, want %q", k, env[k], want)
-		}
-	}
-	if _, ok := env["HOME"]; ok {
-		t.Error("the developer's environment must not leak into functions")
-	}
-}
 
 // A missing moto is reported with the install hint, not a stack trace.
 func TestEngineMissingPrerequisite(t *testing.T) {
@@ -50,7 +24,7 @@ func TestEngineMissingPrerequisite(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "local", "motoserver.py"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := startEngine(context.Background(), root, 0, "")
+	_, err := localddb.StartMoto(context.Background(), root, engineOptions(0, ""))
 	if !errors.Is(err, ErrPrerequisite) || !strings.Contains(err.Error(), "pip install 'moto[server]'") || strings.Contains(err.Error(), "Traceback") {
 		t.Errorf("err = %v", err)
 	}
@@ -59,7 +33,7 @@ func TestEngineMissingPrerequisite(t *testing.T) {
 // local/env.json (for `sam local start-api --env-vars`) must name the
 // template's functions and variables: SAM silently ignores the others.
 func TestEnvJSONMatchesTemplate(t *testing.T) {
-	tm, err := LoadTemplate("../../template.yaml", nil, "")
+	tm, err := template.Load("../../template.yaml", nil, "")
 	if errors.Is(err, os.ErrNotExist) {
 		t.Skip("no template.yaml yet")
 	}
@@ -74,7 +48,7 @@ func TestEnvJSONMatchesTemplate(t *testing.T) {
 	if err := json.Unmarshal(b, &envs); err != nil {
 		t.Fatal(err)
 	}
-	fns := map[string]Function{}
+	fns := map[string]samtemplate.Function{}
 	for _, f := range tm.Functions() {
 		fns[f.ID] = f
 		if _, ok := envs[f.ID]; !ok {
@@ -95,25 +69,6 @@ func TestEnvJSONMatchesTemplate(t *testing.T) {
 				}
 				t.Errorf("env.json sets %s.%s, which template.yaml does not declare (sam local would ignore it)", id, k)
 			}
-		}
-	}
-}
-
-// TestWatchedDirsIncludeTheLibrary: the library is a module of its own that
-// the root go.mod replaces with its folder, so hot reload must watch its
-// packages as well as the main module's: an edit of pkg/idemddb rebuilds
-// the functions that import it.
-func TestWatchedDirsIncludeTheLibrary(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s := &Stack{cfg: Config{Root: testRoot}}
-	dirs, err := s.packageDirs(ctx, &Function{ID: "CreateOrderFunction", CodeURI: "functions/create-order/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"functions/create-order", "internal/checkout", "pkg/idemddb", "pkg/idemddb/apigw"} {
-		if !slices.Contains(dirs, filepath.Join(testRoot, filepath.FromSlash(want))) {
-			t.Errorf("hot reload does not watch %s; it watches %v", want, dirs)
 		}
 	}
 }

@@ -1,15 +1,21 @@
 // Package devstack runs a SAM template locally without Docker: a
 // race-safe local DynamoDB engine (moto served single-threaded by
-// local/motoserver.py) with the template's tables, every
+// local/motoserver.py) with the template's tables and queues, every
 // AWS::Serverless::Function built as a Linux bootstrap and run under pools of
 // AWS Lambda Runtime Interface Emulator processes, an API Gateway emulation
-// (HttpApi payload 2.0, Api payload 1.0, JWT authorizers without signature
-// verification) on a loopback port, a Lambda Invoke API endpoint (like `sam
-// local start-lambda`), the functions' Schedule and ScheduleV2 events, and
-// hot reload of edited functions. `make dev` runs it through
-// local/cmd/devstack; end-to-end tests call Start directly. The
-// functions' DynamoDB and SQS event source mappings poll the engine (see
-// esm.go).
+// on a loopback port, a Lambda Invoke API endpoint (like `sam local
+// start-lambda`), the functions' event sources, hot reload of edited
+// functions and the storefront. `make dev` runs it through
+// local/cmd/devstack; end-to-end tests call Start directly.
+//
+// This package holds only the wiring (Config, Start, Stack) and the
+// user-facing tools (InvokeOnce, SampleEvent, the storefront, the banner's
+// inspect hints). Each concern is a package of its own:
+//   - template: template.yaml resolved for local serving;
+//   - gateway: routes, CORS, JWT authorizers, request -> Lambda event;
+//   - lambda: builds, the emulator pools, hot reload, the Invoke API;
+//   - eventsource: stream and queue mappings, filters, schedules;
+//   - provision: the tables and queues on the engine.
 //
 // Linux only: the functions are Linux binaries run directly on the host.
 package devstack
@@ -24,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +38,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/internal/samtemplate"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/acme/idemcheckout/local/devstack/eventsource"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/provision"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 // Config configures a local stack. Zero values pick the defaults noted.
@@ -96,7 +108,7 @@ type Config struct {
 	ScheduleEvery time.Duration
 	// EventPollInterval is how often the DynamoDB and SQS event source
 	// mappings poll their stream or queue (default
-	// DefaultEventPollInterval, 250 ms; DEV_EVENT_POLL); negative runs
+	// eventsource.DefaultPollInterval, 250 ms; DEV_EVENT_POLL); negative runs
 	// none.
 	EventPollInterval time.Duration
 	// Logger receives start-up and one-line-per-request logs (default stderr).
@@ -109,28 +121,24 @@ type Config struct {
 // Stack is a running local stack.
 type Stack struct {
 	cfg      Config
-	tmpl     *Template
-	router   *Router
-	engine   *engine
+	tmpl     *template.Template
+	router   *gateway.Router
+	gateway  *gateway.Gateway
+	engine   *localddb.Engine // nil for an external engine
 	endpoint string
-	pools    map[string]*atomic.Pointer[pool]
-	ln       net.Listener
-	srv      *http.Server
-	lambda   *lambdaAPI
+	clients  provision.Clients
+	// queueURLs are the template's queues on the engine, by logical id.
+	queueURLs map[string]string
+	pools     *lambda.Pools
+	sources   *eventsource.Sources
+	ln        net.Listener
+	srv       *http.Server
+	lambda    *lambda.API
 	// storefront serves web/ on its own origin (nil: none).
 	storefront *storefront
 	lock       *os.File
 	logf       func(string, ...any)
 	served     chan struct{}
-	watcher    *watcher
-	rie        string
-	sqs        *sqs.Client
-	// queueURLs are the template's queues on the engine, by logical id.
-	queueURLs map[string]string
-	sources   map[string]*eventSource // by Function.Event
-	bg        sync.WaitGroup          // schedules, event sources, watcher, async invokes
-	bgctx     context.Context
-	bgcancel  context.CancelFunc // called by shutdown
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -149,8 +157,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{cfg: cfg, pools: map[string]*atomic.Pointer[pool]{}, logf: cfg.Logger.Printf, served: make(chan struct{})}
-	s.bgctx, s.bgcancel = context.WithCancel(context.Background())
+	s := &Stack{cfg: cfg, logf: cfg.Logger.Printf, served: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			_ = s.shutdown()
@@ -178,18 +185,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	if err := s.startPools(ctx, b); err != nil {
+	if err := s.startPools(ctx, b.Builds); err != nil {
 		return nil, err
 	}
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	s.startSchedules()
 	if err := s.startEventSources(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.startWatcher(ctx, b); err != nil {
-		return nil, err
+	if s.cfg.Watch {
+		if err := s.pools.Watch(ctx, s.cfg.WatchInterval); err != nil {
+			return nil, err
+		}
 	}
 	s.printBanner()
 	return s, nil
@@ -240,7 +248,7 @@ func withDefaults(cfg Config) (Config, error) {
 		cfg.WatchInterval = 500 * time.Millisecond
 	}
 	if cfg.EventPollInterval == 0 {
-		cfg.EventPollInterval = DefaultEventPollInterval
+		cfg.EventPollInterval = eventsource.DefaultPollInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.New(os.Stderr, "devstack: ", log.LstdFlags|log.Lmicroseconds)
@@ -339,7 +347,7 @@ func (s *Stack) engineListenPort() int {
 }
 
 func (s *Stack) loadTemplate() error {
-	tmpl, err := LoadTemplate(s.cfg.Template, s.cfg.ParameterOverrides, s.cfg.Region)
+	tmpl, err := template.Load(s.cfg.Template, s.cfg.ParameterOverrides, s.cfg.Region)
 	if err != nil {
 		return err
 	}
@@ -351,16 +359,16 @@ func (s *Stack) loadTemplate() error {
 		}
 	}
 	s.tmpl = tmpl
-	routes, err := templateRoutes(tmpl)
+	routes, err := gateway.Routes(tmpl)
 	if err != nil {
 		return err
 	}
-	s.router = NewRouter(routes)
-	_, err = goTool()
+	s.router = gateway.NewRouter(routes)
+	_, err = lambda.GoTool()
 	return err
 }
 
-func functionIDs(tm *Template) []string {
+func functionIDs(tm *template.Template) []string {
 	var ids []string
 	for _, f := range tm.Functions() {
 		ids = append(ids, f.ID)
@@ -368,54 +376,42 @@ func functionIDs(tm *Template) []string {
 	return ids
 }
 
-// served reports whether the stack runs function id.
-func (s *Stack) runs(id string) bool {
-	if len(s.cfg.Functions) == 0 {
-		return true
-	}
-	for _, f := range s.cfg.Functions {
-		if f == id {
-			return true
+// functions are the functions the stack runs: Config.Functions, else all.
+func (s *Stack) functions() []samtemplate.Function {
+	var out []samtemplate.Function
+	for _, f := range s.tmpl.Functions() {
+		if len(s.cfg.Functions) == 0 || slices.Contains(s.cfg.Functions, f.ID) {
+			out = append(out, f)
 		}
 	}
-	return false
+	return out
 }
 
-// builds is what startBuilds produces: the emulator and one bootstrap per
-// function.
-type builds struct {
-	bins map[string]string
-	rie  string
-	err  error
+// lambdaConfig configures the functions' builds and emulators.
+func (s *Stack) lambdaConfig() lambda.Config {
+	return lambda.Config{
+		Root: s.cfg.Root, BuildDir: filepath.Join(s.cfg.StateDir, "build"), CacheDir: s.cfg.CacheDir,
+		Instances: s.cfg.Instances, Region: s.cfg.Region, Engine: s.endpoint,
+		Output: s.cfg.FunctionOutput, Logf: s.logf,
+	}
+}
+
+// built is what startBuilds produces.
+type built struct {
+	lambda.Builds
+	err error
 }
 
 // startBuilds builds the emulator and the functions in the background,
 // saying what it fetches and builds (the first run downloads modules).
-func (s *Stack) startBuilds(ctx context.Context) <-chan builds {
-	done := make(chan builds, 1)
+func (s *Stack) startBuilds(ctx context.Context) <-chan built {
+	done := make(chan built, 1)
+	cfg, fns := s.lambdaConfig(), s.functions() // before the engine sets s.endpoint
 	go func() {
-		b := builds{bins: map[string]string{}}
-		b.rie, b.err = buildRIE(ctx, s.cfg.CacheDir, s.logf)
-		for _, f := range s.tmpl.Functions() {
-			if b.err != nil || !s.runs(f.ID) {
-				continue
-			}
-			start := time.Now()
-			s.logf("building %s (%s) ...", f.ID, codePackage(&f))
-			b.bins[f.ID], b.err = buildFunction(ctx, s.cfg.Root, s.buildDir(f.ID, 0), &f)
-			if b.err == nil {
-				s.logf("built %s in %s", f.ID, time.Since(start).Round(10*time.Millisecond))
-			}
-		}
-		done <- b
+		b, err := lambda.Build(ctx, cfg, fns)
+		done <- built{b, err}
 	}()
 	return done
-}
-
-// buildDir is where generation gen of a function's bootstrap is built: a
-// new directory per rebuild, so a running bootstrap is never overwritten.
-func (s *Stack) buildDir(id string, gen int) string {
-	return filepath.Join(s.cfg.StateDir, "build", id, strconv.Itoa(gen))
 }
 
 func (s *Stack) startEngine(ctx context.Context) error {
@@ -431,7 +427,7 @@ func (s *Stack) startEngine(ctx context.Context) error {
 			return err
 		}
 	}
-	e, err := startEngine(ctx, s.cfg.Root, s.cfg.EnginePort, journal)
+	e, err := localddb.StartMoto(ctx, s.cfg.Root, engineOptions(s.cfg.EnginePort, journal))
 	if err != nil {
 		return err
 	}
@@ -455,53 +451,38 @@ func (s *Stack) startEngine(ctx context.Context) error {
 func (s *Stack) createTables(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := ensureTables(tctx, ddbClient(s.endpoint, s.cfg.Region), s.tmpl.Tables(), s.logf); err != nil {
+	s.clients = provision.NewClients(s.endpoint, s.cfg.Region)
+	if err := provision.EnsureTables(tctx, s.clients.DynamoDB, s.tmpl, s.logf); err != nil {
 		return err
 	}
-	s.sqs = sqsClient(s.endpoint, s.cfg.Region)
-	urls, err := ensureQueues(tctx, s.sqs, s.cfg.Region, s.tmpl.Model.Queues(), s.logf)
+	urls, err := provision.EnsureQueues(tctx, s.clients.SQS, s.tmpl, s.logf)
 	s.queueURLs = urls
 	return err
 }
 
-func (s *Stack) startPools(ctx context.Context, b builds) error {
-	s.rie = b.rie
-	for _, f := range s.tmpl.Functions() {
-		if !s.runs(f.ID) {
-			continue
-		}
-		p, err := s.newPool(ctx, f, b.bins[f.ID], 0)
-		if err != nil {
-			return err
-		}
-		ptr := &atomic.Pointer[pool]{}
-		ptr.Store(p)
-		s.pools[f.ID] = ptr
-		s.logf("function %s: %d emulator instances, timeout %s, memory %d MB", f.ID, s.cfg.Instances, f.TimeoutOrDefault(), f.MemoryOrDefault())
+// startPools starts the functions' emulators, and the gateway in front
+// of them.
+func (s *Stack) startPools(ctx context.Context, b lambda.Builds) error {
+	p, err := lambda.Start(ctx, s.lambdaConfig(), s.functions(), b)
+	if err != nil {
+		return err
 	}
+	s.pools = p
+	s.gateway = gateway.New(s.router, p, s.logf)
 	return nil
 }
 
-// newPool starts a function's emulators; their numbers (in the output's
-// [Function#n] prefixes) continue after firstID.
-func (s *Stack) newPool(ctx context.Context, f Function, bootstrap string, firstID int) (*pool, error) {
-	return newPool(ctx, &f, s.rie, bootstrap, functionEnv(&f, s.cfg.Region, s.endpoint), s.cfg.Instances, firstID, s.cfg.FunctionOutput, s.logf)
-}
-
-// invoke runs payload through function id's current emulator pool. A pool
-// retired by a rebuild while the call was on its way hands over to the new
-// one.
-func (s *Stack) invoke(ctx context.Context, id string, payload []byte) ([]byte, error) {
-	ptr := s.pools[id]
-	if ptr == nil {
-		return nil, fmt.Errorf("function %s is not running", id)
-	}
-	for {
-		out, err := ptr.Load().invoke(ctx, payload)
-		if !errors.Is(err, errRetired) || s.closing.Load() {
-			return out, err
-		}
-	}
+// startEventSources starts the functions' schedules and event source
+// mappings.
+func (s *Stack) startEventSources(ctx context.Context) error {
+	src, err := eventsource.Start(ctx, eventsource.Config{
+		Template: s.tmpl, Functions: s.functions(), Invoker: s.pools, Region: s.cfg.Region,
+		PollInterval: s.cfg.EventPollInterval, ScheduleEvery: s.cfg.ScheduleEvery,
+		DynamoDB: s.clients.DynamoDB, Streams: s.clients.Streams, SQS: s.clients.SQS, QueueURLs: s.queueURLs,
+		Logf: s.logf,
+	})
+	s.sources = src
+	return err
 }
 
 func (s *Stack) listen() error {
@@ -523,7 +504,7 @@ func (s *Stack) listen() error {
 		close(s.served)
 	}
 	if s.cfg.LambdaPort >= 0 {
-		l, err := startLambdaAPI(s, net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.LambdaPort)))
+		l, err := s.pools.ServeAPI(net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.LambdaPort)))
 		if err != nil {
 			return err
 		}
@@ -541,28 +522,8 @@ func (s *Stack) listen() error {
 func (s *Stack) printBanner() {
 	if s.ln != nil {
 		s.logf("routes on %s:", s.URL())
-		for _, r := range s.router.Routes() {
-			auth := "no auth"
-			if a := r.Authorizer; a != nil {
-				auth = "JWT " + a.Name
-				if len(r.Event.HTTP.Scopes) > 0 {
-					auth += " scopes " + strings.Join(r.Event.HTTP.Scopes, ",")
-				}
-			}
-			kind := "HttpApi v" + r.Event.HTTP.PayloadFormatVersion
-			if r.Event.Type == samtemplate.EventAPI {
-				kind = "Api v1.0"
-			}
-			s.logf("  %-7s %-30s -> %s (%s, %s)", r.Event.HTTP.Method, r.Event.HTTP.Path, r.Function.ID, kind, auth)
-		}
-		if c := s.router.cors; c != nil {
-			s.logf("CORS: allowed origins %s (preflights are answered by the gateway)", strings.Join(c.AllowOrigins, ", "))
-		}
-		for _, r := range s.router.Routes() {
-			if r.Authorizer != nil {
-				s.logf("NOTE: JWT authorizers are emulated WITHOUT signature verification: any well-formed token with valid exp (and iss/aud when the template sets them) is accepted")
-				break
-			}
+		for _, line := range s.router.Describe() {
+			s.logf("%s", line)
 		}
 	}
 	if s.lambda != nil {
@@ -572,7 +533,7 @@ func (s *Stack) printBanner() {
 	}
 	if u := s.StorefrontURL(); u != "" {
 		s.logf("storefront (a cart and Pay Now in your browser, calling %s cross-origin): %s", s.URL(), u)
-		if !s.allowsOrigin(u) {
+		if !s.router.AllowsOrigin(u) {
 			s.logf("WARNING: the API's CorsConfiguration does not allow the storefront's origin %s: the browser will refuse its calls; make dev PARAMS=\"AllowedOrigins=%s\" allows it", u, u)
 		}
 	}
@@ -615,19 +576,40 @@ func (s *Stack) LambdaURL() string {
 func (s *Stack) EngineEndpoint() string { return s.endpoint }
 
 // Template is the resolved template being served.
-func (s *Stack) Template() *Template { return s.tmpl }
+func (s *Stack) Template() *template.Template { return s.tmpl }
 
 // TableName maps a table's logical id to its local physical name.
 func (s *Stack) TableName(logicalID string) string { return s.tmpl.TableName(logicalID) }
 
 // Restarts reports how many emulator instances of a function were replaced
 // (after a crash or timeout) in its current pool.
-func (s *Stack) Restarts(function string) int {
-	if p := s.pools[function]; p != nil {
-		return p.Load().restartCount()
-	}
-	return 0
+func (s *Stack) Restarts(function string) int { return s.pools.Restarts(function) }
+
+// KillRunning kills the emulator instances of function that are serving
+// an invocation right now, as the crash of their execution environment
+// would (out of memory, a host failure): each of those invocations fails
+// as a crash, and the pool starts a fresh instance in its place. It
+// returns how many it killed. For fault-injection tests.
+func (s *Stack) KillRunning(function string) int { return s.pools.KillRunning(function) }
+
+// SetEventSourceEnabled turns an event source mapping's polling on or off,
+// as `aws lambda update-event-source-mapping --[no-]enabled` does; name is
+// "Function.Event" (the event's name, or the mapping resource's logical
+// id). Records that arrive meanwhile wait in their stream or queue. It
+// returns once no batch of the mapping is in flight.
+func (s *Stack) SetEventSourceEnabled(name string, enabled bool) error {
+	return s.sources.SetEnabled(name, enabled)
 }
+
+// Poll checks the watched sources once and rebuilds what changed and has
+// stayed unchanged since the previous poll (so an edit is picked up by the
+// second Poll after it). The background watcher calls it every
+// WatchInterval; with a negative interval, tests step it. Without Watch it
+// does nothing.
+func (s *Stack) Poll(ctx context.Context) []lambda.Reload { return s.pools.Poll(ctx) }
+
+// ServeHTTP is the API Gateway emulation (package gateway).
+func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gateway.ServeHTTP(w, r) }
 
 // Close stops the gateway, every emulator and the engine it started, and
 // releases the lock. It is safe to call more than once.
@@ -638,7 +620,6 @@ func (s *Stack) Close() error {
 
 func (s *Stack) shutdown() error {
 	s.closing.Store(true)
-	s.bgcancel()
 	var err error
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -648,15 +629,10 @@ func (s *Stack) shutdown() error {
 		cancel()
 		<-s.served
 	}
-	s.lambda.close()
+	s.lambda.Close()
 	s.storefront.close()
-	s.bg.Wait()
-	var wg sync.WaitGroup
-	for _, p := range s.pools {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.Load().close() }()
-	}
-	wg.Wait()
+	s.sources.Close()
+	s.pools.Close()
 	s.engine.Stop()
 	if s.lock != nil {
 		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
@@ -667,4 +643,30 @@ func (s *Stack) shutdown() error {
 }
 
 // Routes lists the gateway's routes.
-func (s *Stack) Routes() []*Route { return s.router.Routes() }
+func (s *Stack) Routes() []*gateway.Route { return s.router.Routes() }
+
+// engineOptions are the options of the moto engine the stack starts on
+// port (0: a free one); with a journal path the engine replays it and
+// journals every write (persistent mode). The engine runs in its own
+// process group and dies with us (Pdeathsig).
+func engineOptions(port int, journal string) localddb.Options {
+	return localddb.Options{
+		Timeout:      90 * time.Second,
+		ProcessGroup: true,
+		StopGrace:    3 * time.Second,
+		Port:         port,
+		Journal:      journal,
+	}
+}
+
+// ErrPrerequisite reports a missing tool; the message says how to get it.
+// It matches the engine launcher's *localddb.PrerequisiteError too.
+var ErrPrerequisite = localddb.ErrPrerequisite
+
+// StartEngine starts local/motoserver.py under root on a free loopback
+// port, for tools and tests that want to put something between the stack
+// and the engine, or share one engine between stacks
+// (Config.EngineEndpoint).
+func StartEngine(ctx context.Context, root string) (*localddb.Engine, error) {
+	return localddb.StartMoto(ctx, root, engineOptions(0, ""))
+}

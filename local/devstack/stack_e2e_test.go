@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/provision"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -120,7 +123,7 @@ func token(t *testing.T, claims map[string]any) string {
 	for k, v := range claims {
 		base[k] = v
 	}
-	return "Bearer " + makeJWT(base)
+	return "Bearer " + gateway.UnsignedJWT(base)
 }
 
 func do(t *testing.T, method, path, body string, hdr map[string]string) (*http.Response, []byte) {
@@ -308,7 +311,7 @@ func TestE2EDynamoDB(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := ddbClient(stack.EngineEndpoint(), "us-east-1")
+	c := provision.NewClients(stack.EngineEndpoint(), "us-east-1").DynamoDB
 	out, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("ItemsTable"), Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "abc"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +365,7 @@ func TestE2ESecondStackFailsFast(t *testing.T) {
 // reuses the existing tables, and Close leaves no process behind.
 func TestE2EExternalEngineAndCleanup(t *testing.T) {
 	before := map[int]bool{}
-	for _, p := range descendants(os.Getpid()) {
+	for _, p := range lambda.Descendants(os.Getpid()) {
 		before[p] = true
 	}
 	var logs strings.Builder
@@ -384,7 +387,7 @@ func TestE2EExternalEngineAndCleanup(t *testing.T) {
 		t.Errorf("second stack: %d", resp.StatusCode)
 	}
 	var mine []int
-	for _, p := range descendants(os.Getpid()) {
+	for _, p := range lambda.Descendants(os.Getpid()) {
 		if !before[p] {
 			mine = append(mine, p)
 		}

@@ -120,32 +120,4 @@ func (s *Stack) StorefrontURL() string {
 // DevToken is a local token for subject dev-user that the first JWT
 // authorizer of the gateway's routes accepts, with every scope the routes
 // ask for ("" when no route has one).
-func (s *Stack) DevToken(now time.Time) string {
-	var scopes []string
-	var auth *Route
-	for _, r := range s.router.Routes() {
-		if r.Authorizer == nil {
-			continue
-		}
-		if auth == nil {
-			auth = r
-		}
-		scopes = append(scopes, r.Event.HTTP.Scopes...)
-	}
-	if auth == nil {
-		return ""
-	}
-	return devToken(auth.Authorizer, scopes, now)
-}
-
-// allowsOrigin reports whether the gateway's CORS configuration (the one
-// a POST from a page gets) allows pages of origin to call it; false when
-// the API has none (a browser then refuses every cross-origin call).
-func (s *Stack) allowsOrigin(origin string) bool {
-	for _, r := range s.router.Routes() {
-		if r.Event.HTTP.Method == http.MethodPost && r.CORS != nil {
-			return allowedOrigin(r.CORS, origin) != ""
-		}
-	}
-	return false
-}
+func (s *Stack) DevToken(now time.Time) string { return s.router.DevToken(now) }

@@ -19,7 +19,10 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/local/devstack"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -66,7 +69,7 @@ func run(m *testing.M) int {
 	shopSite, foreignSite = web(), web()
 	defer shopSite.Close()
 	defer foreignSite.Close()
-	tm, err := devstack.LoadTemplate(filepath.Join(root, "template.yaml"), nil, "us-east-1")
+	tm, err := template.Load(filepath.Join(root, "template.yaml"), nil, "us-east-1")
 	if err != nil {
 		return ddbtest.Fail(err)
 	}
@@ -108,7 +111,7 @@ func run(m *testing.M) int {
 // token is a JWT the local authorizer accepts for subject sub (the template's
 // default issuer and audience; signatures are not verified locally).
 func token(sub string) string {
-	return devstack.UnsignedJWT(map[string]any{
+	return gateway.UnsignedJWT(map[string]any{
 		"iss": "https://issuer.example.com/", "aud": "checkout-api", "sub": sub,
 		"exp": time.Now().Add(time.Hour).Unix(),
 	})
@@ -194,7 +197,7 @@ func paymentBody(order map[string]any, amount any) string {
 // ledger returns the authorization records of an order in the payments table.
 func ledger(t *testing.T, orderID string) []map[string]types.AttributeValue {
 	t.Helper()
-	db := ddbtest.NewClient(checkout.EngineEndpoint())
+	db := localddb.NewClient(checkout.EngineEndpoint())
 	out, err := db.Scan(context.Background(), &dynamodb.ScanInput{
 		TableName:                 aws.String(checkout.TableName("PaymentsTable")),
 		FilterExpression:          aws.String("begins_with(pk, :auth) AND order_id = :o"),

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/local/devstack"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -72,7 +72,7 @@ func (r response) paymentOf() string {
 // scanStack returns every item of one of stack s's tables.
 func scanStack(t *testing.T, s *devstack.Stack, logicalID string) []map[string]any {
 	t.Helper()
-	db := ddbtest.NewClient(s.EngineEndpoint())
+	db := localddb.NewClient(s.EngineEndpoint())
 	var items []map[string]any
 	in := &dynamodb.ScanInput{TableName: aws.String(s.TableName(logicalID)), ConsistentRead: aws.Bool(true)}
 	for {

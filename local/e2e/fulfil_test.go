@@ -11,7 +11,7 @@ import (
 
 	"github.com/acme/idemcheckout/ddblocal/ddbstream"
 	"github.com/acme/idemcheckout/ddblocal/ddbstreamtest"
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	domain "github.com/acme/idemcheckout/internal/checkout"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -81,7 +81,7 @@ func receipts(t *testing.T, orders []paid) map[string][]map[string]any {
 // consistent batch reads.
 func receiptsPresent(t *testing.T, orders []paid) int {
 	t.Helper()
-	db := ddbtest.NewClient(checkout.EngineEndpoint())
+	db := localddb.NewClient(checkout.EngineEndpoint())
 	table := checkout.TableName("ReceiptsTable")
 	n := 0
 	for chunk := range slices.Chunk(orders, 100) {
@@ -215,7 +215,7 @@ func TestHundredOrdersPaidConcurrently(t *testing.T) {
 	wantOneReceiptEach(t, orders, "lee")
 
 	ctx := context.Background()
-	d, err := ddbtest.NewClient(checkout.EngineEndpoint()).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(checkout.TableName("OrdersTable"))})
+	d, err := localddb.NewClient(checkout.EngineEndpoint()).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(checkout.TableName("OrdersTable"))})
 	if err != nil {
 		t.Fatal(err)
 	}

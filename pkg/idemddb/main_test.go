@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // moto is served single-threaded and supports everything; dynalite is a
 // second, independent engine without transactions or ALL_OLD on failures.
-var moto, dynalite *ddbtest.Engine
+var moto, dynalite *localddb.Engine
 
 func TestMain(m *testing.M) {
 	os.Exit(ddbtest.MainBoth(m, &moto, &dynalite))
@@ -25,13 +26,13 @@ func newClock() *ddbtest.Clock { return ddbtest.NewClock(time.Now().Truncate(tim
 
 // env is one table on one engine with a counting client.
 type env struct {
-	engine *ddbtest.Engine
+	engine *localddb.Engine
 	raw    *dynamodb.Client
 	client *ddbtest.Client
 	table  string
 }
 
-func newEnv(t *testing.T, e *ddbtest.Engine) *env {
+func newEnv(t *testing.T, e *localddb.Engine) *env {
 	t.Helper()
 	raw := e.Client()
 	return &env{engine: e, raw: raw, client: ddbtest.Wrap(raw), table: ddbtest.NewTable(t, raw, "id")}
@@ -48,7 +49,7 @@ func (e *env) store(t *testing.T, cfg idemddb.Config) *idemddb.Store {
 }
 
 // engines lists the engines a protocol test runs on.
-func engines() []*ddbtest.Engine { return []*ddbtest.Engine{moto, dynalite} }
+func engines() []*localddb.Engine { return []*localddb.Engine{moto, dynalite} }
 
 func ok(ctx context.Context, c *idemddb.Claim) ([]byte, error) { return []byte(`{"ok":true}`), nil }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/internal/checkout/lambdaenv"
 )
 
@@ -98,11 +98,11 @@ func TestLoadInvalid(t *testing.T) {
 
 func TestNewStore(t *testing.T) {
 	c := lambdaenv.Config{IdempotencyTable: "idem", Retention: 48 * time.Hour}
-	s, err := lambdaenv.NewStore(ddbtest.NewClient("http://127.0.0.1:1"), c, slog.Default())
+	s, err := lambdaenv.NewStore(localddb.NewClient("http://127.0.0.1:1"), c, slog.Default())
 	if err != nil || s.Table() != "idem" || s.Retention() != 48*time.Hour {
 		t.Fatalf("%v %v", s, err)
 	}
-	if _, err := lambdaenv.NewStore(ddbtest.NewClient("http://127.0.0.1:1"), lambdaenv.Config{}, slog.Default()); err == nil {
+	if _, err := lambdaenv.NewStore(localddb.NewClient("http://127.0.0.1:1"), lambdaenv.Config{}, slog.Default()); err == nil {
 		t.Fatal("NewStore accepted an empty table name")
 	}
 }

@@ -30,8 +30,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/ddbtest"
-	"github.com/acme/idemcheckout/local/devstack"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -80,7 +80,7 @@ func runContend(ctx context.Context, f *contendFlags, logf func(string, ...any))
 	c := &contender{
 		base:   base.String(),
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *f.payers}},
-		auth: "Bearer " + devstack.UnsignedJWT(map[string]any{
+		auth: "Bearer " + gateway.UnsignedJWT(map[string]any{
 			"iss": *f.issuer, "aud": *f.audience, "sub": "devload-contend", "exp": time.Now().Add(time.Hour).Unix(),
 		}),
 		run: strconv.FormatInt(time.Now().UnixNano(), 36),
@@ -228,7 +228,7 @@ func (c *contender) orderStatus(ctx context.Context, id string) (string, error) 
 // capturesPerOrder counts the CAPTURED authorizations of each order in the
 // payments table, as "N orders × M captures" groups.
 func capturesPerOrder(ctx context.Context, endpoint, table string, ids []string) (string, error) {
-	db := ddbtest.NewClient(endpoint)
+	db := localddb.NewClient(endpoint)
 	filter := expression.Name("pk").BeginsWith("AUTH#").And(expression.Name("status").Equal(expression.Value("CAPTURED")))
 	expr, err := expression.NewBuilder().WithFilter(filter).Build()
 	if err != nil {

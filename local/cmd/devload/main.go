@@ -37,6 +37,9 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/local/devstack"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/provision"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 type op struct {
@@ -100,7 +103,7 @@ func mintJWT(iss string, aud []string) string {
 	if len(aud) > 0 {
 		claims["aud"] = aud[0]
 	}
-	return devstack.UnsignedJWT(claims)
+	return gateway.UnsignedJWT(claims)
 }
 
 // run executes n jobs with c workers and returns the wall time.
@@ -150,7 +153,7 @@ func parseFlags(logger *log.Logger) options {
 	if o.n <= 0 || o.n > 100000 || o.c <= 0 || o.c > 256 {
 		logger.Fatal("-n must be 1..100000 and -c 1..256")
 	}
-	ov, err := devstack.ParseParameterOverrides(*params)
+	ov, err := template.ParseOverrides(*params)
 	if err != nil {
 		logger.Fatal(err)
 	}
@@ -212,7 +215,7 @@ func (l *load) startEngine() (stop func()) {
 	if err != nil {
 		l.logger.Fatal(err)
 	}
-	l.endpoint = eng.Endpoint()
+	l.endpoint = eng.Endpoint
 	return eng.Stop
 }
 
@@ -243,11 +246,12 @@ func (l *load) startStack(engineURL string) *devstack.Stack {
 	return s
 }
 
-func (l *load) resetTables(tm *devstack.Template) {
-	if err := devstack.DeleteTables(l.ctx, l.endpoint, "", tm); err != nil {
+func (l *load) resetTables(tm *template.Template) {
+	db := provision.NewClients(l.endpoint, "").DynamoDB
+	if err := provision.DeleteTables(l.ctx, db, tm); err != nil {
 		l.logger.Fatal(err)
 	}
-	if err := devstack.EnsureTables(l.ctx, l.endpoint, "", tm, nil); err != nil {
+	if err := provision.EnsureTables(l.ctx, db, tm, nil); err != nil {
 		l.logger.Fatal(err)
 	}
 }
@@ -298,7 +302,7 @@ func (l *load) warm() int { return l.o.instances * 2 }
 
 // recordPass records the DynamoDB calls n requests make, through the
 // proxy (untimed).
-func (l *load) recordPass() ([]op, *devstack.Template) {
+func (l *load) recordPass() ([]op, *template.Template) {
 	s := l.startStack(l.proxyURL)
 	tm := s.Template()
 	l.drive(s, -l.warm(), l.warm())
@@ -317,7 +321,7 @@ func (l *load) recordPass() ([]op, *devstack.Template) {
 
 // timedPass times n requests through a stack wired straight to the engine,
 // as `make dev` runs, from empty tables.
-func (l *load) timedPass(tm *devstack.Template) time.Duration {
+func (l *load) timedPass(tm *template.Template) time.Duration {
 	s := l.startStack(l.endpoint)
 	l.drive(s, l.o.n, l.warm())
 	l.resetTables(tm)
@@ -333,7 +337,7 @@ func (l *load) timedPass(tm *devstack.Template) time.Duration {
 // replayPass replays the recorded calls straight at the engine, from empty
 // tables as well, so conditional writes succeed as they did through the
 // stack.
-func (l *load) replayPass(tm *devstack.Template, ops []op) (took time.Duration, non2xx, errs int64) {
+func (l *load) replayPass(tm *template.Template, ops []op) (took time.Duration, non2xx, errs int64) {
 	l.resetTables(tm)
 	var replayErr, replayNon2xx atomic.Int64
 	took = run(len(ops), l.o.c, func(i int) {

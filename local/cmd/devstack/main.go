@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/local/devstack"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 func main() {
@@ -102,7 +104,7 @@ func addCommon(fs *flag.FlagSet) commonFlags {
 }
 
 func (c commonFlags) config(logger *log.Logger) (devstack.Config, error) {
-	overrides, err := devstack.ParseParameterOverrides(*c.params)
+	overrides, err := template.ParseOverrides(*c.params)
 	if err != nil {
 		return devstack.Config{}, err
 	}
@@ -198,7 +200,7 @@ func invoke(logger *log.Logger, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out, err := devstack.InvokeOnce(ctx, cfg, *fn, payload)
-	var fe *devstack.FunctionError
+	var fe *lambda.FunctionError
 	switch {
 	case errors.As(err, &fe):
 		fmt.Println(string(fe.Payload))
@@ -228,7 +230,7 @@ func event(logger *log.Logger, args []string) int {
 	if cfg.Template == "" {
 		cfg.Template = *common.root + "/template.yaml"
 	}
-	tm, err := devstack.LoadTemplate(cfg.Template, cfg.ParameterOverrides, cfg.Region)
+	tm, err := template.Load(cfg.Template, cfg.ParameterOverrides, cfg.Region)
 	if err != nil {
 		logger.Printf("%v", err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/batch"
 	"github.com/aws/aws-lambda-go/events"
@@ -19,17 +20,17 @@ import (
 
 // moto is served single-threaded and supports everything; dynalite is a
 // second, independent engine without transactions or ALL_OLD on failures.
-var moto, dynalite *ddbtest.Engine
+var moto, dynalite *localddb.Engine
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.MainBoth(m, &moto, &dynalite)) }
 
 // engines lists the engines a test that needs no transaction runs on.
-func engines() []*ddbtest.Engine { return []*ddbtest.Engine{moto, dynalite} }
+func engines() []*localddb.Engine { return []*localddb.Engine{moto, dynalite} }
 
 // fixture is one table on one engine, a store on a counting client, and
 // buffers catching the adapter's logs and metrics.
 type fixture struct {
-	engine  *ddbtest.Engine
+	engine  *localddb.Engine
 	raw     *dynamodb.Client
 	client  *ddbtest.Client
 	table   string
@@ -38,7 +39,7 @@ type fixture struct {
 	metrics *ddbtest.Buffer
 }
 
-func newFixture(t *testing.T, e *ddbtest.Engine) *fixture {
+func newFixture(t *testing.T, e *localddb.Engine) *fixture {
 	t.Helper()
 	raw := e.Client()
 	f := &fixture{engine: e, raw: raw, client: ddbtest.Wrap(raw), table: ddbtest.NewTable(t, raw, "id"),

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/ddbtest"
+	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/pkg/idemddb"
 	"github.com/acme/idemcheckout/pkg/idemddb/apigw"
 	"github.com/acme/idemcheckout/pkg/idemddb/idemhttp"
@@ -26,7 +27,7 @@ import (
 )
 
 // engine is the package's moto server, started once in TestMain.
-var engine *ddbtest.Engine
+var engine *localddb.Engine
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m, ddbtest.StartMoto, &engine)) }
 

@@ -1,4 +1,11 @@
-package devstack
+// Package provision creates what the template declares on the local
+// engine before the functions run: the DynamoDB tables (keys, indexes, TTL
+// and streams) and the SQS queues (dead-letter queues first), reusing
+// what exists; DeleteTables drops the tables again. Clients are the local
+// stack's own SDK clients of the engine. It does not start the engine
+// (ddblocal/localddb does) nor read the streams and queues
+// (local/devstack/eventsource does).
+package provision
 
 import (
 	"context"
@@ -10,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/idemcheckout/ddblocal/localddb"
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,27 +26,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
-
-// ErrPrerequisite reports a missing tool; the message says how to get it.
-// It matches the engine launcher's *localddb.PrerequisiteError too.
-var ErrPrerequisite = localddb.ErrPrerequisite
-
-// engine is the local DynamoDB engine: moto served single-threaded by
-// local/motoserver.py (stock moto_server is not safe under concurrency),
-// in its own process group, dying with us (Pdeathsig).
-type engine = localddb.Engine
-
-// startEngine starts moto on port (0: a free one); with a journal path
-// the engine replays it and journals every write (persistent mode).
-func startEngine(ctx context.Context, root string, port int, journal string) (*engine, error) {
-	return localddb.StartMoto(ctx, root, localddb.Options{
-		Timeout:      90 * time.Second,
-		ProcessGroup: true,
-		StopGrace:    3 * time.Second,
-		Port:         port,
-		Journal:      journal,
-	})
-}
 
 // engineConfig is the SDK configuration of the stack's own clients of the
 // engine: static local credentials, the region the functions see.
@@ -50,20 +36,27 @@ func engineConfig(region string) aws.Config {
 	}
 }
 
-func ddbClient(endpoint, region string) *dynamodb.Client {
-	return dynamodb.NewFromConfig(engineConfig(region), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+// Clients are the SDK clients of the engine: moto serves DynamoDB, its
+// Streams and SQS on one endpoint.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	Streams  *dynamodbstreams.Client
+	SQS      *sqs.Client
 }
 
-// streamsClient reads the tables' streams: moto serves the DynamoDB
-// Streams API on the engine's endpoint.
-func streamsClient(endpoint, region string) *dynamodbstreams.Client {
-	return dynamodbstreams.NewFromConfig(engineConfig(region), func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) })
-}
-
-// sqsClient talks to the template's queues: moto serves SQS on the
-// engine's endpoint too.
-func sqsClient(endpoint, region string) *sqs.Client {
-	return sqs.NewFromConfig(engineConfig(region), func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+// NewClients returns the clients of the engine at endpoint, with static
+// local credentials and region ("": us-east-1).
+func NewClients(endpoint, region string) Clients {
+	if region == "" {
+		region = "us-east-1"
+	}
+	cfg := engineConfig(region)
+	ep := aws.String(endpoint)
+	return Clients{
+		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = ep }),
+		Streams:  dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = ep }),
+		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = ep }),
+	}
 }
 
 // queueName is the local name of a queue: its QueueName, else its
@@ -78,12 +71,12 @@ func queueName(q samtemplate.Queue) string {
 	return q.ID
 }
 
-// ensureQueues creates the template's SQS queues on the engine (an
-// existing queue with the same attributes is reused), dead-letter queues
-// first, and returns their URLs by logical id.
-func ensureQueues(ctx context.Context, c *sqs.Client, region string, queues []samtemplate.Queue, logf func(string, ...any)) (map[string]string, error) {
+// EnsureQueues creates t's SQS queues on the engine (an existing queue
+// with the same attributes is reused), dead-letter queues first, and
+// returns their URLs by logical id.
+func EnsureQueues(ctx context.Context, c *sqs.Client, t *template.Template, logf func(string, ...any)) (map[string]string, error) {
 	urls := map[string]string{}
-	pending := slices.Clone(queues)
+	pending := slices.Clone(t.Model.Queues())
 	for len(pending) > 0 {
 		var later []samtemplate.Queue
 		for _, q := range pending {
@@ -129,11 +122,15 @@ func ensureQueues(ctx context.Context, c *sqs.Client, region string, queues []sa
 	return urls, nil
 }
 
-// ensureTables creates the template's tables (reusing existing ones) and
-// enables their TTL.
-func ensureTables(ctx context.Context, c *dynamodb.Client, tables []Table, logf func(string, ...any)) error {
-	for _, tb := range tables {
-		name := physical(tb)
+// EnsureTables creates t's tables on the engine (reusing existing ones),
+// enables their TTL and their streams; logf (nil: none) gets one line per
+// table.
+func EnsureTables(ctx context.Context, c *dynamodb.Client, t *template.Template, logf func(string, ...any)) error {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	for _, tb := range t.Tables() {
+		name := t.TableName(tb.ID)
 		in := &dynamodb.CreateTableInput{
 			TableName:   aws.String(name),
 			BillingMode: types.BillingModePayPerRequest,
@@ -243,46 +240,10 @@ func sdkProjection(ix samtemplate.SecondaryIndex) *types.Projection {
 	return p
 }
 
-// Engine is a local DynamoDB engine started on its own (StartEngine), for
-// tools and tests that want to put something between the stack and the
-// engine, or share one engine between stacks (Config.EngineEndpoint).
-type Engine struct{ e *engine }
-
-// StartEngine starts local/motoserver.py under root on a free loopback port.
-func StartEngine(ctx context.Context, root string) (*Engine, error) {
-	e, err := startEngine(ctx, root, 0, "")
-	if err != nil {
-		return nil, err
-	}
-	return &Engine{e: e}, nil
-}
-
-// Endpoint is the engine's base URL.
-func (e *Engine) Endpoint() string { return e.e.Endpoint }
-
-// Stop ends the engine process.
-func (e *Engine) Stop() { e.e.Stop() }
-
-// EnsureTables creates t's tables on the DynamoDB endpoint (reusing
-// existing ones) and enables their TTL, as Start does.
-func EnsureTables(ctx context.Context, endpoint, region string, t *Template, logf func(string, ...any)) error {
-	if region == "" {
-		region = "us-east-1"
-	}
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	return ensureTables(ctx, ddbClient(endpoint, region), t.Tables(), logf)
-}
-
-// DeleteTables deletes t's tables from the endpoint (missing ones are fine).
-func DeleteTables(ctx context.Context, endpoint, region string, t *Template) error {
-	if region == "" {
-		region = "us-east-1"
-	}
-	c := ddbClient(endpoint, region)
+// DeleteTables deletes t's tables from the engine (missing ones are fine).
+func DeleteTables(ctx context.Context, c *dynamodb.Client, t *template.Template) error {
 	for _, tb := range t.Tables() {
-		name := physical(tb)
+		name := t.TableName(tb.ID)
 		if _, err := c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
 			var nf *types.ResourceNotFoundException
 			if !errors.As(err, &nf) {

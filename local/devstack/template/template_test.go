@@ -1,4 +1,4 @@
-package devstack
+package template_test
 
 import (
 	"reflect"
@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/gateway"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
-const fixtureTemplate = "../testdata/template.yaml"
+const fixtureTemplate = "../../testdata/template.yaml"
 
-func fn(t *testing.T, tm *Template, id string) *Function {
+func fn(t *testing.T, tm *template.Template, id string) *samtemplate.Function {
 	t.Helper()
 	f, ok := tm.Function(id)
 	if !ok {
@@ -21,13 +23,13 @@ func fn(t *testing.T, tm *Template, id string) *Function {
 }
 
 // routesOf returns a function's routes by event name.
-func routesOf(t *testing.T, tm *Template, id string) map[string]*Route {
+func routesOf(t *testing.T, tm *template.Template, id string) map[string]*gateway.Route {
 	t.Helper()
-	rs, err := templateRoutes(tm)
+	rs, err := gateway.Routes(tm)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*Route{}
+	out := map[string]*gateway.Route{}
 	for _, r := range rs {
 		if r.Function.ID == id {
 			out[r.Event.Name] = r
@@ -37,7 +39,7 @@ func routesOf(t *testing.T, tm *Template, id string) map[string]*Route {
 }
 
 func TestTemplateGlobalsMergeAndIntrinsics(t *testing.T) {
-	tm, err := LoadTemplate(fixtureTemplate, nil, "eu-west-1")
+	tm, err := template.Load(fixtureTemplate, nil, "eu-west-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestTemplateGlobalsMergeAndIntrinsics(t *testing.T) {
 	}
 	byName := routesOf(t, tm, "EchoFunction")
 	v2 := byName["EchoV2"]
-	if v2.Event.Type != "HttpApi" || v2.Event.HTTP.Method != "ANY" || v2.Event.HTTP.Path != "/echo/{id}" || v2.Event.HTTP.API != "TestApi" || v2.v1() {
+	if v2.Event.Type != "HttpApi" || v2.Event.HTTP.Method != "ANY" || v2.Event.HTTP.Path != "/echo/{id}" || v2.Event.HTTP.API != "TestApi" || v2.V1() {
 		t.Errorf("EchoV2 = %+v", v2.Event.HTTP)
 	}
 	if a := v2.Authorizer; a == nil || a.Name != "JwtAuthorizer" || a.JWT.Issuer != "" || !reflect.DeepEqual(a.JWT.Audience, []string{"checkout-local"}) {
@@ -77,17 +79,17 @@ func TestTemplateGlobalsMergeAndIntrinsics(t *testing.T) {
 	if byName["EchoOpen"].Authorizer != nil {
 		t.Errorf("Auth.Authorizer NONE must disable the default authorizer")
 	}
-	if v1 := byName["EchoV1"]; v1.Event.Type != "Api" || v1.Event.HTTP.Method != "POST" || v1.Authorizer != nil || !v1.v1() {
+	if v1 := byName["EchoV1"]; v1.Event.Type != "Api" || v1.Event.HTTP.Method != "POST" || v1.Authorizer != nil || !v1.V1() {
 		t.Errorf("EchoV1 = %+v", v1.Event.HTTP)
 	}
 }
 
 func TestTemplateParameterOverrides(t *testing.T) {
-	ov, err := ParseParameterOverrides("RetentionSeconds=120 ParameterKey=Stage,ParameterValue=prod JwtIssuer='https://issuer.test/'")
+	ov, err := template.ParseOverrides("RetentionSeconds=120 ParameterKey=Stage,ParameterValue=prod JwtIssuer='https://issuer.test/'")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm, err := LoadTemplate(fixtureTemplate, ov, "")
+	tm, err := template.Load(fixtureTemplate, ov, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func TestTemplateParameterOverrides(t *testing.T) {
 	if got := tm.TableName("NamedTable"); got != "named-prod" {
 		t.Errorf("TableName !Sub with override = %q", got)
 	}
-	if _, err := LoadTemplate(fixtureTemplate, map[string]string{"Nope": "1"}, ""); err == nil || !strings.Contains(err.Error(), "Nope") {
+	if _, err := template.Load(fixtureTemplate, map[string]string{"Nope": "1"}, ""); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Errorf("unknown override: err = %v", err)
 	}
 }
@@ -120,7 +122,7 @@ func TestParseParameterOverrides(t *testing.T) {
 		{"ParameterKey=A", nil, true},
 		{"=1", nil, true},
 	} {
-		got, err := ParseParameterOverrides(tc.in)
+		got, err := template.ParseOverrides(tc.in)
 		if tc.bad {
 			if err == nil {
 				t.Errorf("%q: want error, got %v", tc.in, got)
@@ -134,7 +136,7 @@ func TestParseParameterOverrides(t *testing.T) {
 }
 
 func TestTemplateTables(t *testing.T) {
-	tm, err := LoadTemplate(fixtureTemplate, nil, "")
+	tm, err := template.Load(fixtureTemplate, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ Resources:
           GONE: !Ref AWS::NoValue
           SPLIT: !Select [1, !Split [",", !Sub "${Env},second"]]
 `
-	tm, err := ParseTemplate([]byte(src), nil, "")
+	tm, err := template.Parse([]byte(src), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +209,11 @@ Resources:
 	if f.MemorySize != 64 || f.Timeout != 5*time.Second {
 		t.Errorf("memory/timeout = %d/%s", f.MemorySize, f.Timeout)
 	}
-	if _, err := ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Ref Missing}}\n"), nil, ""); err == nil {
+	if _, err := template.Parse([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Ref Missing}}\n"), nil, ""); err == nil {
 		t.Error("!Ref to an unknown name must fail")
 	}
 	// Intrinsics no template here uses are refused by name, not guessed.
-	_, err = ParseTemplate([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Select [0, !GetAZs '']}}\n"), nil, "")
+	_, err = template.Parse([]byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: x/\n      Environment: {Variables: {X: !Select [0, !GetAZs '']}}\n"), nil, "")
 	if err == nil || !strings.Contains(err.Error(), "intrinsic Fn::GetAZs is not supported locally") || !strings.Contains(err.Error(), "F") {
 		t.Errorf("unsupported intrinsic: %v", err)
 	}
@@ -227,19 +229,49 @@ Parameters:
 Resources:
   T: {Type: AWS::Serverless::SimpleTable}
 `
-	if _, err := ParseTemplate([]byte(src), nil, ""); err != nil {
+	if _, err := template.Parse([]byte(src), nil, ""); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
 	for _, ov := range []map[string]string{{"N": "2"}, {"N": "11"}, {"N": "x"}, {"S": "TRACE"}, {"U": "http://x/"}, {"L": "abcd"}} {
-		if _, err := ParseTemplate([]byte(src), ov, ""); err == nil {
+		if _, err := template.Parse([]byte(src), ov, ""); err == nil {
 			t.Errorf("override %v accepted", ov)
 		}
 	}
-	_, err := ParseTemplate([]byte(src), map[string]string{"N": "2"}, "")
+	_, err := template.Parse([]byte(src), map[string]string{"N": "2"}, "")
 	if err == nil || !strings.Contains(err.Error(), "must be 3-10") {
 		t.Errorf("want the ConstraintDescription in %v", err)
 	}
-	if _, err := ParseTemplate([]byte(src), map[string]string{"N": "10", "S": "DEBUG", "L": "abc", "U": "https://y/"}, ""); err != nil {
+	if _, err := template.Parse([]byte(src), map[string]string{"N": "10", "S": "DEBUG", "L": "abc", "U": "https://y/"}, ""); err != nil {
 		t.Errorf("valid overrides: %v", err)
+	}
+}
+
+// The template with the event types other branches add (GET routes with
+// path parameters, schedules, stream and queue consumers) resolves: every
+// reference keeps its resource and gets its local value.
+func TestTemplateWithEveryEventType(t *testing.T) {
+	tm, err := template.Load("../../testdata/template-events.yaml", nil, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := routesOf(t, tm, "GetOrderFunction")
+	if g := routes["GetOrder"]; g == nil || g.RouteKey() != "GET /orders/{id}" || g.Authorizer == nil || g.Authorizer.JWT.Issuer != "https://issuer.example.com/" {
+		t.Errorf("GET route = %+v", g)
+	}
+	rec := fn(t, tm, "ReconcileFunction")
+	if s := rec.Events[1].Schedule; s == nil || s.Expression != "rate(5 minutes)" {
+		t.Errorf("schedule = %+v", s)
+	}
+	st := fn(t, tm, "StreamFunction")
+	ds, q := st.Events[0].Stream, st.Events[1].Queue
+	if ds.Stream.Resource != "OrdersTable" || ds.Stream.Value != "arn:aws:dynamodb:eu-west-1:123456789012:table/OrdersTable/stream/local" ||
+		ds.OnFailure.Resource != "StreamDLQ" || ds.OnFailure.Value != "arn:aws:sqs:eu-west-1:123456789012:StreamDLQ" {
+		t.Errorf("stream event = %+v", ds)
+	}
+	if q.Queue.Resource != "JobsQueue" || q.Queue.Value != "arn:aws:sqs:eu-west-1:123456789012:jobs" {
+		t.Errorf("queue event = %+v", q)
+	}
+	if env := st.EnvStrings(); env["ORDERS_TABLE"] != "OrdersTable" {
+		t.Errorf("env = %v", env)
 	}
 }

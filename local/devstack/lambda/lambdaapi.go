@@ -1,15 +1,19 @@
-package devstack
+package lambda
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 // The Lambda Invoke API on loopback, like `sam local start-lambda`: the AWS
@@ -27,19 +31,21 @@ import (
 // :qualifier ($LATEST). X-Amz-Log-Type: Tail is not supported (the logs go
 // to the stack's output).
 
-type lambdaAPI struct {
-	s    *Stack
+// API is the Lambda Invoke API serving the pools on a loopback port.
+type API struct {
+	ps   *Pools
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
 }
 
-func startLambdaAPI(s *Stack, addr string) (*lambdaAPI, error) {
+// ServeAPI serves the Lambda Invoke API for the pools on addr until Close.
+func (ps *Pools) ServeAPI(addr string) (*API, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	l := &lambdaAPI{s: s, ln: ln, done: make(chan struct{})}
+	l := &API{ps: ps, ln: ln, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", l.invocations)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -54,9 +60,11 @@ func startLambdaAPI(s *Stack, addr string) (*lambdaAPI, error) {
 }
 
 // URL is the endpoint's base URL.
-func (l *lambdaAPI) URL() string { return "http://" + l.ln.Addr().String() }
+func (l *API) URL() string { return "http://" + l.ln.Addr().String() }
 
-func (l *lambdaAPI) close() {
+// Close stops the endpoint, waiting up to 3 s for the calls in progress;
+// nil-safe.
+func (l *API) Close() {
 	if l == nil {
 		return
 	}
@@ -89,21 +97,21 @@ func functionName(name string) string {
 	return name
 }
 
-func (l *lambdaAPI) invocations(w http.ResponseWriter, r *http.Request) {
+func (l *API) invocations(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	raw := r.PathValue("name")
 	id := functionName(raw)
-	if l.s.pools[id] == nil {
-		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: arn:aws:lambda:"+l.s.cfg.Region+":"+fakeAccount+":function:"+raw)
+	if !l.ps.runs(id) {
+		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: arn:aws:lambda:"+l.ps.cfg.Region+":"+template.FakeAccount+":function:"+raw)
 		return
 	}
-	payload, err := io.ReadAll(io.LimitReader(r.Body, maxInvokePayload+1))
+	payload, err := io.ReadAll(io.LimitReader(r.Body, MaxInvokePayload+1))
 	if err != nil {
 		lambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "could not read the request body")
 		return
 	}
-	if len(payload) > maxInvokePayload {
-		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(maxInvokePayload)+" bytes for the InvokeFunction operation")
+	if len(payload) > MaxInvokePayload {
+		lambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException", "Request must be smaller than "+strconv.Itoa(MaxInvokePayload)+" bytes for the InvokeFunction operation")
 		return
 	}
 	if len(payload) == 0 {
@@ -120,13 +128,13 @@ func (l *lambdaAPI) invocations(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case "Event":
-		l.s.bg.Add(1)
+		l.ps.bg.Add(1)
 		go func() {
-			defer l.s.bg.Done()
-			ctx, cancel := context.WithTimeout(l.s.bgctx, 15*time.Minute)
+			defer l.ps.bg.Done()
+			ctx, cancel := context.WithTimeout(l.ps.bgctx, 15*time.Minute)
 			defer cancel()
-			_, err := l.s.invoke(ctx, id, payload)
-			l.s.logf("lambda invoke %s (Event) %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
+			_, err := l.ps.Invoke(ctx, id, payload)
+			l.ps.cfg.Logf("lambda invoke %s (Event) %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
 		}()
 		w.WriteHeader(http.StatusAccepted)
 		return
@@ -135,8 +143,8 @@ func (l *lambdaAPI) invocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// As with Lambda, a caller that disconnects does not stop the invocation.
-	out, err := l.s.invoke(context.WithoutCancel(r.Context()), id, payload)
-	l.s.logf("lambda invoke %s %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
+	out, err := l.ps.Invoke(context.WithoutCancel(r.Context()), id, payload)
+	l.ps.cfg.Logf("lambda invoke %s %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
 	var fe *FunctionError
 	switch {
 	case errors.As(err, &fe):
@@ -157,4 +165,32 @@ func errSuffix(err error) string {
 		return ""
 	}
 	return " (" + err.Error() + ")"
+}
+
+// InvokeEndpoint calls function fn through the Lambda Invoke API at url
+// (a running stack's); the function's own failure is a *FunctionError
+// carrying Lambda's error document.
+func InvokeEndpoint(ctx context.Context, url, fn string, payload []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/2015-03-31/functions/"+fn+"/invocations", bytes.NewReader(payload))
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Timeout: 16 * time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("lambda endpoint answered %s: %s", resp.Status, bytes.TrimSpace(out))
+	case resp.Header.Get("X-Amz-Function-Error") != "":
+		msg, _ := functionError(out)
+		return nil, &FunctionError{Payload: out, Msg: msg, kind: errFunctionCrashed}
+	}
+	return out, nil
 }

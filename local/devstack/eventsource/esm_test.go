@@ -1,10 +1,8 @@
-package devstack
+package eventsource
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +10,9 @@ import (
 
 	"github.com/acme/idemcheckout/ddblocal/ddbstream"
 	"github.com/acme/idemcheckout/internal/checkout"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -112,11 +109,14 @@ func TestFilterRefusesWhatItCannotApply(t *testing.T) {
 // checkout.PaidTransition accepts: the fulfilment is invoked for every
 // payment and nothing else.
 func TestTemplateFilterIsThePaidTransition(t *testing.T) {
-	tm, err := LoadTemplate("../../template.yaml", nil, "")
+	tm, err := template.Load("../../../template.yaml", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fn(t, tm, "FulfilOrderFunction")
+	f, ok := tm.Function("FulfilOrderFunction")
+	if !ok {
+		t.Fatal("function FulfilOrderFunction not found")
+	}
 	if len(f.Events) != 1 || f.Events[0].Stream == nil {
 		t.Fatalf("FulfilOrderFunction events = %+v", f.Events)
 	}
@@ -268,46 +268,4 @@ func compactJSON(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return string(mustJSON(v))
-}
-
-// A table the template streams but the engine has without a stream (an
-// engine kept from before the template had it) gets its stream.
-func TestEnsureTablesEnablesAMissingStream(t *testing.T) {
-	ctx := context.Background()
-	name := "streamless-" + newRequestID()[:8]
-	db := ddbClient(stack.EngineEndpoint(), "us-east-1")
-	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(name), BillingMode: ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	tm, err := ParseTemplate([]byte(`
-Resources:
-  T:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      TableName: `+name+`
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
-      StreamSpecification: {StreamViewType: NEW_IMAGE}
-`), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	if err := EnsureTables(ctx, stack.EngineEndpoint(), "", tm, func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }); err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ss := d.Table.StreamSpecification; ss == nil || !aws.ToBool(ss.StreamEnabled) || ss.StreamViewType != ddbtypes.StreamViewTypeNewImage || aws.ToString(d.Table.LatestStreamArn) == "" {
-		t.Errorf("stream after EnsureTables: %+v", d.Table.StreamSpecification)
-	}
-	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "stream NEW_IMAGE enabled (the table had none)") }) {
-		t.Errorf("log %q", lines)
-	}
 }

@@ -1,4 +1,4 @@
-package devstack
+package gateway
 
 import (
 	"encoding/base64"
@@ -119,7 +119,7 @@ func TestRouterMatch(t *testing.T) {
 		{"GET", "/nothing/here", "Default", nil},
 		{"POST", "/orders/42", "Default", nil},
 	} {
-		r, params, ok := rt.Match(tc.method, tc.path)
+		r, params, ok := rt.match(tc.method, tc.path)
 		if !ok || r.Function.ID != tc.want || !reflect.DeepEqual(params, tc.params) {
 			got := "<none>"
 			if ok {
@@ -129,17 +129,17 @@ func TestRouterMatch(t *testing.T) {
 		}
 	}
 	rt2 := NewRouter([]*Route{route("Only", "POST", "/orders")})
-	if _, _, ok := rt2.Match("GET", "/orders"); ok {
+	if _, _, ok := rt2.match("GET", "/orders"); ok {
 		t.Error("GET /orders must not match POST /orders")
 	}
-	if _, _, ok := rt2.Match("POST", "/orders/x"); ok {
+	if _, _, ok := rt2.match("POST", "/orders/x"); ok {
 		t.Error("/orders/x must not match /orders")
 	}
 }
 
 // route is an HttpApi route of a function id.
 func route(id, method, path string) *Route {
-	return &Route{Function: &Function{ID: id}, Event: Event{Type: samtemplate.EventHTTPAPI,
+	return &Route{Function: &samtemplate.Function{ID: id}, Event: samtemplate.Event{Type: samtemplate.EventHTTPAPI,
 		HTTP: &samtemplate.HTTPEvent{Method: method, Path: path, PayloadFormatVersion: "2.0"}}}
 }
 
@@ -160,9 +160,9 @@ func TestBuildV2Event(t *testing.T) {
 		"Content-Type": {"application/json"}, "X-Multi": {"1", "2"}, "Cookie": {"c1=v1; c2=v2"}, "User-Agent": {"ua/1"}, "Idempotency-Key": {"k1"},
 	})
 	now := time.UnixMilli(1_800_000_000_123)
-	ri := &RequestInfo{Req: r, Body: []byte(`{"k":1}`), Route: route, PathParams: map[string]string{"id": "42"},
-		JWT: &JWTResult{Claims: map[string]string{"sub": "u1"}, Scopes: []string{"s"}}, Now: now, RequestID: "rid-1"}
-	b, err := json.Marshal(BuildV2Event(ri))
+	ri := &requestInfo{Req: r, Body: []byte(`{"k":1}`), Route: route, PathParams: map[string]string{"id": "42"},
+		JWT: &jwtResult{Claims: map[string]string{"sub": "u1"}, Scopes: []string{"s"}}, Now: now, RequestID: "rid-1"}
+	b, err := json.Marshal(buildV2Event(ri))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +214,8 @@ func TestBuildV2Event(t *testing.T) {
 	}
 	// Binary bodies are base64-encoded.
 	r2 := newReq("POST", "http://127.0.0.1:3000/orders/42", "\x00\x01", map[string][]string{"Content-Type": {"application/octet-stream"}})
-	ri2 := &RequestInfo{Req: r2, Body: []byte{0, 1}, Route: route, Now: now, RequestID: "rid-2"}
-	ev2 := BuildV2Event(ri2)
+	ri2 := &requestInfo{Req: r2, Body: []byte{0, 1}, Route: route, Now: now, RequestID: "rid-2"}
+	ev2 := buildV2Event(ri2)
 	if !ev2.IsBase64Encoded || ev2.Body != "AAE=" {
 		t.Errorf("binary body = %q b64=%v", ev2.Body, ev2.IsBase64Encoded)
 	}
@@ -225,10 +225,10 @@ func TestBuildV2Event(t *testing.T) {
 }
 
 func TestBuildV1Event(t *testing.T) {
-	route := &Route{Event: Event{Type: samtemplate.EventAPI, HTTP: &samtemplate.HTTPEvent{Method: "POST", Path: "/v1/{id}", PayloadFormatVersion: "1.0"}}}
+	route := &Route{Event: samtemplate.Event{Type: samtemplate.EventAPI, HTTP: &samtemplate.HTTPEvent{Method: "POST", Path: "/v1/{id}", PayloadFormatVersion: "1.0"}}}
 	r := newReq("POST", "http://127.0.0.1:3000/v1/7?q=1&q=2", "hi", map[string][]string{"X-Multi": {"1", "2"}, "Content-Type": {"text/plain"}})
 	now := time.UnixMilli(1_800_000_000_456)
-	b, err := json.Marshal(BuildV1Event(&RequestInfo{Req: r, Body: []byte("hi"), Route: route, PathParams: map[string]string{"id": "7"}, Now: now, RequestID: "rid"}))
+	b, err := json.Marshal(buildV1Event(&requestInfo{Req: r, Body: []byte("hi"), Route: route, PathParams: map[string]string{"id": "7"}, Now: now, RequestID: "rid"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestBuildV1Event(t *testing.T) {
 }
 
 func TestParseResponses(t *testing.T) {
-	resp, err := ParseV2Response([]byte(`{"statusCode":201,"headers":{"X-A":"1","Content-Type":"text/plain"},"multiValueHeaders":{"X-M":["a","b"]},"cookies":["c=1","d=2"],"body":"aGk=","isBase64Encoded":true}`))
+	resp, err := parseV2Response([]byte(`{"statusCode":201,"headers":{"X-A":"1","Content-Type":"text/plain"},"multiValueHeaders":{"X-M":["a","b"]},"cookies":["c=1","d=2"],"body":"aGk=","isBase64Encoded":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,28 +259,22 @@ func TestParseResponses(t *testing.T) {
 		!reflect.DeepEqual(resp.Header.Values("X-M"), []string{"a", "b"}) || !reflect.DeepEqual(resp.Header.Values("Set-Cookie"), []string{"c=1", "d=2"}) {
 		t.Errorf("v2 envelope = %+v %q", resp.Header, resp.Body)
 	}
-	resp, err = ParseV2Response([]byte(`{"hello":"world"}`))
+	resp, err = parseV2Response([]byte(`{"hello":"world"}`))
 	if err != nil || resp.Status != 200 || string(resp.Body) != `{"hello":"world"}` || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("v2 simple object = %+v, %v", resp, err)
 	}
-	resp, err = ParseV2Response([]byte(`"plain"`))
+	resp, err = parseV2Response([]byte(`"plain"`))
 	if err != nil || resp.Status != 200 || string(resp.Body) != "plain" {
 		t.Errorf("v2 simple string = %+v, %v", resp, err)
 	}
-	if _, err := ParseV2Response([]byte(`not json`)); err == nil {
+	if _, err := parseV2Response([]byte(`not json`)); err == nil {
 		t.Error("v2: non-JSON output must be an error")
 	}
-	resp, err = ParseV1Response([]byte(`{"statusCode":200,"headers":{"A":"1"},"multiValueHeaders":{"B":["x","y"]},"body":"ok"}`))
+	resp, err = parseV1Response([]byte(`{"statusCode":200,"headers":{"A":"1"},"multiValueHeaders":{"B":["x","y"]},"body":"ok"}`))
 	if err != nil || resp.Status != 200 || string(resp.Body) != "ok" || resp.Header.Get("A") != "1" || len(resp.Header.Values("B")) != 2 {
 		t.Errorf("v1 = %+v, %v", resp, err)
 	}
-	if _, err := ParseV1Response([]byte(`{"hello":"world"}`)); err == nil {
+	if _, err := parseV1Response([]byte(`{"hello":"world"}`)); err == nil {
 		t.Error("v1 without statusCode must be an error")
-	}
-	if msg, ok := functionError([]byte(`{"errorMessage":"boom","errorType":"errorString"}`)); !ok || !strings.Contains(msg, "boom") {
-		t.Errorf("functionError = %q %v", msg, ok)
-	}
-	if _, ok := functionError([]byte(`{"statusCode":200,"errorMessage":"x"}`)); ok {
-		t.Error("an envelope is not a function error")
 	}
 }

@@ -1,4 +1,4 @@
-package devstack
+package lambda
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // Hot reload. The watcher polls the modification time and size of every
@@ -36,13 +38,13 @@ type Reload struct {
 }
 
 type watcher struct {
-	s   *Stack
+	ps  *Pools
 	mu  sync.Mutex // one poll at a time
 	fns []*watched
 }
 
 type watched struct {
-	fn        Function
+	fn        samtemplate.Function
 	dirs      []string
 	built     string // sources' fingerprint of the running build
 	seen      string // fingerprint at the previous poll
@@ -50,28 +52,36 @@ type watched struct {
 	bootstrap string
 }
 
-// startWatcher records the sources of each running function's build and,
-// with a positive WatchInterval, polls them in the background.
-func (s *Stack) startWatcher(ctx context.Context, b builds) error {
-	if !s.cfg.Watch {
-		return nil
-	}
-	w := &watcher{s: s}
-	for _, f := range s.tmpl.Functions() {
-		if !s.runs(f.ID) {
-			continue
-		}
-		dirs, err := s.packageDirs(ctx, &f)
+// Watch records the sources of each function's build and, with a
+// positive interval, polls them in the background until Close (hot
+// reload); with a negative one only Poll polls them.
+func (ps *Pools) Watch(ctx context.Context, interval time.Duration) error {
+	w := &watcher{ps: ps}
+	for _, f := range ps.fns {
+		dirs, err := packageDirs(ctx, ps.cfg.Root, &f)
 		if err != nil {
 			return err
 		}
 		fp := fingerprint(dirs)
-		w.fns = append(w.fns, &watched{fn: f, dirs: dirs, built: fp, seen: fp, bootstrap: b.bins[f.ID]})
+		w.fns = append(w.fns, &watched{fn: f, dirs: dirs, built: fp, seen: fp, bootstrap: ps.builds.Bootstraps[f.ID]})
 	}
-	s.watcher = w
-	s.logf("hot reload: watching the sources of %d functions (edits rebuild and swap the function; the engine's data stays)", len(w.fns))
-	if s.cfg.WatchInterval > 0 {
-		s.every(s.cfg.WatchInterval, func(time.Time) { w.poll(s.bgctx) })
+	ps.watcher = w
+	ps.cfg.Logf("hot reload: watching the sources of %d functions (edits rebuild and swap the function; the engine's data stays)", len(w.fns))
+	if interval > 0 {
+		ps.bg.Add(1)
+		go func() {
+			defer ps.bg.Done()
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ps.bgctx.Done():
+					return
+				case <-t.C:
+					w.poll(ps.bgctx)
+				}
+			}
+		}()
 	}
 	return nil
 }
@@ -80,11 +90,11 @@ func (s *Stack) startWatcher(ctx context.Context, b builds) error {
 // stayed unchanged since the previous poll (so an edit is picked up by the
 // second Poll after it). The background watcher calls it every
 // WatchInterval; with a negative interval, tests step it.
-func (s *Stack) Poll(ctx context.Context) []Reload {
-	if s.watcher == nil {
+func (ps *Pools) Poll(ctx context.Context) []Reload {
+	if ps.watcher == nil {
 		return nil
 	}
-	return s.watcher.poll(ctx)
+	return ps.watcher.poll(ctx)
 }
 
 func (w *watcher) poll(ctx context.Context) []Reload {
@@ -107,42 +117,42 @@ func (w *watcher) poll(ctx context.Context) []Reload {
 }
 
 func (w *watcher) rebuild(ctx context.Context, wf *watched) Reload {
-	s := w.s
+	ps := w.ps
 	start := time.Now()
-	if dirs, err := s.packageDirs(ctx, &wf.fn); err == nil {
+	if dirs, err := packageDirs(ctx, ps.cfg.Root, &wf.fn); err == nil {
 		wf.dirs = dirs // an edit may add an import
 	}
 	fp := fingerprint(wf.dirs)
 	wf.built, wf.seen = fp, fp
 	wf.gen++
-	dir := s.buildDir(wf.fn.ID, wf.gen)
-	bin, err := buildFunction(ctx, s.cfg.Root, dir, &wf.fn)
+	dir := ps.cfg.buildDir(wf.fn.ID, wf.gen)
+	bin, err := buildFunction(ctx, ps.cfg.Root, dir, &wf.fn)
 	var be *BuildError
 	if errors.As(err, &be) {
-		s.logf("reload: %s does not build; the previous build keeps serving:\n%s", wf.fn.ID, be.Output)
+		ps.cfg.Logf("reload: %s does not build; the previous build keeps serving:\n%s", wf.fn.ID, be.Output)
 		_ = os.RemoveAll(dir)
 		return Reload{Function: wf.fn.ID, Err: err, Took: time.Since(start)}
 	}
 	var p *pool
 	if err == nil {
-		p, err = s.newPool(ctx, wf.fn, bin, s.pools[wf.fn.ID].Load().lastID())
+		p, err = ps.newPool(ctx, wf.fn, bin, ps.pools[wf.fn.ID].Load().lastID())
 	}
 	if err != nil {
-		s.logf("reload: %s: %v; the previous build keeps serving", wf.fn.ID, err)
+		ps.cfg.Logf("reload: %s: %v; the previous build keeps serving", wf.fn.ID, err)
 		_ = os.RemoveAll(dir)
 		return Reload{Function: wf.fn.ID, Err: err, Took: time.Since(start)}
 	}
-	old := s.pools[wf.fn.ID].Swap(p)
+	old := ps.pools[wf.fn.ID].Swap(p)
 	oldBin := wf.bootstrap
 	wf.bootstrap = bin
-	s.bg.Add(1)
+	ps.bg.Add(1)
 	go func() {
-		defer s.bg.Done()
+		defer ps.bg.Done()
 		old.retire() // in-flight requests finish on the old build
 		_ = os.RemoveAll(filepath.Dir(oldBin))
 	}()
 	took := time.Since(start)
-	s.logf("reload: %s rebuilt and swapped in %s (new requests run the new build; requests in flight finish on the old one)", wf.fn.ID, took.Round(10*time.Millisecond))
+	ps.cfg.Logf("reload: %s rebuilt and swapped in %s (new requests run the new build; requests in flight finish on the old one)", wf.fn.ID, took.Round(10*time.Millisecond))
 	return Reload{Function: wf.fn.ID, Took: took}
 }
 
@@ -150,14 +160,14 @@ func (w *watcher) rebuild(ctx context.Context, wf *watched) Reload {
 // local package it imports, as built for Linux: the main module's and those
 // of modules replaced by a folder (the library, pkg/idemddb, is a module of
 // its own that the root go.mod replaces with its folder).
-func (s *Stack) packageDirs(ctx context.Context, f *Function) ([]string, error) {
-	g, err := goTool()
+func packageDirs(ctx context.Context, root string, f *samtemplate.Function) ([]string, error) {
+	g, err := GoTool()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, g, "list", "-e", "-deps", "-tags", "lambda.norpc",
 		"-f", "{{with .Module}}{{if or .Main (and .Replace (not .Replace.Version))}}{{$.Dir}}{{end}}{{end}}", codePackage(f))
-	cmd.Dir = s.cfg.Root
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	out, err := cmd.Output()
 	if err != nil {

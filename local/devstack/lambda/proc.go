@@ -1,4 +1,4 @@
-package devstack
+package lambda
 
 import (
 	"os"
@@ -18,8 +18,9 @@ func setProcAttrs(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// descendants returns the pids of every process below pid.
-func descendants(pid int) []int {
+// Descendants returns the pids of every process below pid (tests use it
+// to check that a stack leaves none behind).
+func Descendants(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -66,7 +67,7 @@ func killTree(pid int, sig syscall.Signal) {
 	if pid <= 0 {
 		return
 	}
-	desc := descendants(pid)
+	desc := Descendants(pid)
 	_ = syscall.Kill(-pid, sig)
 	_ = syscall.Kill(pid, sig)
 	for _, d := range desc {

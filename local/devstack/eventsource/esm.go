@@ -1,4 +1,4 @@
-package devstack
+package eventsource
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/acme/idemcheckout/ddblocal/ddbstream"
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -57,9 +59,9 @@ import (
 // the scaling of pollers are not emulated; FIFO order is what moto's
 // receive gives (a group's next message waits for the one in flight).
 
-// DefaultEventPollInterval is how often an event source mapping polls its
+// DefaultPollInterval is how often an event source mapping polls its
 // stream or queue locally.
-const DefaultEventPollInterval = 250 * time.Millisecond
+const DefaultPollInterval = 250 * time.Millisecond
 
 // maxRetryDelay caps the wait before a failed batch is retried.
 const maxRetryDelay = 5 * time.Second
@@ -72,9 +74,9 @@ const (
 
 // eventSource is one event source mapping the stack runs.
 type eventSource struct {
-	s       *Stack
-	fn      Function
-	ev      Event
+	s       *Sources
+	fn      samtemplate.Function
+	ev      samtemplate.Event
 	name    string // Function.Event
 	filters filters
 	enabled atomic.Bool
@@ -82,21 +84,17 @@ type eventSource struct {
 }
 
 func (src *eventSource) logf(format string, args ...any) {
-	src.s.logf("event source "+src.name+" "+format, args...)
+	src.s.cfg.Logf("event source "+src.name+" "+format, args...)
 }
 
-// startEventSources starts the stream and queue mappings of the running
+// startMappings starts the stream and queue mappings of the running
 // functions. A filter the local stack cannot apply fails the start, naming
 // the mapping; a source it cannot find is logged and not run.
-func (s *Stack) startEventSources(ctx context.Context) error {
-	s.sources = map[string]*eventSource{}
-	if s.cfg.EventPollInterval < 0 {
+func (s *Sources) startMappings(ctx context.Context) error {
+	if s.cfg.PollInterval < 0 {
 		return nil
 	}
-	for _, f := range s.tmpl.Functions() {
-		if !s.runs(f.ID) {
-			continue
-		}
+	for _, f := range s.cfg.Functions {
 		for _, ev := range f.Events {
 			if ev.Stream == nil && ev.Queue == nil {
 				continue
@@ -131,12 +129,12 @@ func (s *Stack) startEventSources(ctx context.Context) error {
 	return nil
 }
 
-// SetEventSourceEnabled turns an event source mapping's polling on or off,
+// SetEnabled turns an event source mapping's polling on or off,
 // as `aws lambda update-event-source-mapping --[no-]enabled` does; name is
 // "Function.Event" (the event's name, or the mapping resource's logical
 // id). Records that arrive meanwhile wait in their stream or queue. It
 // returns once no batch of the mapping is in flight.
-func (s *Stack) SetEventSourceEnabled(name string, enabled bool) error {
+func (s *Sources) SetEnabled(name string, enabled bool) error {
 	src, ok := s.sources[name]
 	if !ok {
 		var names []string
@@ -163,7 +161,7 @@ type batchResult struct {
 // batch response against the batch's item identifiers ids.
 func (src *eventSource) invokeBatch(ctx context.Context, payload []byte, ids []string, reports bool) batchResult {
 	start := time.Now()
-	out, err := src.s.invoke(ctx, src.fn.ID, payload)
+	out, err := src.s.cfg.Invoker.Invoke(ctx, src.fn.ID, payload)
 	res := batchResult{err: err, took: time.Since(start)}
 	if err == nil && reports {
 		res.failed, res.err = reportedFailures(out, ids)
@@ -222,7 +220,7 @@ func (src *eventSource) run(step func(ctx context.Context) time.Duration) {
 				return
 			case <-t.C:
 			}
-			d := s.cfg.EventPollInterval
+			d := s.cfg.PollInterval
 			src.mu.Lock()
 			if src.enabled.Load() {
 				d = step(s.bgctx)
@@ -235,7 +233,7 @@ func (src *eventSource) run(step func(ctx context.Context) time.Duration) {
 
 // retryDelay is the wait before retry n (1, 2, ...) of a failed batch.
 func (src *eventSource) retryDelay(n int) time.Duration {
-	d := src.s.cfg.EventPollInterval
+	d := src.s.cfg.PollInterval
 	for i := 1; i < n && d < maxRetryDelay; i++ {
 		d *= 2
 	}
@@ -261,13 +259,12 @@ type streamShard struct {
 
 func (src *eventSource) startStream(ctx context.Context) error {
 	s, st := src.s, src.ev.Stream
-	tb, ok := s.tmpl.Model.Table(st.Stream.Resource)
-	if !ok {
+	name := s.cfg.Template.TableName(st.Stream.Resource)
+	if name == "" {
 		src.logf("not run: its stream %v is not a table of this template", st.Stream)
 		return nil
 	}
-	name := physical(tb)
-	d, err := ddbClient(s.endpoint, s.cfg.Region).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	d, err := s.cfg.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 	if err != nil {
 		return fmt.Errorf("event source %s: describe table %s: %w", src.name, name, err)
 	}
@@ -276,7 +273,7 @@ func (src *eventSource) startStream(ctx context.Context) error {
 		src.logf("not run: table %s has no stream (StreamSpecification)", name)
 		return nil
 	}
-	c := streamsClient(s.endpoint, s.cfg.Region)
+	c := s.cfg.Streams
 	shards, err := ddbstream.Shards(ctx, c, arn)
 	if err != nil {
 		return fmt.Errorf("event source %s: %w", src.name, err)
@@ -294,7 +291,7 @@ func (src *eventSource) startStream(ctx context.Context) error {
 		retries = strconv.Itoa(*st.MaximumRetryAttempts) + " retries"
 	}
 	src.logf("polls the stream of %s every %s (%d shard(s), from %s, batch %d, %d filter(s)%s%s, %s, on failure %s)",
-		name, s.cfg.EventPollInterval, len(shards), start, src.streamBatchSize(), len(src.filters),
+		name, s.cfg.PollInterval, len(shards), start, src.streamBatchSize(), len(src.filters),
 		when(st.ReportsBatchItemFailures(), ", partial failures"), when(st.BisectBatchOnFunctionError, ", bisect"),
 		retries, orNone(st.OnFailure.Resource))
 	return nil
@@ -323,40 +320,14 @@ func (src *eventSource) streamBatchSize() int {
 // the next step.
 func (sh *streamShard) step(ctx context.Context) time.Duration {
 	src, st := sh.src, sh.src.ev.Stream
-	poll := src.s.cfg.EventPollInterval
+	poll := src.s.cfg.PollInterval
 	full := src.streamBatchSize()
 	// One GetRecords per step, as Lambda polls a shard: the batch is what
 	// has arrived, not what arrives while it waits.
-	if len(sh.buf) < full && !sh.reader.Closed() {
-		recs, err := sh.reader.Next(ctx, maxStreamRead)
-		if err != nil {
-			if ctx.Err() == nil {
-				src.logf("shard %s: %v", sh.shard, err)
-			}
-			return poll
-		}
-		for _, r := range recs {
-			if !src.filters.pass(mustJSON(r)) {
-				sh.skipped++
-				continue
-			}
-			if len(sh.buf) == 0 {
-				sh.since = time.Now()
-			}
-			sh.buf = append(sh.buf, r)
-		}
+	if len(sh.buf) < full && !sh.reader.Closed() && !sh.read(ctx) {
+		return poll
 	}
-	if st.MaximumRecordAge > 0 {
-		n := 0
-		for n < len(sh.buf) && recordAge(sh.buf[n]) > st.MaximumRecordAge {
-			n++
-		}
-		if n > 0 {
-			sh.fail(ctx, sh.buf[:n], "RecordAgeExceeded", nil)
-			sh.buf = sh.buf[n:]
-			sh.reset()
-		}
-	}
+	sh.dropExpired(ctx)
 	if len(sh.buf) == 0 {
 		return poll
 	}
@@ -376,47 +347,108 @@ func (sh *streamShard) step(ctx context.Context) time.Duration {
 	}
 	line := fmt.Sprintf("(stream %s): %d record(s) %s%s, age %s, invoked in %s", sh.shard, n, seqRange(batch), sh.skippedNote(),
 		recordAge(batch[0]).Round(time.Millisecond), res.took.Round(100*time.Microsecond))
-	exhausted := func() bool {
-		m := st.MaximumRetryAttempts
-		return m != nil && *m >= 0 && sh.retries > *m
-	}
 	switch {
 	case res.err == nil && len(res.failed) == 0:
 		src.logf("%s: ok", line)
-		sh.buf = sh.buf[n:]
-		sh.reset()
+		sh.done(n)
 		return 0
 	case res.err == nil:
-		first := res.failed[0]
-		sh.buf, sh.size = sh.buf[first:], n-first
-		sh.retries++
-		if exhausted() {
-			src.logf("%s: %d reported from %s; retries exhausted", line, len(res.failed), ids[first])
-			sh.fail(ctx, sh.buf[:sh.size], "RetryAttemptsExhausted", nil)
-			sh.buf = sh.buf[sh.size:]
-			sh.reset()
-			return 0
-		}
-		d := src.retryDelay(sh.retries)
-		src.logf("%s: %d reported; retry %d of the %d record(s) from %s in %s", line, len(res.failed), sh.retries, sh.size, ids[first], d)
-		return d
+		return sh.partialFailure(ctx, line, ids, res.failed)
 	case st.BisectBatchOnFunctionError && n > 1:
 		sh.size = (n + 1) / 2
 		src.logf("%s: function error (%v); bisect: retrying the first %d", line, res.err, sh.size)
 		return poll
 	default:
-		sh.retries++
-		if exhausted() {
-			src.logf("%s: function error (%v); retries exhausted", line, res.err)
-			sh.fail(ctx, batch, "RetryAttemptsExhausted", res.err)
-			sh.buf = sh.buf[n:]
-			sh.reset()
-			return 0
-		}
-		d := src.retryDelay(sh.retries)
-		src.logf("%s: function error (%v); retry %d in %s", line, res.err, sh.retries, d)
-		return d
+		return sh.functionError(ctx, line, n, res.err)
 	}
+}
+
+// read reads the shard's new records once into the buffer, skipping those
+// the filters drop; false when the read failed.
+func (sh *streamShard) read(ctx context.Context) bool {
+	src := sh.src
+	recs, err := sh.reader.Next(ctx, maxStreamRead)
+	if err != nil {
+		if ctx.Err() == nil {
+			src.logf("shard %s: %v", sh.shard, err)
+		}
+		return false
+	}
+	for _, r := range recs {
+		if !src.filters.pass(mustJSON(r)) {
+			sh.skipped++
+			continue
+		}
+		if len(sh.buf) == 0 {
+			sh.since = time.Now()
+		}
+		sh.buf = append(sh.buf, r)
+	}
+	return true
+}
+
+// dropExpired gives up on the buffered records older than
+// MaximumRecordAge (RecordAgeExceeded).
+func (sh *streamShard) dropExpired(ctx context.Context) {
+	maxAge := sh.src.ev.Stream.MaximumRecordAge
+	if maxAge <= 0 {
+		return
+	}
+	n := 0
+	for n < len(sh.buf) && recordAge(sh.buf[n]) > maxAge {
+		n++
+	}
+	if n > 0 {
+		sh.fail(ctx, sh.buf[:n], "RecordAgeExceeded", nil)
+		sh.done(n)
+	}
+}
+
+// done drops the first n buffered records and starts the next batch.
+func (sh *streamShard) done(n int) {
+	sh.buf = sh.buf[n:]
+	sh.reset()
+}
+
+// exhausted reports whether the batch at the head has used up
+// MaximumRetryAttempts.
+func (sh *streamShard) exhausted() bool {
+	m := sh.src.ev.Stream.MaximumRetryAttempts
+	return m != nil && *m >= 0 && sh.retries > *m
+}
+
+// partialFailure retries the batch from the lowest reported record
+// (ReportBatchItemFailures), or gives up on it once retries are exhausted.
+func (sh *streamShard) partialFailure(ctx context.Context, line string, ids []string, failed []int) time.Duration {
+	src, n := sh.src, len(ids)
+	first := failed[0]
+	sh.buf, sh.size = sh.buf[first:], n-first
+	sh.retries++
+	if sh.exhausted() {
+		src.logf("%s: %d reported from %s; retries exhausted", line, len(failed), ids[first])
+		sh.fail(ctx, sh.buf[:sh.size], "RetryAttemptsExhausted", nil)
+		sh.done(sh.size)
+		return 0
+	}
+	d := src.retryDelay(sh.retries)
+	src.logf("%s: %d reported; retry %d of the %d record(s) from %s in %s", line, len(failed), sh.retries, sh.size, ids[first], d)
+	return d
+}
+
+// functionError retries the batch of n records the function failed, or
+// gives up on it once retries are exhausted.
+func (sh *streamShard) functionError(ctx context.Context, line string, n int, err error) time.Duration {
+	src := sh.src
+	sh.retries++
+	if sh.exhausted() {
+		src.logf("%s: function error (%v); retries exhausted", line, err)
+		sh.fail(ctx, sh.buf[:n], "RetryAttemptsExhausted", err)
+		sh.done(n)
+		return 0
+	}
+	d := src.retryDelay(sh.retries)
+	src.logf("%s: function error (%v); retry %d in %s", line, err, sh.retries, d)
+	return d
 }
 
 // recordAge is how long ago the record's change was made (0 when the
@@ -483,8 +515,8 @@ type StreamFailureRecord struct {
 func (sh *streamShard) fail(ctx context.Context, recs []events.DynamoDBEventRecord, condition string, fnErr error) {
 	src, s := sh.src, sh.src.s
 	var r StreamFailureRecord
-	r.RequestContext.RequestID = newRequestID()
-	r.RequestContext.FunctionArn = "arn:aws:lambda:" + s.cfg.Region + ":" + fakeAccount + ":function:" + src.fn.ID
+	r.RequestContext.RequestID = lambda.NewRequestID()
+	r.RequestContext.FunctionArn = "arn:aws:lambda:" + s.cfg.Region + ":" + template.FakeAccount + ":function:" + src.fn.ID
 	r.RequestContext.Condition = condition
 	r.RequestContext.ApproximateInvokeCount = sh.invokes
 	r.ResponseContext.StatusCode, r.ResponseContext.ExecutedVersion = 200, "$LATEST"
@@ -498,12 +530,12 @@ func (sh *streamShard) fail(ctx context.Context, recs []events.DynamoDBEventReco
 	bi.ApproximateArrivalOfFirstRecord = recs[0].Change.ApproximateCreationDateTime.UTC().Format(time.RFC3339)
 	bi.ApproximateArrivalOfLastRecord = recs[len(recs)-1].Change.ApproximateCreationDateTime.UTC().Format(time.RFC3339)
 	dest := src.ev.Stream.OnFailure
-	url, ok := s.queueURLs[dest.Resource]
+	url, ok := s.cfg.QueueURLs[dest.Resource]
 	if !ok {
 		src.logf("(stream %s): %s: %d record(s) %s dropped (no on-failure destination the local stack emulates: %v)", sh.shard, condition, len(recs), seqRange(recs), dest)
 		return
 	}
-	if _, err := s.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(mustJSON(r)))}); err != nil {
+	if _, err := s.cfg.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(string(mustJSON(r)))}); err != nil {
 		src.logf("(stream %s): %s: could not send the failure record of %s to %s: %v", sh.shard, condition, seqRange(recs), dest.Resource, err)
 		return
 	}
@@ -521,14 +553,14 @@ type queueSource struct {
 
 func (src *eventSource) startQueue() error {
 	s, q := src.s, src.ev.Queue
-	url, ok := s.queueURLs[q.Queue.Resource]
+	url, ok := s.cfg.QueueURLs[q.Queue.Resource]
 	if !ok {
 		src.logf("not run: its queue %v is not a queue of this template", q.Queue)
 		return nil
 	}
 	qs := &queueSource{src: src, url: url, arn: q.Queue.Value}
 	src.run(qs.step)
-	src.logf("polls queue %s every %s (batch %d, %d filter(s)%s)", q.Queue.Resource, s.cfg.EventPollInterval, src.queueBatchSize(),
+	src.logf("polls queue %s every %s (batch %d, %d filter(s)%s)", q.Queue.Resource, s.cfg.PollInterval, src.queueBatchSize(),
 		len(src.filters), when(q.ReportsBatchItemFailures(), ", partial failures"))
 	return nil
 }
@@ -542,41 +574,8 @@ func (src *eventSource) queueBatchSize() int {
 // deletes what it processed.
 func (qs *queueSource) step(ctx context.Context) time.Duration {
 	src, q := qs.src, qs.src.ev.Queue
-	s, poll, full := src.s, src.s.cfg.EventPollInterval, src.queueBatchSize()
-	var msgs []events.SQSMessage
-	var filtered []events.SQSMessage
-	deadline := time.Now().Add(q.MaximumBatchingWindow)
-	for len(msgs) < full {
-		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(qs.url), MaxNumberOfMessages: int32(min(full-len(msgs), maxQueueReceive)),
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				src.logf("(queue %s): receive: %v", q.Queue.Resource, err)
-			}
-			break
-		}
-		for _, m := range out.Messages {
-			rec := sqsRecord(m, qs.arn, s.cfg.Region)
-			if src.filters.passDecoded(sqsFilterView(rec)) {
-				msgs = append(msgs, rec)
-			} else {
-				filtered = append(filtered, rec)
-			}
-		}
-		if len(out.Messages) == 0 {
-			if len(msgs) == 0 || time.Now().After(deadline) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return 0
-			case <-time.After(min(poll, time.Until(deadline))):
-			}
-		}
-	}
+	poll, full := src.s.cfg.PollInterval, src.queueBatchSize()
+	msgs, filtered := qs.receive(ctx, full)
 	if ctx.Err() != nil {
 		return 0
 	}
@@ -596,14 +595,8 @@ func (qs *queueSource) step(ctx context.Context) time.Duration {
 		return 0
 	}
 	line := fmt.Sprintf("(queue %s): %d message(s)%s, invoked in %s", q.Queue.Resource, len(msgs), filteredNote(len(filtered)), res.took.Round(100*time.Microsecond))
-	vt := "the visibility timeout"
-	for _, x := range s.tmpl.Model.Queues() {
-		if x.ID == q.Queue.Resource && x.VisibilityTimeout > 0 {
-			vt += " (" + x.VisibilityTimeout.String() + ")"
-		}
-	}
 	if res.err != nil {
-		src.logf("%s: function error (%v); every message comes back after %s", line, res.err, vt)
+		src.logf("%s: function error (%v); every message comes back after %s", line, res.err, qs.visibility())
 		return poll
 	}
 	var done []events.SQSMessage
@@ -614,7 +607,7 @@ func (qs *queueSource) step(ctx context.Context) time.Duration {
 	}
 	qs.delete(ctx, done)
 	if len(res.failed) > 0 {
-		src.logf("%s: %d reported, left to come back after %s; %d deleted", line, len(res.failed), vt, len(done))
+		src.logf("%s: %d reported, left to come back after %s; %d deleted", line, len(res.failed), qs.visibility(), len(done))
 	} else {
 		src.logf("%s: ok, %d deleted", line, len(done))
 	}
@@ -622,6 +615,58 @@ func (qs *queueSource) step(ctx context.Context) time.Duration {
 		return 0 // there may be more
 	}
 	return poll
+}
+
+// receive receives up to full messages within the batching window: those
+// the filters pass, and those they drop.
+func (qs *queueSource) receive(ctx context.Context, full int) (msgs, filtered []events.SQSMessage) {
+	src, q := qs.src, qs.src.ev.Queue
+	s, poll := src.s, src.s.cfg.PollInterval
+	deadline := time.Now().Add(q.MaximumBatchingWindow)
+	for len(msgs) < full {
+		out, err := s.cfg.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(qs.url), MaxNumberOfMessages: int32(min(full-len(msgs), maxQueueReceive)),
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				src.logf("(queue %s): receive: %v", q.Queue.Resource, err)
+			}
+			return msgs, filtered
+		}
+		for _, m := range out.Messages {
+			rec := sqsRecord(m, qs.arn, s.cfg.Region)
+			if src.filters.passDecoded(sqsFilterView(rec)) {
+				msgs = append(msgs, rec)
+			} else {
+				filtered = append(filtered, rec)
+			}
+		}
+		if len(out.Messages) == 0 {
+			if len(msgs) == 0 || time.Now().After(deadline) {
+				return msgs, filtered
+			}
+			select {
+			case <-ctx.Done():
+				return msgs, filtered
+			case <-time.After(min(poll, time.Until(deadline))):
+			}
+		}
+	}
+	return msgs, filtered
+}
+
+// visibility names the queue's visibility timeout, after which a message
+// not deleted comes back.
+func (qs *queueSource) visibility() string {
+	vt := "the visibility timeout"
+	for _, x := range qs.src.s.cfg.Template.Model.Queues() {
+		if x.ID == qs.src.ev.Queue.Queue.Resource && x.VisibilityTimeout > 0 {
+			vt += " (" + x.VisibilityTimeout.String() + ")"
+		}
+	}
+	return vt
 }
 
 func filteredNote(n int) string {
@@ -638,7 +683,7 @@ func (qs *queueSource) delete(ctx context.Context, msgs []events.SQSMessage) {
 		for i, m := range chunk {
 			in.Entries = append(in.Entries, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(m.ReceiptHandle)})
 		}
-		out, err := qs.src.s.sqs.DeleteMessageBatch(ctx, in)
+		out, err := qs.src.s.cfg.SQS.DeleteMessageBatch(ctx, in)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			qs.src.logf("(queue %s): delete: %v", qs.src.ev.Queue.Queue.Resource, err)

@@ -1,6 +1,7 @@
-package devstack
+package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,10 +12,11 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 // The storefront's configuration, as template.yaml has it.
-var storefrontCORS = &CORS{
+var storefrontCORS = &corsConfig{
 	AllowOrigins:  []string{"http://localhost:4000", "http://127.0.0.1:4000"},
 	AllowHeaders:  []string{"Authorization", "Content-Type", "Idempotency-Key", "Prefer"},
 	AllowMethods:  []string{"GET", "POST"},
@@ -28,7 +30,7 @@ const shop = "http://localhost:4000"
 // request that reaches a function gets 502 ("function ... is not
 // running"), so a 204 or 401 shows that none was invoked. The routes are
 // those of template.yaml's API, plus an ANY route and an open one.
-func corsGateway(t *testing.T, c *CORS) (*Stack, *[]string) {
+func corsGateway(t *testing.T, c *corsConfig) (*Gateway, *[]string) {
 	t.Helper()
 	jwt := &samtemplate.Authorizer{Name: "JwtAuthorizer", IdentitySource: "$request.header.Authorization",
 		JWT: &samtemplate.JWTConfiguration{Issuer: "https://issuer.example.com/", Audience: []string{"checkout-api"}}}
@@ -38,19 +40,25 @@ func corsGateway(t *testing.T, c *CORS) (*Stack, *[]string) {
 		return r
 	}
 	var logs []string
-	s := &Stack{
-		router: NewRouter([]*Route{
-			mk("CreatePaymentFunction", "POST", "/payments", jwt),
-			mk("GetPaymentFunction", "GET", "/payments/{id}", jwt),
-			mk("AnyFunction", "ANY", "/any/{proxy+}", jwt),
-			mk("OpenFunction", "POST", "/open", nil),
-		}),
-	}
-	s.logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	router := NewRouter([]*Route{
+		mk("CreatePaymentFunction", "POST", "/payments", jwt),
+		mk("GetPaymentFunction", "GET", "/payments/{id}", jwt),
+		mk("AnyFunction", "ANY", "/any/{proxy+}", jwt),
+		mk("OpenFunction", "POST", "/open", nil),
+	})
+	s := New(router, notRunning{}, func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) })
 	return s, &logs
 }
 
-func serveGW(s *Stack, method, path string, hdr map[string]string, body string) *httptest.ResponseRecorder {
+// notRunning is an Invoker with no function running, as the local stack's
+// pools answer for a function they do not run.
+type notRunning struct{}
+
+func (notRunning) Invoke(_ context.Context, function string, _ []byte) ([]byte, error) {
+	return nil, fmt.Errorf("function %s is not running", function)
+}
+
+func serveGW(s *Gateway, method, path string, hdr map[string]string, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, "http://127.0.0.1:3000"+path, strings.NewReader(body))
 	r.RemoteAddr = "127.0.0.1:55555"
 	for k, v := range hdr {
@@ -275,8 +283,8 @@ func hasRawKey(h http.Header, key string) bool {
 // repository's template like any override (!Split of !Ref resolved), and
 // the default is the local storefront.
 func TestTemplateAllowedOriginsOverride(t *testing.T) {
-	path := filepath.Join("..", "..", "template.yaml")
-	ov, err := ParseParameterOverrides("AllowedOrigins=https://shop.example.com,http://localhost:4000 LogLevel=DEBUG")
+	path := filepath.Join("..", "..", "..", "template.yaml")
+	ov, err := template.ParseOverrides("AllowedOrigins=https://shop.example.com,http://localhost:4000 LogLevel=DEBUG")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,11 +296,11 @@ func TestTemplateAllowedOriginsOverride(t *testing.T) {
 		{map[string]string{"AllowedOrigins": "http://localhost:4000"}, []string{"http://localhost:4000"}},
 		{ov, []string{"https://shop.example.com", "http://localhost:4000"}},
 	} {
-		tm, err := LoadTemplate(path, tc.overrides, "")
+		tm, err := template.Load(path, tc.overrides, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, err := templateRoutes(tm)
+		rs, err := Routes(tm)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +310,7 @@ func TestTemplateAllowedOriginsOverride(t *testing.T) {
 			}
 		}
 	}
-	if _, err := LoadTemplate(path, map[string]string{"AllowedOrigins": "https://shop.example.com/"}, ""); err == nil || !strings.Contains(err.Error(), "AllowedOrigins") {
+	if _, err := template.Load(path, map[string]string{"AllowedOrigins": "https://shop.example.com/"}, ""); err == nil || !strings.Contains(err.Error(), "AllowedOrigins") {
 		t.Errorf("an origin with a trailing slash: err = %v, want the parameter's constraint", err)
 	}
 }

@@ -1,17 +1,20 @@
-package devstack
-
-// Template resolution: the local part of reading template.yaml. The model
-// (resources, Globals merge, functions and their events, authorizers,
-// tables, queues) is internal/samtemplate's; here the parameters get their
-// values (defaults, overrides, constraints), the conditions are evaluated,
-// and the intrinsic functions the template uses are resolved with local
-// physical names (a table is named by its TableName, else its logical id).
+// Package template resolves a SAM template (template.yaml) for local
+// serving. The model (resources, Globals merge, functions and their
+// events, authorizers, tables, queues) is internal/samtemplate's; here the
+// parameters get their values (defaults, overrides, constraints), the
+// conditions are evaluated, and the intrinsic functions the template uses
+// are resolved with local physical names (a table is named by its
+// TableName, else its logical id; see Template.TableName) in the fake
+// account FakeAccount. It does not serve anything: the gateway, the
+// Lambda runtime and the event sources of local/devstack read the
+// resolved Template.
 //
 // goformation was evaluated and left out: its typed model drops every
 // intrinsic it cannot resolve (!Ref to a resource, !GetAtt), it does not
 // merge Globals, a Number parameter in Environment.Variables fails to
 // decode, and its YAML tag handlers are package-global state (a data race
 // when parallel tests load templates).
+package template
 
 import (
 	"encoding/base64"
@@ -26,16 +29,6 @@ import (
 	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
-// The model's types, as the local stack serves them.
-type (
-	// Function is a function of the resolved template.
-	Function = samtemplate.Function
-	// Event is one event source of a function.
-	Event = samtemplate.Event
-	// Table is a DynamoDB table of the resolved template.
-	Table = samtemplate.Table
-)
-
 // Template is a SAM template resolved for local serving: Model is the
 // typed model read from the resolved values, so every field is a literal.
 type Template struct {
@@ -48,13 +41,13 @@ type Template struct {
 }
 
 // Functions returns the functions, sorted by logical id.
-func (t *Template) Functions() []Function { return t.Model.Functions() }
+func (t *Template) Functions() []samtemplate.Function { return t.Model.Functions() }
 
 // Tables returns the tables, sorted by logical id.
-func (t *Template) Tables() []Table { return t.Model.Tables() }
+func (t *Template) Tables() []samtemplate.Table { return t.Model.Tables() }
 
 // Function returns the function with logical id id.
-func (t *Template) Function(id string) (*Function, bool) {
+func (t *Template) Function(id string) (*samtemplate.Function, bool) {
 	f, ok := t.Model.Function(id)
 	return &f, ok
 }
@@ -66,36 +59,34 @@ func (t *Template) TableName(id string) string {
 	if !ok {
 		return ""
 	}
-	return physical(tb)
-}
-
-func physical(tb Table) string {
 	if tb.Name != "" {
 		return tb.Name
 	}
 	return tb.ID
 }
 
+// The local stack's fake AWS account id and CloudFormation stack name, in
+// every ARN and name it makes up.
 const (
-	fakeAccount = "123456789012"
-	stackName   = "local"
+	FakeAccount = "123456789012"
+	StackName   = "local"
 )
 
-// LoadTemplate reads and resolves a SAM template file.
-func LoadTemplate(path string, overrides map[string]string, region string) (*Template, error) {
+// Load reads and resolves a SAM template file.
+func Load(path string, overrides map[string]string, region string) (*Template, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	t, err := ParseTemplate(data, overrides, region)
+	t, err := Parse(data, overrides, region)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }
 
-// ParseTemplate resolves a SAM template given as YAML (or JSON) bytes.
-func ParseTemplate(data []byte, overrides map[string]string, region string) (*Template, error) {
+// Parse resolves a SAM template given as YAML (or JSON) bytes.
+func Parse(data []byte, overrides map[string]string, region string) (*Template, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
@@ -295,11 +286,11 @@ func (t *Template) ref(name string) (any, error) {
 	case "AWS::Region":
 		return t.Region, nil
 	case "AWS::AccountId":
-		return fakeAccount, nil
+		return FakeAccount, nil
 	case "AWS::StackName":
-		return stackName, nil
+		return StackName, nil
 	case "AWS::StackId":
-		return "arn:aws:cloudformation:" + t.Region + ":" + fakeAccount + ":stack/" + stackName + "/local", nil
+		return "arn:aws:cloudformation:" + t.Region + ":" + FakeAccount + ":stack/" + StackName + "/local", nil
 	case "AWS::Partition":
 		return "aws", nil
 	case "AWS::URLSuffix":
@@ -326,7 +317,7 @@ func (t *Template) ref(name string) (any, error) {
 	if r, ok := t.src.Resources[name]; ok {
 		v := t.physicalName(name)
 		if r.Type == samtemplate.TypeQueue { // a queue's Ref is its URL
-			v = "https://sqs." + t.Region + ".amazonaws.com/" + fakeAccount + "/" + v
+			v = "https://sqs." + t.Region + ".amazonaws.com/" + FakeAccount + "/" + v
 		}
 		return samtemplate.Resolved{Value: v, Resource: name}, nil
 	}
@@ -342,13 +333,13 @@ func (t *Template) getAtt(id, attr string) (any, error) {
 	v := "local:" + id + "." + attr
 	switch {
 	case (r.Type == samtemplate.TypeTable || r.Type == samtemplate.TypeSimpleTable) && attr == "Arn":
-		v = "arn:aws:dynamodb:" + t.Region + ":" + fakeAccount + ":table/" + name
+		v = "arn:aws:dynamodb:" + t.Region + ":" + FakeAccount + ":table/" + name
 	case r.Type == samtemplate.TypeTable && attr == "StreamArn":
-		v = "arn:aws:dynamodb:" + t.Region + ":" + fakeAccount + ":table/" + name + "/stream/local"
+		v = "arn:aws:dynamodb:" + t.Region + ":" + FakeAccount + ":table/" + name + "/stream/local"
 	case r.Type == samtemplate.TypeFunction && attr == "Arn":
-		v = "arn:aws:lambda:" + t.Region + ":" + fakeAccount + ":function:" + name
+		v = "arn:aws:lambda:" + t.Region + ":" + FakeAccount + ":function:" + name
 	case r.Type == samtemplate.TypeQueue && attr == "Arn":
-		v = "arn:aws:sqs:" + t.Region + ":" + fakeAccount + ":" + name
+		v = "arn:aws:sqs:" + t.Region + ":" + FakeAccount + ":" + name
 	case r.Type == samtemplate.TypeQueue && attr == "QueueName":
 		v = name
 	}
@@ -362,7 +353,7 @@ var subVar = regexp.MustCompile(`\$\{([^}!]+)\}`)
 
 // resolve evaluates intrinsic functions in v. cond evaluates a named
 // condition (nil: use the already evaluated t.conditions).
-func (t *Template) resolve(v any, cond func(string) (bool, error)) (any, error) {
+func (t *Template) resolve(v any, cond cond) (any, error) {
 	if cond == nil {
 		cond = func(name string) (bool, error) {
 			b, ok := t.conditions[name]
@@ -410,22 +401,14 @@ func (t *Template) resolve(v any, cond func(string) (bool, error)) (any, error) 
 	return v, nil
 }
 
-func (t *Template) intrinsic(name string, arg any, cond func(string) (bool, error)) (any, error) {
+// cond evaluates a named condition.
+type cond func(name string) (bool, error)
+
+// intrinsic evaluates the intrinsic function name with argument arg.
+func (t *Template) intrinsic(name string, arg any, cond cond) (any, error) {
 	// Fn::If and Condition must not resolve the branch not taken.
 	if name == "Fn::If" {
-		l, ok := arg.([]any)
-		if !ok || len(l) != 3 {
-			return nil, errors.New("Fn::If needs [condition, then, else]")
-		}
-		cn, _ := l[0].(string)
-		b, err := cond(cn)
-		if err != nil {
-			return nil, err
-		}
-		if b {
-			return t.resolve(l[1], cond)
-		}
-		return t.resolve(l[2], cond)
+		return t.fnIf(arg, cond)
 	}
 	a, err := t.resolve(arg, cond)
 	if err != nil {
@@ -439,106 +422,159 @@ func (t *Template) intrinsic(name string, arg any, cond func(string) (bool, erro
 		}
 		return t.ref(s)
 	case "Fn::GetAtt":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::GetAtt needs Resource.Attribute")
+		l, err := args(a, 2, "Fn::GetAtt needs Resource.Attribute")
+		if err != nil {
+			return nil, err
 		}
 		return t.getAtt(samtemplate.String(l[0]), samtemplate.String(l[1]))
 	case "Fn::Sub":
-		var src string
-		vars := map[string]any{}
-		switch y := a.(type) {
-		case string:
-			src = y
-		case []any:
-			if len(y) != 2 {
-				return nil, errors.New("Fn::Sub needs a string or [string, map]")
-			}
-			src, _ = y[0].(string)
-			vars, _ = y[1].(map[string]any)
-		default:
-			return nil, errors.New("Fn::Sub needs a string or [string, map]")
-		}
-		var subErr error
-		out := subVar.ReplaceAllStringFunc(src, func(m string) string {
-			key := strings.TrimSpace(m[2 : len(m)-1])
-			if v, ok := vars[key]; ok {
-				return samtemplate.String(v)
-			}
-			var r any
-			var err error
-			if i := strings.Index(key, "."); i > 0 && !strings.HasPrefix(key, "AWS::") {
-				r, err = t.getAtt(key[:i], key[i+1:])
-			} else {
-				r, err = t.ref(key)
-			}
-			if err != nil {
-				subErr = err
-				return m
-			}
-			return samtemplate.String(r)
-		})
-		out = strings.ReplaceAll(out, "${!", "${")
-		return out, subErr
+		return t.fnSub(a)
 	case "Fn::Join":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::Join needs [delimiter, list]")
-		}
-		parts, _ := l[1].([]any)
-		s := make([]string, len(parts))
-		for i, p := range parts {
-			s[i] = samtemplate.String(p)
-		}
-		return strings.Join(s, samtemplate.String(l[0])), nil
+		return fnJoin(a)
 	case "Fn::Split":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::Split needs [delimiter, string]")
-		}
-		delim, ok := l[0].(string)
-		if !ok || delim == "" {
-			return nil, errors.New("Fn::Split needs a non-empty delimiter")
-		}
-		var out []any
-		for _, p := range strings.Split(samtemplate.String(l[1]), delim) {
-			out = append(out, p)
-		}
-		return out, nil
+		return fnSplit(a)
 	case "Fn::Select":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::Select needs [index, list]")
-		}
-		i, err := strconv.Atoi(samtemplate.String(l[0]))
-		items, _ := l[1].([]any)
-		if err != nil || i < 0 || i >= len(items) {
-			return nil, errors.New("Fn::Select index out of range")
-		}
-		return items[i], nil
+		return fnSelect(a)
 	case "Fn::Base64":
 		return base64.StdEncoding.EncodeToString([]byte(samtemplate.String(a))), nil
 	case "Fn::Equals":
-		l, ok := a.([]any)
-		if !ok || len(l) != 2 {
-			return nil, errors.New("Fn::Equals needs two values")
+		l, err := args(a, 2, "Fn::Equals needs two values")
+		if err != nil {
+			return nil, err
 		}
 		return samtemplate.String(l[0]) == samtemplate.String(l[1]), nil
 	case "Fn::FindInMap":
-		l, ok := a.([]any)
-		if !ok || len(l) != 3 {
-			return nil, errors.New("Fn::FindInMap needs [map, key, key]")
-		}
-		maps, _ := t.src.Raw["Mappings"].(map[string]any)
-		m1, _ := maps[samtemplate.String(l[0])].(map[string]any)
-		m2, _ := m1[samtemplate.String(l[1])].(map[string]any)
-		v, ok := m2[samtemplate.String(l[2])]
-		if !ok {
-			return nil, fmt.Errorf("Fn::FindInMap %v: not found", l)
-		}
-		return t.resolve(v, cond)
+		return t.fnFindInMap(a, cond)
 	}
 	return nil, fmt.Errorf("intrinsic %s is not supported locally", name)
+}
+
+// args is a resolved argument that must be a list of n values; usage
+// says what the intrinsic needs.
+func args(a any, n int, usage string) ([]any, error) {
+	l, ok := a.([]any)
+	if !ok || len(l) != n {
+		return nil, errors.New(usage)
+	}
+	return l, nil
+}
+
+// fnIf resolves the branch of [condition, then, else] the condition takes.
+func (t *Template) fnIf(arg any, cond cond) (any, error) {
+	l, ok := arg.([]any)
+	if !ok || len(l) != 3 {
+		return nil, errors.New("Fn::If needs [condition, then, else]")
+	}
+	cn, _ := l[0].(string)
+	b, err := cond(cn)
+	if err != nil {
+		return nil, err
+	}
+	if b {
+		return t.resolve(l[1], cond)
+	}
+	return t.resolve(l[2], cond)
+}
+
+// fnSub substitutes ${Name}, ${Resource.Attribute} and the variables of
+// the [string, map] form in a resolved Fn::Sub argument.
+func (t *Template) fnSub(a any) (any, error) {
+	var src string
+	vars := map[string]any{}
+	switch y := a.(type) {
+	case string:
+		src = y
+	case []any:
+		if len(y) != 2 {
+			return nil, errors.New("Fn::Sub needs a string or [string, map]")
+		}
+		src, _ = y[0].(string)
+		vars, _ = y[1].(map[string]any)
+	default:
+		return nil, errors.New("Fn::Sub needs a string or [string, map]")
+	}
+	var subErr error
+	out := subVar.ReplaceAllStringFunc(src, func(m string) string {
+		key := strings.TrimSpace(m[2 : len(m)-1])
+		if v, ok := vars[key]; ok {
+			return samtemplate.String(v)
+		}
+		var r any
+		var err error
+		if i := strings.Index(key, "."); i > 0 && !strings.HasPrefix(key, "AWS::") {
+			r, err = t.getAtt(key[:i], key[i+1:])
+		} else {
+			r, err = t.ref(key)
+		}
+		if err != nil {
+			subErr = err
+			return m
+		}
+		return samtemplate.String(r)
+	})
+	out = strings.ReplaceAll(out, "${!", "${")
+	return out, subErr
+}
+
+// fnJoin joins a resolved [delimiter, list].
+func fnJoin(a any) (any, error) {
+	l, err := args(a, 2, "Fn::Join needs [delimiter, list]")
+	if err != nil {
+		return nil, err
+	}
+	parts, _ := l[1].([]any)
+	s := make([]string, len(parts))
+	for i, p := range parts {
+		s[i] = samtemplate.String(p)
+	}
+	return strings.Join(s, samtemplate.String(l[0])), nil
+}
+
+// fnSplit splits a resolved [delimiter, string].
+func fnSplit(a any) (any, error) {
+	l, err := args(a, 2, "Fn::Split needs [delimiter, string]")
+	if err != nil {
+		return nil, err
+	}
+	delim, ok := l[0].(string)
+	if !ok || delim == "" {
+		return nil, errors.New("Fn::Split needs a non-empty delimiter")
+	}
+	var out []any
+	for _, p := range strings.Split(samtemplate.String(l[1]), delim) {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// fnSelect picks an element of a resolved [index, list].
+func fnSelect(a any) (any, error) {
+	l, err := args(a, 2, "Fn::Select needs [index, list]")
+	if err != nil {
+		return nil, err
+	}
+	i, err := strconv.Atoi(samtemplate.String(l[0]))
+	items, _ := l[1].([]any)
+	if err != nil || i < 0 || i >= len(items) {
+		return nil, errors.New("Fn::Select index out of range")
+	}
+	return items[i], nil
+}
+
+// fnFindInMap looks up a resolved [map, key, key] in the Mappings.
+func (t *Template) fnFindInMap(a any, cond cond) (any, error) {
+	l, err := args(a, 3, "Fn::FindInMap needs [map, key, key]")
+	if err != nil {
+		return nil, err
+	}
+	maps, _ := t.src.Raw["Mappings"].(map[string]any)
+	m1, _ := maps[samtemplate.String(l[0])].(map[string]any)
+	m2, _ := m1[samtemplate.String(l[1])].(map[string]any)
+	v, ok := m2[samtemplate.String(l[2])]
+	if !ok {
+		return nil, fmt.Errorf("Fn::FindInMap %v: not found", l)
+	}
+	return t.resolve(v, cond)
 }
 
 // resourceIncluded reports whether a resource's Condition (if any) holds.

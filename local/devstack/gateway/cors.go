@@ -1,4 +1,4 @@
-package devstack
+package gateway
 
 // CORS as an HTTP API applies its CorsConfiguration (AWS, "Configure CORS
 // for HTTP APIs in API Gateway"):
@@ -31,8 +31,8 @@ import (
 	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
-// CORS is an API's CorsConfiguration.
-type CORS = samtemplate.CORSConfiguration
+// corsConfig is an API's CorsConfiguration.
+type corsConfig = samtemplate.CORSConfiguration
 
 // isPreflight reports whether r is a CORS preflight.
 func isPreflight(r *http.Request) bool {
@@ -59,7 +59,7 @@ func validOrigin(o string) bool {
 // request from origin, "" when c does not allow it. Scheme and host
 // compare case-insensitively; "*", "http://*" and "https://*" are the
 // wildcards API Gateway accepts.
-func allowedOrigin(c *CORS, origin string) string {
+func allowedOrigin(c *corsConfig, origin string) string {
 	if c == nil || !validOrigin(origin) {
 		return ""
 	}
@@ -85,7 +85,7 @@ func containsFold(list []string, s string) bool {
 
 // preflightAllowed reports whether c allows the preflight r asks for, and
 // why not.
-func preflightAllowed(c *CORS, r *http.Request) (allowOrigin, refused string) {
+func preflightAllowed(c *corsConfig, r *http.Request) (allowOrigin, refused string) {
 	allowOrigin = allowedOrigin(c, r.Header.Get("Origin"))
 	if allowOrigin == "" {
 		return "", "origin not allowed"
@@ -110,7 +110,7 @@ func preflightAllowed(c *CORS, r *http.Request) (allowOrigin, refused string) {
 // writePreflight answers a preflight as the gateway does: 204, with the
 // configured headers when c allows it, with none otherwise. It returns why
 // the preflight was refused ("" when allowed).
-func writePreflight(w http.ResponseWriter, c *CORS, r *http.Request) string {
+func writePreflight(w http.ResponseWriter, c *corsConfig, r *http.Request) string {
 	h := w.Header()
 	allowOrigin, refused := preflightAllowed(c, r)
 	if refused == "" {
@@ -139,7 +139,7 @@ func writePreflight(w http.ResponseWriter, c *CORS, r *http.Request) string {
 // applyCORS sets the CORS headers of an answer (the gateway's own or a
 // function's) to a request from origin: the function's Access-Control-*
 // headers are dropped, and the configured ones set when c allows origin.
-func applyCORS(h http.Header, c *CORS, origin string) {
+func applyCORS(h http.Header, c *corsConfig, origin string) {
 	if c == nil {
 		return
 	}
@@ -171,6 +171,18 @@ func varies(h http.Header, field string) bool {
 			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, field) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// AllowsOrigin reports whether the CORS configuration a POST from a page
+// gets allows pages of origin to call the API; false when the API has
+// none (a browser then refuses every cross-origin call).
+func (rt *Router) AllowsOrigin(origin string) bool {
+	for _, r := range rt.routes {
+		if r.Event.HTTP.Method == http.MethodPost && r.CORS != nil {
+			return allowedOrigin(r.CORS, origin) != ""
 		}
 	}
 	return false

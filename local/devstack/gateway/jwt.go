@@ -1,4 +1,4 @@
-package devstack
+package gateway
 
 import (
 	"encoding/base64"
@@ -24,8 +24,8 @@ import (
 // the issuer check, so any locally minted token works). Route
 // AuthorizationScopes are checked against `scope`/`scp` (403).
 
-// JWTResult is what a successful authorization puts in the event.
-type JWTResult struct {
+// jwtResult is what a successful authorization puts in the event.
+type jwtResult struct {
 	Claims map[string]string
 	Scopes []string
 }
@@ -37,7 +37,7 @@ var (
 )
 
 // authorize checks the request against the JWT authorizer a at time now.
-func authorize(a *samtemplate.Authorizer, h http.Header, routeScopes []string, now time.Time) (*JWTResult, error) {
+func authorize(a *samtemplate.Authorizer, h http.Header, routeScopes []string, now time.Time) (*jwtResult, error) {
 	cfg := a.JWT
 	if cfg == nil {
 		cfg = &samtemplate.JWTConfiguration{}
@@ -83,7 +83,7 @@ func authorize(a *samtemplate.Authorizer, h http.Header, routeScopes []string, n
 			return nil, fmt.Errorf("%w: audience %v not in %v", errUnauthorized, got, cfg.Audience)
 		}
 	}
-	res := &JWTResult{Claims: map[string]string{}}
+	res := &jwtResult{Claims: map[string]string{}}
 	for k, v := range claims {
 		res.Claims[k] = claimString(v)
 	}
@@ -194,4 +194,39 @@ func UnsignedJWT(claims map[string]any) string {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	return enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." + enc(claims) + ".bG9jYWw"
+}
+
+// devToken is the local token for subject dev-user that authorizer a
+// accepts (its issuer and first audience) with scopes, valid for 24 hours
+// from now: make event's requests and the storefront's calls carry it.
+func devToken(a *samtemplate.Authorizer, scopes []string, now time.Time) string {
+	claims := map[string]any{"sub": "dev-user", "exp": now.Add(24 * time.Hour).Unix(), "scope": strings.Join(scopes, " ")}
+	if a.JWT != nil && a.JWT.Issuer != "" {
+		claims["iss"] = a.JWT.Issuer
+	}
+	if a.JWT != nil && len(a.JWT.Audience) > 0 {
+		claims["aud"] = a.JWT.Audience[0]
+	}
+	return UnsignedJWT(claims)
+}
+
+// DevToken is a local token for subject dev-user that the first JWT
+// authorizer of the routes accepts, with every scope the routes ask for
+// ("" when no route has one).
+func (rt *Router) DevToken(now time.Time) string {
+	var scopes []string
+	var auth *Route
+	for _, r := range rt.routes {
+		if r.Authorizer == nil {
+			continue
+		}
+		if auth == nil {
+			auth = r
+		}
+		scopes = append(scopes, r.Event.HTTP.Scopes...)
+	}
+	if auth == nil {
+		return ""
+	}
+	return devToken(auth.Authorizer, scopes, now)
 }

@@ -1,9 +1,7 @@
-package devstack
+package gateway
 
 import (
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,26 +13,19 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// RequestInfo is what the gateway knows about one incoming request.
-type RequestInfo struct {
+// requestInfo is what the gateway knows about one incoming request.
+type requestInfo struct {
 	Req        *http.Request
 	Body       []byte
 	Route      *Route
 	PathParams map[string]string
-	JWT        *JWTResult
+	JWT        *jwtResult
 	Now        time.Time
 	RequestID  string
-	Stage      string // "$default" for HttpApi, "Prod" for Api
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func sourceIP(r *http.Request) string {
@@ -82,8 +73,8 @@ func encodeBody(r *http.Request, body []byte) (string, bool) {
 	return base64.StdEncoding.EncodeToString(body), true
 }
 
-// BuildV2Event builds an HttpApi payload format 2.0 event.
-func BuildV2Event(ri *RequestInfo) events.APIGatewayV2HTTPRequest {
+// buildV2Event builds an HttpApi payload format 2.0 event.
+func buildV2Event(ri *requestInfo) events.APIGatewayV2HTTPRequest {
 	r := ri.Req
 	headers := map[string]string{}
 	for k, vs := range r.Header {
@@ -129,7 +120,7 @@ func BuildV2Event(ri *RequestInfo) events.APIGatewayV2HTTPRequest {
 		IsBase64Encoded:       b64,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			RouteKey:     ri.Route.RouteKey(),
-			AccountID:    fakeAccount,
+			AccountID:    template.FakeAccount,
 			Stage:        "$default",
 			RequestID:    ri.RequestID,
 			APIID:        "local",
@@ -157,8 +148,8 @@ func BuildV2Event(ri *RequestInfo) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// BuildV1Event builds a REST Api (payload format 1.0) proxy event.
-func BuildV1Event(ri *RequestInfo) events.APIGatewayProxyRequest {
+// buildV1Event builds a REST Api (payload format 1.0) proxy event.
+func buildV1Event(ri *requestInfo) events.APIGatewayProxyRequest {
 	r := ri.Req
 	headers := map[string]string{}
 	mvh := map[string][]string{}
@@ -194,7 +185,7 @@ func BuildV1Event(ri *RequestInfo) events.APIGatewayProxyRequest {
 		Body:                            body,
 		IsBase64Encoded:                 b64,
 		RequestContext: events.APIGatewayProxyRequestContext{
-			AccountID:         fakeAccount,
+			AccountID:         template.FakeAccount,
 			ResourceID:        "local",
 			Stage:             stage,
 			RequestID:         ri.RequestID,
@@ -215,8 +206,17 @@ func BuildV1Event(ri *RequestInfo) events.APIGatewayProxyRequest {
 	}
 }
 
-// Response is the HTTP response the gateway writes.
-type Response struct {
+// event is the JSON Lambda event of ri's route: payload format 1.0
+// (buildV1Event) or 2.0 (buildV2Event).
+func (ri *requestInfo) event() ([]byte, error) {
+	if ri.Route.V1() {
+		return json.Marshal(buildV1Event(ri))
+	}
+	return json.Marshal(buildV2Event(ri))
+}
+
+// response is the HTTP response the gateway writes.
+type response struct {
 	Status int
 	Header http.Header
 	Body   []byte
@@ -235,9 +235,9 @@ type v2Envelope struct {
 	IsBase64Encoded   bool                `json:"isBase64Encoded"`
 }
 
-// ParseV2Response converts a function's output to an HTTP response for
+// parseV2Response converts a function's output to an HTTP response for
 // payload format 2.0, including the "simple response" inference.
-func ParseV2Response(out []byte) (*Response, error) {
+func parseV2Response(out []byte) (*response, error) {
 	var probe any
 	if err := json.Unmarshal(out, &probe); err != nil {
 		return nil, fmt.Errorf("%w: not JSON", errBadFunctionResponse)
@@ -250,7 +250,7 @@ func ParseV2Response(out []byte) (*Response, error) {
 		if s, ok := probe.(string); ok {
 			body = []byte(s)
 		}
-		return &Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}, nil
+		return &response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}, nil
 	}
 	var env v2Envelope
 	if err := json.Unmarshal(out, &env); err != nil {
@@ -266,8 +266,8 @@ func ParseV2Response(out []byte) (*Response, error) {
 	return resp, nil
 }
 
-// ParseV1Response converts a REST Api proxy response.
-func ParseV1Response(out []byte) (*Response, error) {
+// parseV1Response converts a REST Api proxy response.
+func parseV1Response(out []byte) (*response, error) {
 	var env v2Envelope
 	if err := json.Unmarshal(out, &env); err != nil || env.StatusCode == nil {
 		return nil, fmt.Errorf("%w: want an object with statusCode", errBadFunctionResponse)
@@ -275,11 +275,11 @@ func ParseV1Response(out []byte) (*Response, error) {
 	return envelopeResponse(*env.StatusCode, env.Headers, env.MultiValueHeaders, env.Body, env.IsBase64Encoded)
 }
 
-func envelopeResponse(status int, headers map[string]string, mvh map[string][]string, body string, b64 bool) (*Response, error) {
+func envelopeResponse(status int, headers map[string]string, mvh map[string][]string, body string, b64 bool) (*response, error) {
 	if status < 100 || status > 599 {
 		return nil, fmt.Errorf("%w: statusCode %d", errBadFunctionResponse, status)
 	}
-	resp := &Response{Status: status, Header: http.Header{}}
+	resp := &response{Status: status, Header: http.Header{}}
 	keys := make([]string, 0, len(mvh))
 	for k := range mvh {
 		keys = append(keys, k)
@@ -308,22 +308,4 @@ func envelopeResponse(status int, headers map[string]string, mvh map[string][]st
 		resp.Body = []byte(body)
 	}
 	return resp, nil
-}
-
-// functionError reports whether out is a Lambda error payload
-// ({"errorType":..., "errorMessage":...}) rather than a result.
-func functionError(out []byte) (string, bool) {
-	var e struct {
-		StatusCode   *int    `json:"statusCode"`
-		ErrorType    *string `json:"errorType"`
-		ErrorMessage *string `json:"errorMessage"`
-	}
-	if json.Unmarshal(out, &e) != nil || e.StatusCode != nil || e.ErrorMessage == nil {
-		return "", false
-	}
-	t := ""
-	if e.ErrorType != nil {
-		t = *e.ErrorType
-	}
-	return t + ": " + *e.ErrorMessage, true
 }

@@ -1,15 +1,15 @@
-package devstack
+package template
 
 import (
 	"fmt"
 	"strings"
 )
 
-// ParseParameterOverrides parses parameter overrides the way
+// ParseOverrides parses parameter overrides the way
 // `sam local start-api --parameter-overrides` accepts them: whitespace
 // separated `Key=Value` pairs or `ParameterKey=K,ParameterValue=V` groups.
 // Values may be quoted with ' or " to contain spaces.
-func ParseParameterOverrides(s string) (map[string]string, error) {
+func ParseOverrides(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, tok := range splitQuoted(s) {
 		if strings.HasPrefix(tok, "ParameterKey=") {

@@ -1,4 +1,4 @@
-package devstack
+package eventsource
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/lambda"
+	"github.com/acme/idemcheckout/local/devstack/template"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -18,14 +20,14 @@ import (
 // and at() expressions are not run locally (only with ScheduleEvery); use
 // `make invoke` with `make event TYPE=schedule`.
 
-// ScheduledEvent is the event EventBridge sends a rule's target.
-func ScheduledEvent(region, resourceARN string, now time.Time) []byte {
+// scheduledEvent is the event EventBridge sends a rule's target.
+func scheduledEvent(region, resourceARN string, now time.Time) []byte {
 	b, _ := json.Marshal(events.EventBridgeEvent{
 		Version:    "0",
-		ID:         newRequestID(),
+		ID:         lambda.NewRequestID(),
 		DetailType: "Scheduled Event",
 		Source:     "aws.events",
-		AccountID:  fakeAccount,
+		AccountID:  template.FakeAccount,
 		Time:       now.UTC().Truncate(time.Second),
 		Region:     region,
 		Resources:  []string{resourceARN},
@@ -36,42 +38,45 @@ func ScheduledEvent(region, resourceARN string, now time.Time) []byte {
 
 // scheduleARN is the ARN of the rule (Schedule) or schedule (ScheduleV2)
 // behind an event.
-func scheduleARN(region string, f *Function, ev *Event) string {
+func scheduleARN(region string, f *samtemplate.Function, ev *samtemplate.Event) string {
 	name := ev.Schedule.Name
 	if name == "" {
-		name = stackName + "-" + f.ID + ev.Name
+		name = template.StackName + "-" + f.ID + ev.Name
 	}
 	if ev.Type == samtemplate.EventScheduleV2 {
-		return "arn:aws:scheduler:" + region + ":" + fakeAccount + ":schedule/default/" + name
+		return "arn:aws:scheduler:" + region + ":" + template.FakeAccount + ":schedule/default/" + name
 	}
-	return "arn:aws:events:" + region + ":" + fakeAccount + ":rule/" + name
+	return "arn:aws:events:" + region + ":" + template.FakeAccount + ":rule/" + name
 }
 
-// schedulePayload is what one run of ev sends.
-func schedulePayload(region string, f *Function, ev *Event, now time.Time) []byte {
+// SchedulePayload is what one run of the schedule event ev of f sends:
+// its Input, else EventBridge's Scheduled Event naming the rule (or the
+// schedule, for ScheduleV2). With a nil ev it is the Scheduled Event of a
+// rule named "sample".
+func SchedulePayload(region string, f *samtemplate.Function, ev *samtemplate.Event, now time.Time) []byte {
+	if ev == nil {
+		return scheduledEvent(region, "arn:aws:events:"+region+":"+template.FakeAccount+":rule/sample", now)
+	}
 	if ev.Schedule.Input != "" {
 		return []byte(ev.Schedule.Input)
 	}
-	return ScheduledEvent(region, scheduleARN(region, f, ev), now)
+	return scheduledEvent(region, scheduleARN(region, f, ev), now)
 }
 
 // startSchedules starts one goroutine per enabled schedule of a running
 // function.
-func (s *Stack) startSchedules() {
+func (s *Sources) startSchedules() {
 	if s.cfg.ScheduleEvery < 0 {
 		return
 	}
-	for _, f := range s.tmpl.Functions() {
-		if !s.runs(f.ID) {
-			continue
-		}
+	for _, f := range s.cfg.Functions {
 		for _, ev := range f.Events {
 			if ev.Schedule == nil {
 				continue
 			}
 			where := "schedule " + f.ID + "." + ev.Name + " (" + ev.Schedule.Expression + ")"
 			if !ev.Schedule.Enabled {
-				s.logf("%s: disabled in the template, not run", where)
+				s.cfg.Logf("%s: disabled in the template, not run", where)
 				continue
 			}
 			period, isRate, _ := ev.Schedule.Rate() // a bad rate fails the template load
@@ -79,17 +84,17 @@ func (s *Stack) startSchedules() {
 				period, isRate = s.cfg.ScheduleEvery, true
 			}
 			if !isRate {
-				s.logf("%s: only rate() schedules run locally (DEV_SCHEDULE_EVERY=30s runs it every 30 s); make invoke FN=%s runs it once", where, f.ID)
+				s.cfg.Logf("%s: only rate() schedules run locally (DEV_SCHEDULE_EVERY=30s runs it every 30 s); make invoke FN=%s runs it once", where, f.ID)
 				continue
 			}
-			s.logf("%s: runs every %s", where, period)
+			s.cfg.Logf("%s: runs every %s", where, period)
 			s.every(period, func(now time.Time) { s.runSchedule(f, ev, now, where) })
 		}
 	}
 }
 
 // every calls f every period, in the background, until the stack stops.
-func (s *Stack) every(period time.Duration, f func(now time.Time)) {
+func (s *Sources) every(period time.Duration, f func(now time.Time)) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -107,9 +112,9 @@ func (s *Stack) every(period time.Duration, f func(now time.Time)) {
 }
 
 // runSchedule invokes one scheduled event and logs one line.
-func (s *Stack) runSchedule(f Function, ev Event, now time.Time, where string) {
+func (s *Sources) runSchedule(f samtemplate.Function, ev samtemplate.Event, now time.Time, where string) {
 	start := time.Now()
-	out, err := s.invoke(s.bgctx, f.ID, schedulePayload(s.cfg.Region, &f, &ev, now))
+	out, err := s.cfg.Invoker.Invoke(s.bgctx, f.ID, SchedulePayload(s.cfg.Region, &f, &ev, now))
 	if s.bgctx.Err() != nil {
 		return
 	}
@@ -118,8 +123,8 @@ func (s *Stack) runSchedule(f Function, ev Event, now time.Time, where string) {
 		res = res[:120] + "..."
 	}
 	if err != nil {
-		s.logf("%s: invoked, failed in %s: %v", where, time.Since(start).Round(100*time.Microsecond), err)
+		s.cfg.Logf("%s: invoked, failed in %s: %v", where, time.Since(start).Round(100*time.Microsecond), err)
 	} else {
-		s.logf("%s: invoked in %s: %s", where, time.Since(start).Round(100*time.Microsecond), res)
+		s.cfg.Logf("%s: invoked in %s: %s", where, time.Since(start).Round(100*time.Microsecond), res)
 	}
 }

@@ -1,4 +1,4 @@
-package devstack
+package gateway
 
 import (
 	"fmt"
@@ -7,31 +7,32 @@ import (
 	"strings"
 
 	"github.com/acme/idemcheckout/internal/samtemplate"
+	"github.com/acme/idemcheckout/local/devstack/template"
 )
 
 // Route is one API Gateway route served by a function.
 type Route struct {
-	Function *Function
-	Event    Event // an HttpApi or Api event: Event.HTTP is set
+	Function *samtemplate.Function
+	Event    samtemplate.Event // an HttpApi or Api event: Event.HTTP is set
 	// Authorizer is the route's JWT authorizer, nil for none.
 	Authorizer *samtemplate.Authorizer
 	// CORS is the CorsConfiguration of the route's HttpApi, nil for none.
-	CORS *CORS
+	CORS *samtemplate.CORSConfiguration
 	segs []string // path segments, nil for the $default route
 }
 
 // RouteKey is API Gateway's route key, e.g. "POST /orders" or "$default".
 func (r *Route) RouteKey() string { return r.Event.HTTP.RouteKey() }
 
-// v1 reports whether the route gets payload format 1.0 (Api events, and
+// V1 reports whether the route gets payload format 1.0 (Api events, and
 // HttpApi events with PayloadFormatVersion 1.0).
-func (r *Route) v1() bool { return r.Event.HTTP.PayloadFormatVersion == "1.0" }
+func (r *Route) V1() bool { return r.Event.HTTP.PayloadFormatVersion == "1.0" }
 
-// templateRoutes lists every HttpApi and Api event of the template with its
+// Routes lists every HttpApi and Api event of the template with its
 // authorizer: the event's Auth.Authorizer, else the API's
 // DefaultAuthorizer; NONE (and AWS_IAM, which is not emulated) leave the
 // route open.
-func templateRoutes(tm *Template) ([]*Route, error) {
+func Routes(tm *template.Template) ([]*Route, error) {
 	var out []*Route
 	fns := tm.Functions()
 	for i := range fns {
@@ -73,13 +74,13 @@ type Router struct {
 	// cors is the one CorsConfiguration of the routes' APIs, for answers
 	// no route gives (a 404, a preflight for a path no route serves); nil
 	// when no API or more than one has one.
-	cors *CORS
+	cors *corsConfig
 }
 
 // NewRouter builds a router over routes.
 func NewRouter(routes []*Route) *Router {
 	rt := &Router{}
-	var configs []*CORS
+	var configs []*corsConfig
 	for _, r := range routes {
 		if r.CORS != nil && !slices.Contains(configs, r.CORS) {
 			configs = append(configs, r.CORS)
@@ -99,11 +100,11 @@ func NewRouter(routes []*Route) *Router {
 	return rt
 }
 
-// CORSFor returns the CorsConfiguration that applies to a request for
+// corsFor returns the CorsConfiguration that applies to a request for
 // method and path that no route takes: the one of the API whose route
 // serves method and path, else the only one of the template's APIs.
-func (rt *Router) CORSFor(method, path string) *CORS {
-	if r, _, ok := rt.Match(method, path); ok && r.Event.Type == samtemplate.EventHTTPAPI {
+func (rt *Router) corsFor(method, path string) *corsConfig {
+	if r, _, ok := rt.match(method, path); ok && r.Event.Type == samtemplate.EventHTTPAPI {
 		return r.CORS
 	}
 	return rt.cors
@@ -120,9 +121,9 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// Match finds the route for method and path and returns its path
+// match finds the route for method and path and returns its path
 // parameters. ok is false when nothing matches.
-func (rt *Router) Match(method, path string) (route *Route, params map[string]string, ok bool) {
+func (rt *Router) match(method, path string) (route *Route, params map[string]string, ok bool) {
 	segs := splitPath(path)
 	var best *Route
 	var bestScore []int
@@ -206,4 +207,34 @@ func lessScore(a, b []int) bool {
 		}
 	}
 	return len(a) < len(b)
+}
+
+// Describe is the start-up banner's lines about the routes: one per route
+// (method, path, function, payload format, authorizer), the CORS origins
+// and the note that JWT signatures are not verified.
+func (rt *Router) Describe() []string {
+	var out []string
+	jwt := false
+	for _, r := range rt.routes {
+		auth := "no auth"
+		if a := r.Authorizer; a != nil {
+			jwt = true
+			auth = "JWT " + a.Name
+			if len(r.Event.HTTP.Scopes) > 0 {
+				auth += " scopes " + strings.Join(r.Event.HTTP.Scopes, ",")
+			}
+		}
+		kind := "HttpApi v" + r.Event.HTTP.PayloadFormatVersion
+		if r.Event.Type == samtemplate.EventAPI {
+			kind = "Api v1.0"
+		}
+		out = append(out, fmt.Sprintf("  %-7s %-30s -> %s (%s, %s)", r.Event.HTTP.Method, r.Event.HTTP.Path, r.Function.ID, kind, auth))
+	}
+	if c := rt.cors; c != nil {
+		out = append(out, fmt.Sprintf("CORS: allowed origins %s (preflights are answered by the gateway)", strings.Join(c.AllowOrigins, ", ")))
+	}
+	if jwt {
+		out = append(out, "NOTE: JWT authorizers are emulated WITHOUT signature verification: any well-formed token with valid exp (and iss/aud when the template sets them) is accepted")
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package devstack
+package lambda
 
 import (
 	"bufio"
@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/acme/idemcheckout/ddblocal/localddb"
+	"github.com/acme/idemcheckout/internal/samtemplate"
 )
 
 // reportMemory replaces "Max Memory Used: N MB" in the emulator's REPORT
@@ -39,7 +38,7 @@ func reportMemory(line string, riePid int) string {
 		return line
 	}
 	peak := 0
-	for _, pid := range descendants(riePid) {
+	for _, pid := range Descendants(riePid) {
 		if kb := vmHWM(pid); kb > peak {
 			peak = kb
 		}
@@ -66,151 +65,11 @@ func vmHWM(pid int) int {
 	return 0
 }
 
-// RIEModule is the pinned AWS Lambda Runtime Interface Emulator, built from
-// the Go module proxy.
-const RIEModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
-
-func goTool() (string, error) {
-	g, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("%w: the Go toolchain (go) is not on PATH. Install Go 1.26+ from https://go.dev/doc/install", ErrPrerequisite)
-	}
-	return g, nil
-}
-
-// buildRIE builds the emulator once into cacheDir and returns its path,
-// saying so: the first build downloads it from the Go module proxy.
-func buildRIE(ctx context.Context, cacheDir string, logf func(string, ...any)) (string, error) {
-	ver := RIEModule[strings.LastIndexByte(RIEModule, '@')+1:]
-	dir := filepath.Join(cacheDir, "aws-lambda-rie-"+ver+"-"+runtime.GOOS+"-"+runtime.GOARCH)
-	bin := filepath.Join(dir, "aws-lambda-rie")
-	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
-		return bin, nil
-	}
-	g, err := goTool()
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(dir, "build-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	logf("first run: fetching and building the AWS Lambda Runtime Interface Emulator (%s) from the Go module proxy into %s ...", RIEModule, dir)
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, g, "install", RIEModule)
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the Lambda Runtime Interface Emulator (go install %s; it needs the Go module proxy once): %v\n%s", RIEModule, err, out)
-	}
-	if err := os.Rename(filepath.Join(tmp, "aws-lambda-rie"), bin); err != nil {
-		return "", err
-	}
-	logf("built the emulator in %s", time.Since(start).Round(100*time.Millisecond))
-	return bin, nil
-}
-
-// buildFunction builds one function's CodeUri as a Linux bootstrap for the
-// host architecture (the template may say arm64; locally the host runs it)
-// into dir/bootstrap. A compile error is a *BuildError.
-func buildFunction(ctx context.Context, root, dir string, f *Function) (string, error) {
-	g, err := goTool()
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "bootstrap")
-	cmd := exec.CommandContext(ctx, g, "build", "-tags", "lambda.norpc", "-o", bin, codePackage(f))
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", &BuildError{Function: f.ID, CodeURI: f.CodeURI, Output: strings.TrimSpace(string(out)), Err: err}
-	}
-	return bin, nil
-}
-
-// codePackage is the Go package path of a function's CodeUri, relative to
-// the module root.
-func codePackage(f *Function) string {
-	return "./" + strings.TrimPrefix(filepath.ToSlash(filepath.Clean(f.CodeURI)), "./")
-}
-
-// BuildError is a function that does not compile; Output is the compiler's.
-type BuildError struct {
-	Function, CodeURI, Output string
-	Err                       error
-}
-
-// Error names the function and gives the compiler output.
-func (e *BuildError) Error() string {
-	return fmt.Sprintf("build %s (CodeUri %s): %v\n%s", e.Function, e.CodeURI, e.Err, e.Output)
-}
-
-// Unwrap returns the go command's error.
-func (e *BuildError) Unwrap() error { return e.Err }
-
-// functionEnv is the environment one function instance runs with: the
-// template's variables plus what Lambda itself sets, and nothing from the
-// developer's shell (so AWS_PROFILE and friends cannot leak in).
-func functionEnv(f *Function, region, engineEndpoint string) []string {
-	env := map[string]string{
-		"PATH": "/usr/local/bin:/usr/bin:/bin",
-		"TZ":   "UTC",
-		"LANG": "en_US.UTF-8",
-	}
-	for k, v := range f.EnvStrings() {
-		env[k] = v
-	}
-	// Set after the template's variables: Lambda reserves these names, and
-	// locally the engine endpoint always wins (a template may declare
-	// AWS_ENDPOINT_URL_DYNAMODB: "" so that `sam local --env-vars` can set it).
-	for k, v := range map[string]string{
-		"AWS_LAMBDA_FUNCTION_NAME":        f.ID,
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(f.MemoryOrDefault()),
-		"AWS_LAMBDA_FUNCTION_TIMEOUT":     strconv.Itoa(int(f.TimeoutOrDefault() / time.Second)),
-		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
-		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + f.ID,
-		"AWS_LAMBDA_LOG_STREAM_NAME":      "local",
-		"AWS_REGION":                      region,
-		"AWS_DEFAULT_REGION":              region,
-		"AWS_ACCESS_KEY_ID":               "test",
-		"AWS_SECRET_ACCESS_KEY":           "test",
-		"AWS_SESSION_TOKEN":               "test",
-		"AWS_CONFIG_FILE":                 "/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE":     "/dev/null",
-		"AWS_EC2_METADATA_DISABLED":       "true",
-		"AWS_ENDPOINT_URL_DYNAMODB":       engineEndpoint,
-		// moto serves DynamoDB Streams and SQS on the same endpoint.
-		"AWS_ENDPOINT_URL_DYNAMODB_STREAMS": engineEndpoint,
-		"AWS_ENDPOINT_URL_SQS":              engineEndpoint,
-		// Secrets are read from the engine too, never from AWS.
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": engineEndpoint,
-		"_HANDLER":                         f.Handler,
-	} {
-		env[k] = v
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, 0, len(env))
-	for _, k := range keys {
-		out = append(out, k+"="+env[k])
-	}
-	return out
-}
-
 // instance is one RIE process, serving one invoke at a time.
 type instance struct {
 	id   int
 	cmd  *exec.Cmd
+	addr string // the emulator's host:port
 	url  string
 	done chan struct{}
 }
@@ -219,7 +78,7 @@ type instance struct {
 // time, callers queue on free when all are busy, and an instance that dies
 // or times out is replaced.
 type pool struct {
-	fn        *Function
+	fn        *samtemplate.Function
 	rie       string
 	bootstrap string
 	env       []string
@@ -239,7 +98,7 @@ type pool struct {
 	nextID   int
 }
 
-func newPool(ctx context.Context, fn *Function, rie, bootstrap string, env []string, n, firstID int, out io.Writer, logf func(string, ...any)) (*pool, error) {
+func newPool(ctx context.Context, fn *samtemplate.Function, rie, bootstrap string, env []string, n, firstID int, out io.Writer, logf func(string, ...any)) (*pool, error) {
 	p := &pool{
 		fn: fn, rie: rie, bootstrap: bootstrap, env: env, out: out, logf: logf, nextID: firstID,
 		free:   make(chan *instance, n),
@@ -293,15 +152,48 @@ func (p *pool) spawn(ctx context.Context) (*instance, error) {
 	return nil, fmt.Errorf("start Lambda emulator for %s: %w", p.fn.ID, lastErr)
 }
 
+// spawnOnce makes one attempt at starting an emulator instance.
 func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
+	id, ok := p.reserveID()
+	if !ok {
+		return nil, errPoolClosed
+	}
+	in, err := p.startProcess(id)
+	if err != nil {
+		return nil, err
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errors.New("pool closed")
+		p.kill(in)
+		return nil, errPoolClosed
+	}
+	p.all[in] = true
+	p.mu.Unlock()
+	if err := p.waitReady(ctx, in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// errPoolClosed: the pool closed while an instance was starting.
+var errPoolClosed = errors.New("pool closed")
+
+// reserveID numbers the next instance; false once the pool is closed.
+func (p *pool) reserveID() (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, false
 	}
 	p.nextID++
-	id := p.nextID
-	p.mu.Unlock()
+	return p.nextID, true
+}
+
+// startProcess starts emulator instance id on two free loopback ports,
+// its output copied line by line to the pool's output with the
+// [Function#id] prefix.
+func (p *pool) startProcess(id int) (*instance, error) {
 	port, err := localddb.FreePort()
 	if err != nil {
 		return nil, err
@@ -326,53 +218,53 @@ func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
 	setProcAttrs(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	prefix := fmt.Sprintf("[%s#%d] ", p.fn.ID, id)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "REPORT RequestId:") && cmd.Process != nil {
-				line = reportMemory(line, cmd.Process.Pid)
-			}
-			fmt.Fprintln(p.out, prefix+line)
-		}
-		_, _ = io.Copy(io.Discard, pr)
-	}()
+	go p.copyOutput(pr, cmd, fmt.Sprintf("[%s#%d] ", p.fn.ID, id))
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		return nil, err
 	}
-	in := &instance{id: id, cmd: cmd, url: "http://" + addr + "/2015-03-31/functions/function/invocations", done: make(chan struct{})}
+	in := &instance{id: id, cmd: cmd, addr: addr, url: "http://" + addr + "/2015-03-31/functions/function/invocations", done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		pw.Close()
 		close(in.done)
 	}()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.kill(in)
-		return nil, errors.New("pool closed")
+	return in, nil
+}
+
+// copyOutput copies an instance's output to the pool's, each line
+// prefixed, with the peak memory in its REPORT lines (reportMemory).
+func (p *pool) copyOutput(pr *io.PipeReader, cmd *exec.Cmd, prefix string) {
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "REPORT RequestId:") && cmd.Process != nil {
+			line = reportMemory(line, cmd.Process.Pid)
+		}
+		fmt.Fprintln(p.out, prefix+line)
 	}
-	p.all[in] = true
-	p.mu.Unlock()
-	// Readiness: the emulator accepts TCP connections. Bounded: 400 polls.
+	_, _ = io.Copy(io.Discard, pr)
+}
+
+// waitReady waits until the instance accepts TCP connections. Bounded:
+// 400 polls.
+func (p *pool) waitReady(ctx context.Context, in *instance) error {
 	d := net.Dialer{Timeout: time.Second}
 	for i := 0; i < 400; i++ {
 		select {
 		case <-in.done:
 			p.forget(in)
-			return nil, fmt.Errorf("emulator exited during start (%v)", cmd.ProcessState)
+			return fmt.Errorf("emulator exited during start (%v)", in.cmd.ProcessState)
 		case <-ctx.Done():
 			p.kill(in)
-			return nil, ctx.Err()
+			return ctx.Err()
 		default:
 		}
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(ctx, "tcp", in.addr)
 		if err == nil {
 			c.Close()
-			return in, nil
+			return nil
 		}
 		select {
 		case <-in.done:
@@ -380,7 +272,7 @@ func (p *pool) spawnOnce(ctx context.Context) (*instance, error) {
 		}
 	}
 	p.kill(in)
-	return nil, errors.New("emulator did not accept connections")
+	return errors.New("emulator did not accept connections")
 }
 
 func (p *pool) forget(in *instance) {
@@ -624,17 +516,4 @@ func (p *pool) close() {
 		p.kill(in)
 	}
 	p.client.CloseIdleConnections()
-}
-
-// KillRunning kills the emulator instances of function that are serving
-// an invocation right now, as the crash of their execution environment
-// would (out of memory, a host failure): each of those invocations fails
-// as a crash, and the pool starts a fresh instance in its place. It
-// returns how many it killed. For fault-injection tests.
-func (s *Stack) KillRunning(function string) int {
-	ptr := s.pools[function]
-	if ptr == nil {
-		return 0
-	}
-	return ptr.Load().killBusy()
 }
