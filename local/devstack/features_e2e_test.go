@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,10 +169,22 @@ func TestE2ELambdaEndpointSDK(t *testing.T) {
 func TestE2EInvokeThroughRunningStack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := Config{Root: testRoot, Template: filepath.Join(testRoot, "local", "testdata", "template.yaml"), StateDir: stackState, Logger: log.New(io.Discard, "", 0)}
+	var fnLogs bytes.Buffer
+	cfg := Config{Root: testRoot, Template: filepath.Join(testRoot, "local", "testdata", "template.yaml"), StateDir: stackState, Logger: log.New(io.Discard, "", 0), FunctionOutput: &fnLogs}
 	out, err := InvokeOnce(ctx, cfg, "EchoFunction", []byte(`{"headers":{"x-simple":"1"}}`))
 	if err != nil || string(out) != `{"hello":"world"}` {
 		t.Errorf("invoke = %s, %v", out, err)
+	}
+	// The invocation's logs reach the invoker (Lambda's log tail), not only
+	// the running stack's output: one START, one REPORT, same request.
+	logs := fnLogs.String()
+	start, report := regexp.MustCompile(`(?m)^START RequestId: (\S+)`).FindAllStringSubmatch(logs, -1), regexp.MustCompile(`(?m)^REPORT RequestId: (\S+)`).FindAllStringSubmatch(logs, -1)
+	if len(start) != 1 || len(report) != 1 || start[0][1] != report[0][1] {
+		t.Errorf("the invoker's logs must be the invocation's log tail, START to REPORT of one request:\n%s", logs)
+	}
+	// An unknown function: the error names the functions the stack serves.
+	if _, err := InvokeOnce(ctx, cfg, "NoSuchFunction", []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "Function not found") || !strings.Contains(err.Error(), "EchoFunction") {
+		t.Errorf("unknown function through the running stack = %v, want the served functions named", err)
 	}
 	var fe *lambda.FunctionError
 	if _, err := InvokeOnce(ctx, cfg, "EchoFunction", []byte(`{"headers":{"x-error":"1"}}`)); !errors.As(err, &fe) || !bytes.Contains(fe.Payload, []byte("fixture error")) {
@@ -202,6 +215,17 @@ func TestMakeInvoke(t *testing.T) {
 	out, logs, err := run(`{"headers":{"x-simple":"1"}}`)
 	if err != nil || strings.TrimSpace(out) != `{"hello":"world"}` {
 		t.Fatalf("make invoke: %v\nstdout %s\nstderr %s", err, out, logs)
+	}
+	// The stack of one function stops with the call: no commands to
+	// inspect its engine, which is gone, and none of its emulators' dying
+	// words after the result.
+	for _, stale := range []string{"inspect a table", "idemctl", "connection refused", "failed to get the next invoke"} {
+		if strings.Contains(logs, stale) {
+			t.Errorf("make invoke alone printed %q:\n%s", stale, logs)
+		}
+	}
+	if !strings.Contains(logs, "REPORT RequestId:") {
+		t.Errorf("make invoke alone: the function's logs are missing from stderr:\n%s", logs)
 	}
 	out, logs, err = run(`{"headers":{"x-error":"1"}}`)
 	var exit *exec.ExitError

@@ -537,9 +537,13 @@ func (s *Stack) printBanner() {
 			s.logf("WARNING: the API's CorsConfiguration does not allow the storefront's origin %s: the browser will refuse its calls; make dev PARAMS=\"AllowedOrigins=%s\" allows it", u, u)
 		}
 	}
-	s.logf("DynamoDB engine: %s", s.endpoint)
-	for _, line := range inspectHints(s.endpoint, s.cfg.Region, s.tmpl) {
-		s.logf("%s", line)
+	// A stack that serves nothing (make invoke's, run alone) stops its own
+	// engine as soon as the call returns: no commands to look inside it.
+	if s.ln != nil || s.lambda != nil || s.engine == nil {
+		s.logf("DynamoDB engine: %s", s.endpoint)
+		for _, line := range inspectHints(s.endpoint, s.cfg.Region, s.tmpl) {
+			s.logf("%s", line)
+		}
 	}
 	if s.ln != nil {
 		s.logf("ready: %s", s.URL())

@@ -139,7 +139,7 @@ func serve(logger *log.Logger, args []string) int {
 	defer stop()
 	s, err := devstack.Start(ctx, cfg)
 	if err != nil {
-		report(logger, err)
+		report(logger, "start", err)
 		return 1
 	}
 	logger.Printf("press Ctrl-C to stop")
@@ -153,16 +153,16 @@ func serve(logger *log.Logger, args []string) int {
 	return 0
 }
 
-// report prints why the stack did not start: a clear message, and the
-// compiler's output for a build error.
-func report(logger *log.Logger, err error) {
+// report prints why what did not happen ("start", "invoke X"): a clear
+// message, and the compiler's output for a build error.
+func report(logger *log.Logger, what string, err error) {
 	switch {
 	case errors.Is(err, context.Canceled):
-		logger.Printf("interrupted during start-up")
+		logger.Printf("interrupted: could not %s", what)
 	case errors.Is(err, devstack.ErrPrerequisite), errors.Is(err, devstack.ErrAlreadyRunning):
 		logger.Printf("%v", err)
 	default:
-		logger.Printf("cannot start: %v", err)
+		logger.Printf("cannot %s: %v", what, err)
 	}
 }
 
@@ -207,7 +207,7 @@ func invoke(logger *log.Logger, args []string) int {
 		logger.Printf("invoke: %s failed: %s", *fn, fe.Msg)
 		return 1
 	case err != nil:
-		report(logger, err)
+		report(logger, "invoke "+*fn, err)
 		return 1
 	}
 	fmt.Println(string(out))

@@ -72,6 +72,7 @@ type instance struct {
 	addr string // the emulator's host:port
 	url  string
 	done chan struct{}
+	log  instanceLog
 }
 
 // pool runs n RIE instances for one function; each serves one invoke at a
@@ -218,12 +219,12 @@ func (p *pool) startProcess(id int) (*instance, error) {
 	setProcAttrs(cmd)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	go p.copyOutput(pr, cmd, fmt.Sprintf("[%s#%d] ", p.fn.ID, id))
+	in := &instance{id: id, cmd: cmd, addr: addr, url: "http://" + addr + "/2015-03-31/functions/function/invocations", done: make(chan struct{})}
+	go p.copyOutput(pr, in, fmt.Sprintf("[%s#%d] ", p.fn.ID, id))
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		return nil, err
 	}
-	in := &instance{id: id, cmd: cmd, addr: addr, url: "http://" + addr + "/2015-03-31/functions/function/invocations", done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		pw.Close()
@@ -233,16 +234,20 @@ func (p *pool) startProcess(id int) (*instance, error) {
 }
 
 // copyOutput copies an instance's output to the pool's, each line
-// prefixed, with the peak memory in its REPORT lines (reportMemory).
-func (p *pool) copyOutput(pr *io.PipeReader, cmd *exec.Cmd, prefix string) {
+// prefixed, with the peak memory in its REPORT lines (reportMemory), and
+// to the log tail of the invocation that asked for one; once the instance
+// is being stopped, its lines are dropped.
+func (p *pool) copyOutput(pr *io.PipeReader, in *instance, prefix string) {
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "REPORT RequestId:") && cmd.Process != nil {
-			line = reportMemory(line, cmd.Process.Pid)
+		if strings.HasPrefix(line, "REPORT RequestId:") && in.cmd.Process != nil {
+			line = reportMemory(line, in.cmd.Process.Pid)
 		}
-		fmt.Fprintln(p.out, prefix+line)
+		if in.log.line(line) {
+			fmt.Fprintln(p.out, prefix+line)
+		}
 	}
 	_, _ = io.Copy(io.Discard, pr)
 }
@@ -283,8 +288,9 @@ func (p *pool) forget(in *instance) {
 
 // kill stops an instance and everything it started.
 func (p *pool) kill(in *instance) {
-	killTree(in.cmd.Process.Pid, syscall.SIGKILL)
+	desc := killTree(in.cmd.Process.Pid, syscall.SIGKILL)
 	<-in.done
+	waitGone(desc)
 	p.forget(in)
 }
 
@@ -383,15 +389,16 @@ func (p *pool) retire() {
 // enforced here as well as inside the emulator: past it, the instance is
 // killed and replaced, and the caller gets a *FunctionError. A retired pool
 // answers errRetired.
-func (p *pool) invoke(ctx context.Context, payload []byte) ([]byte, error) {
+// With tail non-nil, *tail gets the invocation's log tail.
+func (p *pool) invoke(ctx context.Context, payload []byte, tail *[]byte) ([]byte, error) {
 	if !p.enter() {
 		return nil, errRetired
 	}
 	defer p.leave()
-	return p.invokeOnce(ctx, payload)
+	return p.invokeOnce(ctx, payload, tail)
 }
 
-func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
+func (p *pool) invokeOnce(ctx context.Context, payload []byte, tail *[]byte) ([]byte, error) {
 	var in *instance
 	select {
 	case in = <-p.free:
@@ -401,8 +408,12 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 	select {
 	case <-in.done: // died while idle
 		p.replace(in, "emulator exited while idle")
-		return p.invokeOnce(ctx, payload)
+		return p.invokeOnce(ctx, payload, tail)
 	default:
+	}
+	if tail != nil {
+		c := in.log.begin()
+		defer func() { *tail = c.tail() }()
 	}
 	p.mu.Lock()
 	p.busy[in] = true
@@ -423,7 +434,7 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ictx, http.MethodPost, in.url, bytes.NewReader(payload))
 	if err != nil {
-		p.free <- in
+		p.release(in)
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -460,7 +471,7 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 			// fresh instance is cheap and leaves no doubt about its state.
 			p.replace(in, msg)
 		} else {
-			p.free <- in
+			p.release(in)
 		}
 		return nil, &FunctionError{Payload: body, Msg: msg, kind: errFunctionCrashed}
 	}
@@ -468,8 +479,15 @@ func (p *pool) invokeOnce(ctx context.Context, payload []byte) ([]byte, error) {
 		p.replace(in, "emulator answered "+resp.Status)
 		return nil, newFunctionError(errFunctionCrashed, "Runtime.ExitError", fmt.Sprintf("emulator answered %s: %s", resp.Status, body))
 	}
-	p.free <- in
+	p.release(in)
 	return body, nil
+}
+
+// release returns a healthy instance to the pool once the log tail of its
+// invocation, if one was asked for, has its REPORT line.
+func (p *pool) release(in *instance) {
+	in.log.finish(in.done)
+	p.free <- in
 }
 
 // killBusy kills the instances serving an invoke now, as a crash of
@@ -513,6 +531,7 @@ func (p *pool) close() {
 	}
 	p.mu.Unlock()
 	for _, in := range ins {
+		in.log.stop()
 		p.kill(in)
 	}
 	p.client.CloseIdleConnections()

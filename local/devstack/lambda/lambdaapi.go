@@ -3,6 +3,7 @@ package lambda
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,12 +25,16 @@ import (
 //     Unhandled and the error document, as Lambda answers.
 //   - Event: 202 at once; the invoke runs in the background (one log line).
 //   - DryRun: 204.
-//   - An unknown function is 404 ResourceNotFoundException, a payload over
-//     6 MB 413 RequestTooLargeException, invalid JSON 400
+//   - X-Amz-Log-Type: Tail (aws lambda invoke --log-type Tail, make invoke):
+//     X-Amz-Log-Result is the base64 of the invocation's last 4 KB of
+//     output, START to REPORT, as Lambda's; the output goes to the stack's
+//     output as well.
+//   - An unknown function is 404 ResourceNotFoundException (its message
+//     names the functions the stack serves), a payload over 6 MB 413
+//     RequestTooLargeException, invalid JSON 400
 //     InvalidRequestContentException.
 // The name may be the function's logical id, its ARN, or either with a
-// :qualifier ($LATEST). X-Amz-Log-Type: Tail is not supported (the logs go
-// to the stack's output).
+// :qualifier ($LATEST).
 
 // API is the Lambda Invoke API serving the pools on a loopback port.
 type API struct {
@@ -102,7 +107,8 @@ func (l *API) invocations(w http.ResponseWriter, r *http.Request) {
 	raw := r.PathValue("name")
 	id := functionName(raw)
 	if !l.ps.runs(id) {
-		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: arn:aws:lambda:"+l.ps.cfg.Region+":"+template.FakeAccount+":function:"+raw)
+		lambdaError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: arn:aws:lambda:"+l.ps.cfg.Region+":"+template.FakeAccount+":function:"+raw+
+			" (this local stack serves "+strings.Join(l.ps.names(), ", ")+")")
 		return
 	}
 	payload, err := io.ReadAll(io.LimitReader(r.Body, MaxInvokePayload+1))
@@ -142,8 +148,15 @@ func (l *API) invocations(w http.ResponseWriter, r *http.Request) {
 		lambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "X-Amz-Invocation-Type "+typ+" is not RequestResponse, Event or DryRun")
 		return
 	}
+	var tail *[]byte
+	if r.Header.Get("X-Amz-Log-Type") == "Tail" {
+		tail = new([]byte)
+	}
 	// As with Lambda, a caller that disconnects does not stop the invocation.
-	out, err := l.ps.Invoke(context.WithoutCancel(r.Context()), id, payload)
+	out, err := l.ps.invoke(context.WithoutCancel(r.Context()), id, payload, tail)
+	if tail != nil {
+		w.Header().Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString(*tail))
+	}
 	l.ps.cfg.Logf("lambda invoke %s %s%s", id, time.Since(start).Round(100*time.Microsecond), errSuffix(err))
 	var fe *FunctionError
 	switch {
@@ -168,12 +181,17 @@ func errSuffix(err error) string {
 }
 
 // InvokeEndpoint calls function fn through the Lambda Invoke API at url
-// (a running stack's); the function's own failure is a *FunctionError
-// carrying Lambda's error document.
-func InvokeEndpoint(ctx context.Context, url, fn string, payload []byte) ([]byte, error) {
+// (a running stack's) and writes the invocation's log tail to logs (when
+// not nil), as `aws lambda invoke --log-type Tail` shows it. The
+// function's own failure is a *FunctionError carrying Lambda's error
+// document; an error the endpoint answers is its message.
+func InvokeEndpoint(ctx context.Context, url, fn string, payload []byte, logs io.Writer) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/2015-03-31/functions/"+fn+"/invocations", bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
+	}
+	if logs != nil {
+		req.Header.Set("X-Amz-Log-Type", "Tail")
 	}
 	c := &http.Client{Timeout: 16 * time.Minute}
 	resp, err := c.Do(req)
@@ -185,8 +203,15 @@ func InvokeEndpoint(ctx context.Context, url, fn string, payload []byte) ([]byte
 	if err != nil {
 		return nil, err
 	}
+	if tail, err := base64.StdEncoding.DecodeString(resp.Header.Get("X-Amz-Log-Result")); err == nil && logs != nil && len(tail) > 0 {
+		_, _ = logs.Write(tail)
+	}
 	switch {
 	case resp.StatusCode != http.StatusOK:
+		var e struct{ Message string }
+		if json.Unmarshal(out, &e) == nil && e.Message != "" {
+			return nil, fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
+		}
 		return nil, fmt.Errorf("lambda endpoint answered %s: %s", resp.Status, bytes.TrimSpace(out))
 	case resp.Header.Get("X-Amz-Function-Error") != "":
 		msg, _ := functionError(out)

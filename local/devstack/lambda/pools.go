@@ -97,16 +97,41 @@ func (ps *Pools) newPool(ctx context.Context, f samtemplate.Function, bootstrap 
 // retired by a rebuild while the call was on its way hands over to the new
 // one.
 func (ps *Pools) Invoke(ctx context.Context, id string, payload []byte) ([]byte, error) {
+	return ps.invoke(ctx, id, payload, nil)
+}
+
+// InvokeWithTail is Invoke that also returns the invocation's log tail:
+// its last 4 KB of output, START to REPORT, as Lambda returns it for
+// X-Amz-Log-Type: Tail. It waits (bounded) for the REPORT line, which the
+// emulator writes after its answer, so the invocation's output is
+// complete when it returns.
+func (ps *Pools) InvokeWithTail(ctx context.Context, id string, payload []byte) (out, tail []byte, err error) {
+	out, err = ps.invoke(ctx, id, payload, &tail)
+	return out, tail, err
+}
+
+// invoke is Invoke; with tail non-nil, *tail gets the invocation's log
+// tail (X-Amz-Log-Type: Tail).
+func (ps *Pools) invoke(ctx context.Context, id string, payload []byte, tail *[]byte) ([]byte, error) {
 	ptr := ps.pools[id]
 	if ptr == nil {
 		return nil, fmt.Errorf("function %s is not running", id)
 	}
 	for {
-		out, err := ptr.Load().invoke(ctx, payload)
+		out, err := ptr.Load().invoke(ctx, payload, tail)
 		if !errors.Is(err, errRetired) || ps.closing.Load() {
 			return out, err
 		}
 	}
+}
+
+// names lists the functions the pools serve, by logical id.
+func (ps *Pools) names() []string {
+	out := make([]string, len(ps.fns))
+	for i, f := range ps.fns {
+		out[i] = f.ID
+	}
+	return out
 }
 
 // runs reports whether the pools serve function id.

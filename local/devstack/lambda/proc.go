@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Child processes run in their own process group, and die with us if we
@@ -62,10 +63,10 @@ func Descendants(pid int) []int {
 }
 
 // killTree sends sig to pid's process group, to every descendant and to
-// their process groups.
-func killTree(pid int, sig syscall.Signal) {
+// their process groups, and returns the descendants it signalled.
+func killTree(pid int, sig syscall.Signal) []int {
 	if pid <= 0 {
-		return
+		return nil
 	}
 	desc := Descendants(pid)
 	_ = syscall.Kill(-pid, sig)
@@ -76,4 +77,27 @@ func killTree(pid int, sig syscall.Signal) {
 			_ = syscall.Kill(-pg, sig)
 		}
 	}
+	return desc
+}
+
+// waitGone waits until none of pids runs any more (gone, or a zombie
+// nobody reaps), so that a stopped instance has left nothing behind.
+// Bounded: at most about two seconds.
+func waitGone(pids []int) {
+	for _, pid := range pids {
+		for i := 0; i < 200 && running(pid); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// running reports whether process pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
 }
