@@ -398,31 +398,47 @@ func (p *pool) invoke(ctx context.Context, payload []byte, tail *[]byte) ([]byte
 	return p.invokeOnce(ctx, payload, tail)
 }
 
-func (p *pool) invokeOnce(ctx context.Context, payload []byte, tail *[]byte) ([]byte, error) {
-	var in *instance
-	select {
-	case in = <-p.free:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// acquire takes a free instance (waiting for one), replacing those that
+// died while idle.
+func (p *pool) acquire(ctx context.Context) (*instance, error) {
+	for {
+		var in *instance
+		select {
+		case in = <-p.free:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case <-in.done: // died while idle
+			p.replace(in, "emulator exited while idle")
+		default:
+			return in, nil
+		}
 	}
-	select {
-	case <-in.done: // died while idle
-		p.replace(in, "emulator exited while idle")
-		return p.invokeOnce(ctx, payload, tail)
-	default:
+}
+
+// setBusy marks in as serving an invoke (killBusy's targets), or not.
+func (p *pool) setBusy(in *instance, busy bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if busy {
+		p.busy[in] = true
+	} else {
+		delete(p.busy, in)
+	}
+}
+
+func (p *pool) invokeOnce(ctx context.Context, payload []byte, tail *[]byte) ([]byte, error) {
+	in, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if tail != nil {
 		c := in.log.begin()
 		defer func() { *tail = c.tail() }()
 	}
-	p.mu.Lock()
-	p.busy[in] = true
-	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.busy, in)
-		p.mu.Unlock()
-	}()
+	p.setBusy(in, true)
+	defer p.setBusy(in, false)
 	timeout := p.fn.TimeoutOrDefault()
 	timedOut := func() *FunctionError {
 		p.replace(in, fmt.Sprintf("timed out after %s", timeout))
