@@ -335,6 +335,48 @@ func checkCapacity(op string, rc types.ReturnConsumedCapacity, rm types.ReturnIt
 	return nil
 }
 
+// singleWrite is what PutItem and DeleteItem are asked alike, besides
+// the item or key.
+type singleWrite struct {
+	legacy      bool // Expected or ConditionalOperator
+	rc          types.ReturnConsumedCapacity
+	rm          types.ReturnItemCollectionMetrics
+	rv          types.ReturnValue
+	rvOnFailure types.ReturnValuesOnConditionCheckFailure
+	names       map[string]string
+	values      map[string]types.AttributeValue
+	cond        *string
+}
+
+// checkSingleWrite refuses what PutItem and DeleteItem refuse alike, before
+// they read the table, and parses their condition (every name and value
+// must be used).
+func checkSingleWrite(op string, w singleWrite) (*condition, error) {
+	if w.legacy {
+		return nil, unsupported(op, "Expected / ConditionalOperator (legacy conditions)")
+	}
+	if err := checkCapacity(op, w.rc, w.rm); err != nil {
+		return nil, err
+	}
+	switch w.rv {
+	case "", types.ReturnValueNone, types.ReturnValueAllOld:
+	default:
+		return nil, validation("Return values set to invalid value")
+	}
+	if err := checkRVOnFailure(op, w.rvOnFailure); err != nil {
+		return nil, err
+	}
+	x := newExprCtx(op, w.names, w.values)
+	c, err := parseCond(x, w.cond)
+	if err != nil {
+		return nil, withOp(op, err)
+	}
+	if err := x.checkUnused(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // PutItem writes an item, replacing any item with the same key, when its
 // condition holds.
 func (e *Engine) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
@@ -342,26 +384,13 @@ func (e *Engine) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...fu
 	if err := e.before(ctx, op, in); err != nil {
 		return nil, err
 	}
-	if in.Expected != nil || in.ConditionalOperator != "" {
-		return nil, unsupported(op, "Expected / ConditionalOperator (legacy conditions)")
-	}
-	if err := checkCapacity(op, in.ReturnConsumedCapacity, in.ReturnItemCollectionMetrics); err != nil {
-		return nil, err
-	}
-	switch in.ReturnValues {
-	case "", types.ReturnValueNone, types.ReturnValueAllOld:
-	default:
-		return nil, validation("Return values set to invalid value")
-	}
-	if err := checkRVOnFailure(op, in.ReturnValuesOnConditionCheckFailure); err != nil {
-		return nil, err
-	}
-	x := newExprCtx(op, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	c, err := parseCond(x, in.ConditionExpression)
+	c, err := checkSingleWrite(op, singleWrite{
+		legacy: in.Expected != nil || in.ConditionalOperator != "",
+		rc:     in.ReturnConsumedCapacity, rm: in.ReturnItemCollectionMetrics,
+		rv: in.ReturnValues, rvOnFailure: in.ReturnValuesOnConditionCheckFailure,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, cond: in.ConditionExpression,
+	})
 	if err != nil {
-		return nil, withOp(op, err)
-	}
-	if err := x.checkUnused(); err != nil {
 		return nil, err
 	}
 	item, err := checkItem(in.Item)
@@ -432,26 +461,13 @@ func (e *Engine) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _
 	if err := e.before(ctx, op, in); err != nil {
 		return nil, err
 	}
-	if in.Expected != nil || in.ConditionalOperator != "" {
-		return nil, unsupported(op, "Expected / ConditionalOperator (legacy conditions)")
-	}
-	if err := checkCapacity(op, in.ReturnConsumedCapacity, in.ReturnItemCollectionMetrics); err != nil {
-		return nil, err
-	}
-	switch in.ReturnValues {
-	case "", types.ReturnValueNone, types.ReturnValueAllOld:
-	default:
-		return nil, validation("Return values set to invalid value")
-	}
-	if err := checkRVOnFailure(op, in.ReturnValuesOnConditionCheckFailure); err != nil {
-		return nil, err
-	}
-	x := newExprCtx(op, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	c, err := parseCond(x, in.ConditionExpression)
+	c, err := checkSingleWrite(op, singleWrite{
+		legacy: in.Expected != nil || in.ConditionalOperator != "",
+		rc:     in.ReturnConsumedCapacity, rm: in.ReturnItemCollectionMetrics,
+		rv: in.ReturnValues, rvOnFailure: in.ReturnValuesOnConditionCheckFailure,
+		names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues, cond: in.ConditionExpression,
+	})
 	if err != nil {
-		return nil, withOp(op, err)
-	}
-	if err := x.checkUnused(); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
